@@ -1,0 +1,70 @@
+# groupie: `make run` to try it, `make test` to check it.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+DEMO ?= 1
+
+# Development conveniences, set explicitly: the settings' defaults are the production ones.
+DEV_ENV := DJANGO_DEBUG=1 \
+	DJANGO_SECRET_KEY_FILE=var/secret_key \
+	WEBHOOK_SECRET_FILE=var/webhook_secret \
+	DJANGO_SECURE_SSL_REDIRECT=0
+
+.PHONY: setup run test lint bench-ingest clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: requirements/base.txt requirements/dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements/dev.txt
+	touch $@
+
+var/secret_key var/webhook_secret:
+	@mkdir -p var
+	@umask 077 && $(BIN)/python -c "import secrets; print(secrets.token_urlsafe(48))" > $@
+
+var/admin_password: | $(VENV)/.installed var/secret_key var/webhook_secret
+	@umask 077 && $(BIN)/python -c "import secrets; print(secrets.token_urlsafe(12))" > $@.tmp
+	@$(DEV_ENV) DJANGO_SUPERUSER_PASSWORD="$$(cat $@.tmp)" $(BIN)/python manage.py \
+		createsuperuser --noinput --username admin --email admin@localhost >/dev/null
+	@mv $@.tmp $@
+
+# Idempotent: safe to run again at any time.
+setup: $(VENV)/.installed var/secret_key var/webhook_secret
+	@$(DEV_ENV) $(BIN)/python manage.py migrate --noinput -v0
+	@$(DEV_ENV) $(BIN)/python manage.py init_keyring
+	@$(MAKE) --no-print-directory var/admin_password
+
+run: setup
+	@if [ "$(DEMO)" != "0" ]; then $(DEV_ENV) $(BIN)/python manage.py load_demo --if-empty; fi
+	@echo
+	@echo "groupie is starting at http://127.0.0.1:$(PORT)/"
+	@echo "  Admin:   http://127.0.0.1:$(PORT)/admin/  user admin, password $$(cat var/admin_password)"
+	@echo "  Webhook: http://127.0.0.1:$(PORT)/telegram/webhook/  (secret in var/webhook_secret)"
+	@echo "  Health:  http://127.0.0.1:$(PORT)/readyz   Metrics: http://127.0.0.1:$(PORT)/metrics"
+	@echo "  Archive an update:"
+	@echo "    curl -sS -X POST http://127.0.0.1:$(PORT)/telegram/webhook/ \\"
+	@echo "      -H \"X-Telegram-Bot-Api-Secret-Token: \$$(cat var/webhook_secret)\" \\"
+	@echo "      -H 'Content-Type: application/json' \\"
+	@echo "      --data @tests/fixtures/telegram/text_message.json"
+	@echo
+	@$(DEV_ENV) GUNICORN_BIND=127.0.0.1:$(PORT) exec $(BIN)/gunicorn groupie.wsgi -c gunicorn.conf.py
+
+test: $(VENV)/.installed
+	$(BIN)/pytest
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+	DJANGO_SECRET_KEY=lint WEBHOOK_SECRET=lint DJANGO_ALLOWED_HOSTS=localhost \
+		$(BIN)/python manage.py makemigrations --check --dry-run
+
+bench-ingest: setup
+	$(BIN)/python bench/ingest.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

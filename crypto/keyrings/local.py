@@ -1,0 +1,186 @@
+"""LocalKeyring: AES-256 KEK versions in a 0600 JSON file. For development and single boxes.
+
+The file is created by ``manage.py init_keyring`` (``make setup`` runs it), never implicitly on
+first use: a keyring path that points at the wrong volume must fail loudly, not quietly start a
+new KEK that cannot open the existing archive.
+"""
+
+from __future__ import annotations
+
+import base64
+import fcntl
+import json
+import os
+import struct
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from crypto.errors import DecryptionError, KeyringConfigurationError, KeyringError
+from crypto.keyrings.base import KekVersion, Keyring
+
+FILE_FORMAT = "groupie-local-keyring/1"
+_WRAP_HEADER = struct.Struct(">I")
+_NONCE_BYTES = 12
+_AAD_PREFIX = b"groupie/local-keyring/v1|"
+
+
+class LocalKeyring(Keyring):
+    def __init__(self, *, path: str) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._state: dict[str, Any] | None = None
+
+    # -- the file ---------------------------------------------------------------------------
+
+    @classmethod
+    def create_file(cls, path: str | Path) -> bool:
+        """Creates a keyring with one KEK version; returns False if the file already exists."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        state = {"format": FILE_FORMAT, "primary": 1, "versions": [_new_version(1)]}
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(state, handle, indent=2)
+            handle.flush()
+            os.fsync(handle.fileno())
+        return True
+
+    def _load(self, *, refresh: bool = False) -> dict[str, Any]:
+        with self._lock:
+            if self._state is None or refresh:
+                self._state = self._read()
+            return self._state
+
+    def _read(self) -> dict[str, Any]:
+        try:
+            raw = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise KeyringConfigurationError(
+                f"local keyring {self.path} does not exist; create it with "
+                "`python manage.py init_keyring` (make setup does)"
+            ) from None
+        except OSError as exc:
+            raise KeyringError(f"local keyring {self.path} cannot be read: {exc}") from exc
+        try:
+            state = json.loads(raw)
+            if state.get("format") != FILE_FORMAT:
+                raise ValueError("unknown format")
+            for entry in state["versions"]:
+                entry["_key"] = base64.b64decode(entry["key"], validate=True)
+                if len(entry["_key"]) != 32:
+                    raise ValueError("a KEK is 32 bytes")
+        except (ValueError, KeyError, TypeError) as exc:
+            raise KeyringConfigurationError(
+                f"local keyring {self.path} is malformed ({type(exc).__name__})"
+            ) from None
+        return dict(state)
+
+    def _write(self, state: dict[str, Any]) -> None:
+        clean = {
+            **state,
+            "versions": [{k: v for k, v in e.items() if k != "_key"} for e in state["versions"]],
+        }
+        temporary = self.path.with_name(self.path.name + ".tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(clean, handle, indent=2)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, self.path)
+
+    def _version(self, number: int) -> dict[str, Any] | None:
+        state = self._load()
+        entry = _find(state, number)
+        if entry is None:
+            # Another process may have rotated since this one read the file.
+            entry = _find(self._load(refresh=True), number)
+        return entry
+
+    # -- the contract -----------------------------------------------------------------------
+
+    def wrap(self, plaintext: bytes, aad: bytes) -> tuple[bytes, str]:
+        state = self._load()
+        primary = int(state["primary"])
+        entry = _find(state, primary)
+        if entry is None or entry["state"] != "enabled":
+            raise KeyringConfigurationError("the primary KEK version is not enabled")
+        nonce = os.urandom(_NONCE_BYTES)
+        ciphertext = AESGCM(entry["_key"]).encrypt(nonce, plaintext, _AAD_PREFIX + aad)
+        return _WRAP_HEADER.pack(primary) + nonce + ciphertext, str(primary)
+
+    def unwrap(self, wrapped: bytes, aad: bytes) -> tuple[bytes, bool]:
+        if len(wrapped) < _WRAP_HEADER.size + _NONCE_BYTES + 16:
+            raise DecryptionError("wrapped key is truncated")
+        (number,) = _WRAP_HEADER.unpack_from(wrapped)
+        entry = self._version(number)
+        if entry is None:
+            raise DecryptionError(f"KEK version {number} is not in the keyring")
+        if entry["state"] != "enabled":
+            raise DecryptionError(f"KEK version {number} is {entry['state']}")
+        nonce = wrapped[_WRAP_HEADER.size : _WRAP_HEADER.size + _NONCE_BYTES]
+        try:
+            plaintext = AESGCM(entry["_key"]).decrypt(
+                nonce, wrapped[_WRAP_HEADER.size + _NONCE_BYTES :], _AAD_PREFIX + aad
+            )
+        except InvalidTag:
+            raise DecryptionError("wrapped key failed authentication") from None
+        return plaintext, number == int(self._load()["primary"])
+
+    def rotate(self) -> str:
+        with _file_lock(self.path):
+            state = self._load(refresh=True)
+            number = max(int(e["version"]) for e in state["versions"]) + 1
+            state["versions"].append(_new_version(number))
+            state["versions"][-1]["_key"] = base64.b64decode(state["versions"][-1]["key"])
+            state["primary"] = number
+            self._write(state)
+            self._load(refresh=True)
+        return str(number)
+
+    def primary_version(self) -> str:
+        return str(self._load()["primary"])
+
+    def versions(self) -> list[KekVersion]:
+        state = self._load(refresh=True)
+        primary = int(state["primary"])
+        return [
+            KekVersion(str(e["version"]), e["state"], int(e["version"]) == primary)
+            for e in state["versions"]
+        ]
+
+
+def _new_version(number: int) -> dict[str, Any]:
+    return {
+        "version": number,
+        "state": "enabled",
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "key": base64.b64encode(AESGCM.generate_key(bit_length=256)).decode("ascii"),
+    }
+
+
+def _find(state: dict[str, Any], number: int) -> dict[str, Any] | None:
+    return next((e for e in state["versions"] if int(e["version"]) == number), None)
+
+
+class _file_lock:  # noqa: N801 - used as a context manager, reads like one
+    """An exclusive advisory lock beside the keyring file, so two rotations cannot interleave."""
+
+    def __init__(self, path: Path) -> None:
+        self.lock_path = path.with_name(path.name + ".lock")
+        self._fd = -1
+
+    def __enter__(self) -> None:
+        self._fd = os.open(self.lock_path, os.O_WRONLY | os.O_CREAT, 0o600)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+
+    def __exit__(self, *exc: object) -> None:
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+        os.close(self._fd)

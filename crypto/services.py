@@ -1,0 +1,84 @@
+"""Sealing and opening records with the configured store and keyring.
+
+This is where the framework-free envelope and chat-key code meets Django settings: one
+ChatKeys per process, rebuilt when GROUPIE_STORE, GROUPIE_KEYRING or the cache setting changes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from django.conf import settings
+from django.core.signals import setting_changed
+
+from crypto import envelope
+from crypto.chatkeys import ChatKeys
+from crypto.envelope import Identity
+from crypto.errors import CryptoError
+from crypto.keyrings.base import Keyring
+from groupie import metrics
+from groupie.backends import BackendHandler
+
+keyrings: BackendHandler[Keyring] = BackendHandler("GROUPIE_KEYRING", Keyring)
+_chat_keys: ChatKeys | None = None
+_lock = threading.Lock()
+
+
+def get_keyring() -> Keyring:
+    return keyrings.get()
+
+
+def chat_keys() -> ChatKeys:
+    global _chat_keys
+    with _lock:
+        if _chat_keys is None:
+            from messages.stores import get_store  # the store holds the wrapped chat keys
+
+            cache = settings.GROUPIE_CHAT_KEY_CACHE
+            _chat_keys = ChatKeys(
+                get_store(),
+                get_keyring(),
+                ttl=cache["TTL_SECONDS"],
+                max_keys=cache["MAX_KEYS"],
+                on_keyring_call=lambda op: metrics.KEYRING_CALLS.labels(op).inc(),
+            )
+        return _chat_keys
+
+
+def _reset(*, setting: str, **kwargs: Any) -> None:
+    global _chat_keys
+    if setting in {"GROUPIE_STORE", "GROUPIE_KEYRING", "GROUPIE_CHAT_KEY_CACHE"}:
+        with _lock:
+            _chat_keys = None
+
+
+setting_changed.connect(_reset)
+
+
+def seal(chat_id: int, identity: Identity, plaintext: bytes) -> bytes:
+    """Seals ``plaintext`` under the chat's active key (created on the chat's first record)."""
+    version, key = chat_keys().active_key(chat_id)
+    return envelope.seal(key, version, identity, plaintext)
+
+
+def open_one(identity: Identity, sealed: bytes) -> bytes:
+    """Opens one envelope; raises a CryptoError subclass, never returns anything else."""
+    key = chat_keys().key(identity.chat_id, envelope.key_version_of(sealed))
+    return envelope.open_envelope(key, identity, sealed)
+
+
+def open_many(items: Sequence[tuple[Identity, bytes]]) -> list[bytes | CryptoError]:
+    """Opens a batch; each chat key needed is unwrapped at most once (the cache holds it).
+
+    A record that fails comes back as its error, in place, so one bad record does not hide a
+    page; the caller reports it as such."""
+    results: list[bytes | CryptoError] = []
+    for identity, sealed in items:
+        try:
+            results.append(open_one(identity, sealed))
+        except CryptoError as exc:
+            metrics.DECRYPT_FAILURES.labels(type(exc).__name__).inc()
+            results.append(exc)
+    return results

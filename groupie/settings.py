@@ -1,0 +1,237 @@
+"""groupie settings: one module, driven by the environment.
+
+Defaults are the production-safe ones. A secret with no safe default (the Django secret key, the
+webhook secret) must be given, either directly or as a ``*_FILE`` path to a mounted secret, and
+start-up fails with a message naming it when it is not. ``make run`` sets the development
+conveniences (debug, a generated secret) explicitly; nothing here guesses that it is a laptop.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+env = environ.Env()
+
+
+def secret(name: str, *, default: str | None = None) -> str:
+    """A secret from ``NAME`` or from the file named by ``NAME_FILE`` (Cloud Run mounts)."""
+    path = os.environ.get(f"{name}_FILE")
+    if path:
+        try:
+            value = Path(path).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ImproperlyConfigured(f"{name}_FILE={path} cannot be read: {exc}") from exc
+        if not value:
+            raise ImproperlyConfigured(f"{name}_FILE={path} is empty.")
+        return value
+    value = os.environ.get(name, "").strip()
+    if value:
+        return value
+    if default is not None:
+        return default
+    raise ImproperlyConfigured(
+        f"Set the {name} environment variable (or {name}_FILE, a path to a file holding it). "
+        "It has no default because it is a secret; `make run` generates one for development."
+    )
+
+
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+SECRET_KEY = secret("DJANGO_SECRET_KEY")
+ALLOWED_HOSTS: list[str] = env.list(
+    "DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else []
+)
+if not DEBUG and not ALLOWED_HOSTS:
+    raise ImproperlyConfigured(
+        "Set DJANGO_ALLOWED_HOSTS (comma-separated host names this service answers to)."
+    )
+
+# Telegram. The webhook secret is what Telegram echoes in X-Telegram-Bot-Api-Secret-Token (and
+# the path segment of the legacy route). Telegram allows 1-256 characters of A-Z a-z 0-9 _ -.
+WEBHOOK_SECRET = secret("WEBHOOK_SECRET")
+if not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", WEBHOOK_SECRET):
+    raise ImproperlyConfigured(
+        "WEBHOOK_SECRET must be 1-256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)."
+    )
+TELEGRAM_TOKEN = secret("TELEGRAM_TOKEN", default="")
+WEBHOOK_MAX_BODY_BYTES = 1024 * 1024
+
+GCP_PROJECT_ID = env.str("GCP_PROJECT_ID", default="")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "crypto",
+    "messages.apps.ArchiveConfig",
+    "webhooks",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "groupie.middleware.AccessLogMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+# bench/ingest.py's baseline hook (a minimal durable view to compare the webhook with). Off
+# unless the benchmark turns it on; never in production.
+GROUPIE_BENCH_BASELINE = env.bool("GROUPIE_BENCH_BASELINE", default=False)
+
+ROOT_URLCONF = "groupie.urls"
+WSGI_APPLICATION = "groupie.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# Database: SQLite under var/ by default, PostgreSQL (or anything Django speaks) via DATABASE_URL.
+DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'groupie.db'}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets readers run beside the single writer; IMMEDIATE takes the write lock at BEGIN so
+    # concurrent webhook transactions queue on busy_timeout instead of failing to upgrade a
+    # read lock half way (SQLITE_BUSY). synchronous=FULL keeps a 200 durable across power loss.
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": (
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
+        ),
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+    }
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+# Serve static files straight from the apps (no collectstatic) in development and tests; the
+# container runs collectstatic at build time and serves the hashed, compressed copies.
+STATIC_FROM_FINDERS = env.bool("DJANGO_STATIC_FROM_FINDERS", default=DEBUG)
+STATIC_ROOT = None if STATIC_FROM_FINDERS else env.path("DJANGO_STATIC_ROOT", VAR_DIR / "static")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if STATIC_FROM_FINDERS
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
+WHITENOISE_USE_FINDERS = STATIC_FROM_FINDERS
+WHITENOISE_AUTOREFRESH = DEBUG
+
+# Security. Production defaults; behind Cloud Run's TLS-terminating proxy.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
+# Health probes and Telegram come over plain HTTP inside the platform; never redirect them.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
+SESSION_COOKIE_HTTPONLY = True
+SECURE_HSTS_SECONDS = env.int("DJANGO_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
+SECURE_HSTS_PRELOAD = False
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+CSRF_TRUSTED_ORIGINS: list[str] = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+SILENCED_SYSTEM_CHECKS = [
+    # HSTS preload is a one-way door for the whole domain; it is the operator's decision.
+    "security.W021",
+]
+
+# Backends, chosen like STORAGES/CACHES. The environment shortcuts name the built-in ones; a
+# dotted path is taken as a BACKEND as it is.
+STORE_SHORTCUTS = {"orm": "messages.stores.orm.ORMStore"}
+KEYRING_SHORTCUTS = {"local": "crypto.keyrings.local.LocalKeyring"}
+
+
+def backend_setting(name: str, shortcuts: dict[str, str], default: str) -> str:
+    value = env.str(name, default=default)
+    if value in shortcuts:
+        return shortcuts[value]
+    if "." in value:
+        return value
+    raise ImproperlyConfigured(
+        f"{name}={value!r} is not a known backend; use one of {', '.join(shortcuts)} "
+        "or a dotted path to a backend class."
+    )
+
+
+GROUPIE_STORE: dict[str, Any] = {
+    "BACKEND": backend_setting("GROUPIE_STORE", STORE_SHORTCUTS, "orm"),
+    "OPTIONS": {},
+}
+GROUPIE_KEYRING: dict[str, Any] = {
+    "BACKEND": backend_setting("GROUPIE_KEYRING", KEYRING_SHORTCUTS, "local"),
+    "OPTIONS": {"path": env.str("LOCAL_KEYRING_PATH", default=str(VAR_DIR / "keyring.json"))},
+}
+# Unwrapped chat keys stay in process memory this long, at most this many: KMS is then called
+# about once per chat per TTL per process, not once per message.
+GROUPIE_CHAT_KEY_CACHE = {
+    "TTL_SECONDS": env.int("GROUPIE_CHAT_KEY_CACHE_TTL", default=600),
+    "MAX_KEYS": env.int("GROUPIE_CHAT_KEY_CACHE_SIZE", default=1000),
+}
+
+# Logging: one line per record to stderr (Cloud Run collects it). Message text, names and keys
+# are never logged; the legacy webhook path carries a secret and is redacted by a filter.
+LOG_LEVEL = env.str("GROUPIE_LOG_LEVEL", default="INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"redact": {"()": "groupie.logging.RedactSecretsFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact"],
+        },
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+    },
+}

@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path, re_path
+
+from groupie import health, metrics
+from webhooks import views as webhooks
+
+urlpatterns = [
+    path("telegram/webhook/", webhooks.telegram_webhook, name="telegram-webhook"),
+    # The prototype registered /webhook/<secret> with no trailing slash; accept one too.
+    re_path(r"^webhook/(?P<secret>[^/]+)/?$", webhooks.legacy_webhook, name="legacy-webhook"),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics.metrics_view, name="metrics"),
+    path("admin/", admin.site.urls),
+]
+
+if settings.GROUPIE_BENCH_BASELINE:
+    urlpatterns.append(path("bench/", include("bench.baseline")))

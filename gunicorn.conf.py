@@ -1,0 +1,23 @@
+"""Gunicorn settings for `make run`, the benchmarks and the container (PORT, WEB_CONCURRENCY)."""
+
+from __future__ import annotations
+
+import os
+
+bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('PORT', '8080')}")
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+# Telegram waits about 60 s for an answer; give up well before so it can redeliver.
+timeout = 30
+graceful_timeout = 20
+# No access log: Django's AccessLogMiddleware logs routes by name, never raw paths (which can
+# carry the legacy webhook secret).
+accesslog = None
+
+
+def child_exit(server: object, worker: object) -> None:
+    """Lets Prometheus' multiprocess mode drop a dead worker's live gauges."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined]

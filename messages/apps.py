@@ -1,0 +1,10 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class ArchiveConfig(AppConfig):
+    name = "messages"
+    # Not "messages": that label belongs to django.contrib.messages, which the admin needs.
+    label = "archive"
+    verbose_name = "Archive"

@@ -1,0 +1,88 @@
+"""Tables of the ORM store. Text, names and titles live only inside sealed envelopes."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class Chat(models.Model):
+    chat_id = models.BigIntegerField(primary_key=True)
+    type = models.CharField(max_length=16)
+    sealed_title = models.BinaryField(null=True)
+    first_date = models.BigIntegerField()
+    last_date = models.BigIntegerField()
+    message_count = models.PositiveIntegerField(default=0)
+    migrated_to_chat_id = models.BigIntegerField(null=True)
+    migrated_from_chat_id = models.BigIntegerField(null=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["-last_date"], name="chat_last_date")]
+
+    def __str__(self) -> str:
+        return f"chat {self.chat_id}"
+
+
+class Message(models.Model):
+    """A message's head: its latest revision's index fields and envelope."""
+
+    chat_id = models.BigIntegerField()
+    message_id = models.BigIntegerField()
+    sort_key = models.CharField(max_length=50, unique=True)
+    date = models.BigIntegerField()
+    edit_date = models.BigIntegerField()
+    kind = models.CharField(max_length=24)
+    thread_id = models.BigIntegerField(null=True)
+    sender_id = models.BigIntegerField(null=True)
+    reply_to_message_id = models.BigIntegerField(null=True)
+    media_group_id = models.CharField(max_length=64, null=True)
+    envelope = models.BinaryField()
+    version_count = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["chat_id", "message_id"], name="message_natural_key")
+        ]
+        # Each filter the API offers pairs an equality with the one sort_key range.
+        indexes = [
+            models.Index(fields=["chat_id", "sort_key"], name="message_chat_sort"),
+            models.Index(fields=["sender_id", "sort_key"], name="message_sender_sort"),
+            models.Index(fields=["chat_id", "thread_id", "sort_key"], name="message_thread_sort"),
+            models.Index(fields=["kind", "sort_key"], name="message_kind_sort"),
+        ]
+
+    def __str__(self) -> str:
+        return f"message {self.chat_id}:{self.message_id}"
+
+
+class MessageRevision(models.Model):
+    chat_id = models.BigIntegerField()
+    message_id = models.BigIntegerField()
+    edit_date = models.BigIntegerField()
+    envelope = models.BinaryField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["chat_id", "message_id", "edit_date"], name="revision_natural_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"revision {self.chat_id}:{self.message_id}@{self.edit_date}"
+
+
+class ChatKey(models.Model):
+    chat_id = models.BigIntegerField()
+    version = models.PositiveIntegerField()
+    wrapped = models.BinaryField()
+    kek_version = models.CharField(max_length=255)
+    state = models.CharField(max_length=16)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["chat_id", "version"], name="chat_key_version")
+        ]
+
+    def __str__(self) -> str:
+        return f"chat key {self.chat_id} v{self.version}"

@@ -1,0 +1,64 @@
+"""The archive's one write path. The webhook, poll_updates, load_demo and imports all call
+``archive``; nothing after it sees plaintext."""
+
+from __future__ import annotations
+
+import json
+
+from crypto import services as crypto
+from crypto.envelope import Identity
+from groupie import metrics
+from messages import sortkey
+from messages.stores import get_store
+from messages.stores.base import ChatSnapshot, PutOutcome, SealedMessage
+from webhooks.updates import IncomingMessage
+
+TITLE_PURPOSE = "chat-title"
+
+
+def message_identity(chat_id: int, message_id: int, edit_date: int) -> Identity:
+    return Identity(chat_id=chat_id, message_id=message_id, revision=edit_date)
+
+
+def title_identity(chat_id: int) -> Identity:
+    return Identity(chat_id=chat_id, message_id=0, revision=0, purpose=TITLE_PURPOSE)
+
+
+def archive(incoming: IncomingMessage) -> PutOutcome:
+    """Seals one Telegram message revision and stores it durably.
+
+    Idempotent: a replay returns DUPLICATE and changes nothing. Raises StoreError or
+    KeyringError when either backend fails; nothing is stored half way then."""
+    with metrics.ARCHIVE_SECONDS.time():
+        plaintext = json.dumps(incoming.raw, ensure_ascii=False, separators=(",", ":"))
+        chat_id = incoming.chat_id
+        identity = message_identity(chat_id, incoming.message_id, incoming.edit_date)
+        title = incoming.chat_title
+        sealed = SealedMessage(
+            chat=ChatSnapshot(
+                chat_id=chat_id,
+                type=incoming.chat_type,
+                sealed_title=(
+                    crypto.seal(chat_id, title_identity(chat_id), title.encode()) if title else None
+                ),
+            ),
+            message_id=incoming.message_id,
+            date=incoming.date,
+            edit_date=incoming.edit_date,
+            kind=incoming.kind,
+            envelope=crypto.seal(chat_id, identity, plaintext.encode()),
+            sort_key=sortkey.sort_key(incoming.date, chat_id, incoming.message_id),
+            thread_id=incoming.thread_id,
+            sender_id=incoming.sender_id,
+            reply_to_message_id=incoming.reply_to_message_id,
+            media_group_id=incoming.media_group_id,
+        )
+        store = get_store()
+        outcome = store.put_message(sealed)
+        # Link after the message is stored: a failure here is a 503, the redelivery finds the
+        # message already stored and links again.
+        if incoming.migrate_to_chat_id is not None:
+            store.link_chats(chat_id, incoming.migrate_to_chat_id)
+        if incoming.migrate_from_chat_id is not None:
+            store.link_chats(incoming.migrate_from_chat_id, chat_id)
+        return outcome

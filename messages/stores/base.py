@@ -1,0 +1,193 @@
+"""The message-store contract. Every backend stores sealed records only: no plaintext, ever.
+
+A message is (chat_id, message_id). Each Telegram revision of it is kept, identified by its
+``edit_date`` (0 for the original): a replay of a revision changes nothing, an edit adds one,
+and the head is the revision with the latest edit_date whatever order they arrived in.
+Lists show one entry per message (its head), ordered by ``sort_key``.
+"""
+
+from __future__ import annotations
+
+import enum
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from crypto.chatkeys import ChatKeyRecord
+
+MessageId = tuple[int, int]  # (chat_id, message_id)
+
+
+class StoreError(Exception):
+    """The store failed or cannot be reached. Callers answer 503 and retry later."""
+
+
+class PutOutcome(enum.Enum):
+    CREATED = "created"  # a message not seen before
+    REVISED = "revised"  # a new revision (edit) of a known message
+    DUPLICATE = "duplicate"  # this revision was already stored: nothing changed
+
+
+@dataclass(frozen=True)
+class ChatSnapshot:
+    """What one archived message tells about its chat."""
+
+    chat_id: int
+    type: str
+    sealed_title: bytes | None = None  # the title sealed with the chat key, when it has one
+
+
+@dataclass(frozen=True)
+class SealedMessage:
+    """One revision to store, with the message's plain index fields."""
+
+    chat: ChatSnapshot
+    message_id: int
+    date: int
+    edit_date: int
+    kind: str
+    envelope: bytes
+    sort_key: str
+    thread_id: int | None = None
+    sender_id: int | None = None
+    reply_to_message_id: int | None = None
+    media_group_id: str | None = None
+
+    @property
+    def chat_id(self) -> int:
+        return self.chat.chat_id
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    """A message's head as lists show it."""
+
+    chat_id: int
+    message_id: int
+    date: int
+    edit_date: int
+    kind: str
+    envelope: bytes
+    sort_key: str
+    version_count: int
+    thread_id: int | None = None
+    sender_id: int | None = None
+    reply_to_message_id: int | None = None
+    media_group_id: str | None = None
+
+    @property
+    def edited(self) -> bool:
+        return self.version_count > 1
+
+
+@dataclass(frozen=True)
+class StoredRevision:
+    version: int  # 1 for the earliest revision stored, in edit_date order
+    edit_date: int
+    envelope: bytes
+
+
+@dataclass(frozen=True)
+class MessageHistory:
+    head: StoredMessage
+    revisions: list[StoredRevision]
+
+
+@dataclass(frozen=True)
+class MessageQuery:
+    """Filters are ANDed; an empty ``chats`` means every chat.
+
+    ``after`` is the last sort_key already seen, exclusive, in the direction of travel.
+    ``since``/``until`` are inclusive Telegram dates (unix seconds)."""
+
+    chats: tuple[int, ...] = ()
+    user: int | None = None
+    thread: int | None = None
+    since: int | None = None
+    until: int | None = None
+    kind: str | None = None
+    edited: bool | None = None
+    descending: bool = True
+    after: str | None = None
+    limit: int = 50
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[StoredMessage]
+    has_more: bool  # whether another page follows in the direction of travel
+
+
+@dataclass(frozen=True)
+class ChatRecord:
+    chat_id: int
+    type: str
+    first_date: int
+    last_date: int
+    message_count: int
+    sealed_title: bytes | None = None
+    migrated_to_chat_id: int | None = None
+    migrated_from_chat_id: int | None = None
+
+
+@dataclass
+class DeleteResult:
+    messages: int = 0
+    revisions: int = 0
+    chat_keys: int = 0
+    chats: int = 0
+
+
+class MessageStore(ABC):
+    """Raises StoreError for any failure of the backend; never returns partial writes."""
+
+    @abstractmethod
+    def put_message(self, message: SealedMessage) -> PutOutcome:
+        """Stores one revision idempotently and updates the head and the chat directory, all
+        or nothing. Durable when it returns."""
+
+    @abstractmethod
+    def get_message(self, chat_id: int, message_id: int) -> MessageHistory | None:
+        """The head and every revision (oldest first), or None."""
+
+    @abstractmethod
+    def get_messages(self, ids: Iterable[MessageId]) -> dict[MessageId, StoredMessage]:
+        """The heads of the given messages that exist, in one batch."""
+
+    @abstractmethod
+    def query(self, query: MessageQuery) -> Page:
+        """One page of heads in sort_key order; cost O(limit), never O(offset)."""
+
+    @abstractmethod
+    def get_chat(self, chat_id: int) -> ChatRecord | None: ...
+
+    @abstractmethod
+    def list_chats(self) -> list[ChatRecord]:
+        """Every chat in the directory, most recently active first."""
+
+    @abstractmethod
+    def link_chats(self, old_chat_id: int, new_chat_id: int) -> None:
+        """Records that a group became a supergroup (Telegram's migrate_to_chat_id)."""
+
+    @abstractmethod
+    def get_chat_keys(self, chat_id: int) -> list[ChatKeyRecord]:
+        """Every version of a chat's key, oldest first."""
+
+    @abstractmethod
+    def add_chat_key(self, record: ChatKeyRecord) -> ChatKeyRecord:
+        """Stores a chat-key version unless it exists; returns the stored record."""
+
+    @abstractmethod
+    def iter_messages(
+        self, chat_id: int | None = None, batch_size: int = 500
+    ) -> Iterator[MessageHistory]:
+        """Every message with its revisions, in sort_key order, fetched in batches."""
+
+    @abstractmethod
+    def delete_chat(self, chat_id: int) -> DeleteResult:
+        """Deletes a chat's messages, revisions and directory entry (not its keys)."""
+
+    @abstractmethod
+    def ping(self) -> None:
+        """A cheap round trip for readiness checks; raises StoreError."""
+

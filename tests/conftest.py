@@ -1,0 +1,58 @@
+"""Shared fixtures: a fresh local keyring per test, Telegram fixture loading, webhook posting."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.test import Client, override_settings
+
+from crypto.keyrings.local import LocalKeyring
+
+FIXTURES = Path(__file__).parent / "fixtures" / "telegram"
+
+
+def load_update(name: str) -> dict[str, Any]:
+    """A Telegram Update from tests/fixtures/telegram/<name>.json."""
+    return json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(autouse=True)
+def keyring_path(tmp_path: Path) -> Any:
+    """Every test gets its own keyring file, so no test depends on another's keys."""
+    path = tmp_path / "keyring.json"
+    LocalKeyring.create_file(path)
+    config = {"BACKEND": "crypto.keyrings.local.LocalKeyring", "OPTIONS": {"path": str(path)}}
+    with override_settings(GROUPIE_KEYRING=config):
+        yield path
+
+
+class Webhook:
+    """Posts Updates to the webhook the way Telegram does."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    def post(self, update: object, *, secret: str | None = None, path: str | None = None) -> Any:
+        headers = {}
+        token = settings.WEBHOOK_SECRET if secret is None else secret
+        if token:
+            headers["X-Telegram-Bot-Api-Secret-Token"] = token
+        body = update if isinstance(update, (bytes, str)) else json.dumps(update)
+        return self.client.post(
+            path or "/telegram/webhook/",
+            data=body,
+            content_type="application/json",
+            headers=headers,
+        )
+
+    def post_fixture(self, name: str, **kwargs: Any) -> Any:
+        return self.post(load_update(name), **kwargs)
+
+
+@pytest.fixture
+def webhook(client: Client, db: None) -> Webhook:
+    return Webhook(client)

@@ -1,0 +1,120 @@
+"""Nothing a person wrote is at rest in plaintext: not in the database, keyring or server log."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from django.apps import apps
+from django.db import connection
+
+from tests.conftest import FIXTURES, Webhook
+
+ROOT = Path(__file__).resolve().parent.parent
+# Written into the fixtures: the text marker, the sender's names and username.
+MARKERS = ("ZEBRA-MARKER-7Q", "Marguerite", "Quillfeather", "mquillfeather_zz")
+MARKED = ("text_message", "edited_message", "photo_with_caption", "channel_post")
+
+
+def test_no_table_row_holds_text_names_or_titles(webhook: Webhook) -> None:
+    for name in MARKED:
+        assert webhook.post_fixture(name).status_code == 200
+    dumped = b""
+    for model in apps.get_app_config("archive").get_models():
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT * FROM {model._meta.db_table}")  # noqa: S608 - our table names
+            for row in cursor.fetchall():
+                dumped += b"|".join(_as_bytes(value) for value in row)
+    assert len(dumped) > 1000  # the rows are there; they just hold nothing readable
+    for marker in MARKERS:
+        assert marker.encode() not in dumped
+
+
+def _as_bytes(value: object) -> bytes:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    return str(value).encode()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
+    """The real server as `make run` serves it (gunicorn), on its own SQLite file and keyring."""
+    port, secret = _free_port(), secrets.token_urlsafe(24)
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'groupie.db'}",
+        "LOCAL_KEYRING_PATH": str(tmp_path / "keyring.json"),
+        "WEBHOOK_SECRET": secret,
+        "GROUPIE_LOG_LEVEL": "INFO",
+        "GUNICORN_BIND": f"127.0.0.1:{port}",
+        "WEB_CONCURRENCY": "1",
+    }
+    manage = [sys.executable, str(ROOT / "manage.py")]
+    for command in (["migrate", "-v0"], ["init_keyring"]):
+        subprocess.run([*manage, *command], env=env, check=True, capture_output=True)
+    log = (tmp_path / "server.log").open("wb")
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    process = subprocess.Popen(
+        [str(gunicorn), "groupie.wsgi", "-c", str(ROOT / "gunicorn.conf.py")],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(base)
+        yield base, secret, tmp_path
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+        log.close()
+
+
+def _wait_until_up(base: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/healthz").status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise AssertionError("server did not start")
+
+
+def test_no_file_the_server_wrote_holds_text_names_or_secrets(
+    server: tuple[str, str, Path],
+) -> None:
+    base, secret, directory = server
+    headers = {"X-Telegram-Bot-Api-Secret-Token": secret, "Content-Type": "application/json"}
+    for name in MARKED:
+        body = (FIXTURES / f"{name}.json").read_bytes()
+        assert httpx.post(f"{base}/telegram/webhook/", content=body, headers=headers).is_success
+    body = (FIXTURES / "reply_message.json").read_bytes()
+    assert httpx.post(f"{base}/webhook/{secret}", content=body).is_success
+    assert httpx.post(f"{base}/webhook/wrong-{secret}", content=body).status_code == 403
+    assert httpx.post(f"{base}/telegram/webhook/", content=b"{", headers=headers).status_code == 400
+    assert httpx.get(f"{base}/readyz").status_code == 200
+    time.sleep(0.2)
+
+    files = [p for p in directory.rglob("*") if p.is_file()]
+    written = {p.name: p.read_bytes() for p in files}
+    assert {"groupie.db", "keyring.json", "server.log"} <= written.keys()
+    assert b"telegram-webhook" in written["server.log"]  # the log is there and has lines
+    for name, content in written.items():
+        for marker in (*MARKERS, secret):
+            assert marker.encode() not in content, f"{marker!r} found in {name}"

@@ -1,0 +1,93 @@
+"""The Telegram webhook: check the secret, bound and parse the body, archive, map errors.
+
+Telegram redelivers anything that is not 2xx and holds back the chat's later updates meanwhile,
+so the status codes are chosen with care: 4xx only for requests that will never succeed (and
+are not from Telegram), 503 for our own outages, 200 only once the store has committed.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from crypto.errors import KeyringError
+from groupie import metrics
+from messages.services import archive
+from messages.stores.base import StoreError
+from webhooks.updates import IgnoredUpdate, InvalidUpdate, parse_update
+
+logger = logging.getLogger(__name__)
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+
+def _secret_matches(candidate: str | None) -> bool:
+    expected = settings.WEBHOOK_SECRET.encode()
+    # compare_digest takes the same time wherever the first difference is.
+    return hmac.compare_digest((candidate or "").encode(), expected)
+
+
+def _status(code: int, error: str) -> JsonResponse:
+    return JsonResponse({"ok": False, "error": error}, status=code)
+
+
+@csrf_exempt
+@require_POST
+def telegram_webhook(request: HttpRequest) -> HttpResponse:
+    if not _secret_matches(request.headers.get(SECRET_HEADER)):
+        metrics.UPDATES.labels("unknown", "forbidden").inc()
+        return _status(403, "forbidden")
+    return _receive(request)
+
+
+@csrf_exempt
+@require_POST
+def legacy_webhook(request: HttpRequest, secret: str) -> HttpResponse:
+    """The Flask prototype's route, /webhook/<secret>, for deployments still registered on it."""
+    if not _secret_matches(secret):
+        metrics.UPDATES.labels("unknown", "forbidden").inc()
+        return _status(403, "forbidden")
+    logger.warning(
+        "update received on the deprecated /webhook/<secret> route; "
+        "run `manage.py set_webhook` to move to /telegram/webhook/"
+    )
+    return _receive(request)
+
+
+def _receive(request: HttpRequest) -> HttpResponse:
+    limit = settings.WEBHOOK_MAX_BODY_BYTES
+    try:
+        declared = int(request.headers.get("Content-Length") or 0)
+    except ValueError:
+        return _status(400, "bad Content-Length")
+    if declared > limit:
+        return _status(413, f"body over {limit} bytes")
+    body = request.read(limit + 1)
+    if len(body) > limit:
+        return _status(413, f"body over {limit} bytes")
+    try:
+        update = parse_update(json.loads(body))
+    except (ValueError, RecursionError) as exc:
+        # json.JSONDecodeError and InvalidUpdate are ValueErrors; their text names no content.
+        reason = str(exc) if isinstance(exc, InvalidUpdate) else "body is not valid JSON"
+        metrics.UPDATES.labels("unknown", "invalid").inc()
+        return _status(400, reason)
+    if isinstance(update, IgnoredUpdate):
+        metrics.UPDATES.labels(update.kind, "ignored").inc()
+        return JsonResponse({"ok": True, "ignored": update.kind})
+    try:
+        outcome = archive(update)
+    except (StoreError, KeyringError) as exc:
+        metrics.UPDATES.labels(update.update_kind, "unavailable").inc()
+        logger.error("update %s not archived: %s", update.update_id, type(exc).__name__)
+        response = _status(503, "archive unavailable; Telegram will redeliver")
+        response["Retry-After"] = "5"
+        return response
+    metrics.UPDATES.labels(update.update_kind, outcome.value).inc()
+    return JsonResponse({"ok": True, "outcome": outcome.value})
