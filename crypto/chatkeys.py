@@ -112,7 +112,9 @@ class ChatKeys:
 
     def _unwrap(self, record: ChatKeyRecord) -> bytes:
         if record.state == DESTROYED:
-            raise ChatKeyDestroyed(f"chat {record.chat_id} key version {record.version} is shredded")
+            raise ChatKeyDestroyed(
+                f"chat {record.chat_id} key version {record.version} is shredded"
+            )
         key = self.keys.get((record.chat_id, record.version))
         if key is None:
             self._on_keyring_call("unwrap")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 import threading
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -20,7 +20,8 @@ T = TypeVar("T")
 
 
 class BackendHandler(Generic[T]):
-    def __init__(self, setting_name: str, base_class: type[T]) -> None:
+    def __init__(self, setting_name: str, base_class: type) -> None:
+        # ``type``, not ``type[T]``: the base classes are abstract, which mypy refuses there.
         self.setting_name = setting_name
         self.base_class = base_class
         self._instance: T | None = None
@@ -44,14 +45,18 @@ class BackendHandler(Generic[T]):
         name = self.setting_name
         unknown_keys = set(config) - {"BACKEND", "OPTIONS"}
         if unknown_keys:
-            raise ImproperlyConfigured(f"{name} has unknown keys: {', '.join(sorted(unknown_keys))}")
+            raise ImproperlyConfigured(
+                f"{name} has unknown keys: {', '.join(sorted(unknown_keys))}"
+            )
         path = config.get("BACKEND")
         if not path:
             raise ImproperlyConfigured(f"{name} needs a BACKEND (a dotted path to a class).")
         try:
             backend_class = import_string(path)
         except ImportError as exc:
-            raise ImproperlyConfigured(f"{name} BACKEND {path!r} cannot be imported: {exc}") from exc
+            raise ImproperlyConfigured(
+                f"{name} BACKEND {path!r} cannot be imported: {exc}"
+            ) from exc
         if not (inspect.isclass(backend_class) and issubclass(backend_class, self.base_class)):
             raise ImproperlyConfigured(
                 f"{name} BACKEND {path!r} is not a {self.base_class.__name__} subclass."
@@ -64,8 +69,7 @@ class BackendHandler(Generic[T]):
                 f"{name} OPTIONS has unknown keys for {path}: {', '.join(unknown)} "
                 f"(accepted: {', '.join(sorted(accepted)) or 'none'})."
             )
-        instance: T = backend_class(**options)
-        return instance
+        return cast(T, backend_class(**options))
 
     def _on_setting_changed(self, *, setting: str, **kwargs: Any) -> None:
         if setting == self.setting_name:
@@ -73,9 +77,5 @@ class BackendHandler(Generic[T]):
 
 
 def _keyword_arguments(cls: type) -> set[str]:
-    parameters = inspect.signature(cls.__init__).parameters.values()
-    return {
-        p.name
-        for p in parameters
-        if p.name != "self" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
-    }
+    parameters = inspect.signature(cls).parameters.values()
+    return {p.name for p in parameters if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}

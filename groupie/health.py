@@ -49,11 +49,13 @@ def readyz(request: HttpRequest) -> JsonResponse:
     for name, check in CHECKS.items():
         try:
             check()
-        except Exception as exc:  # noqa: BLE001 - any failure means not ready
+        except Exception as exc:
             logger.warning("readiness check %s failed: %s", name, type(exc).__name__)
             results[name] = f"failed: {type(exc).__name__}"
         else:
             results[name] = "ok"
     ready = all(v == "ok" for v in results.values())
-    return JsonResponse({"status": "ok" if ready else "unavailable", "checks": results},
-                        status=200 if ready else 503)
+    return JsonResponse(
+        {"status": "ok" if ready else "unavailable", "checks": results},
+        status=200 if ready else 503,
+    )

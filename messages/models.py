@@ -34,7 +34,8 @@ class Message(models.Model):
     thread_id = models.BigIntegerField(null=True)
     sender_id = models.BigIntegerField(null=True)
     reply_to_message_id = models.BigIntegerField(null=True)
-    media_group_id = models.CharField(max_length=64, null=True)
+    # NULL, not "", for "no media group": the store contract says None and Firestore agrees.
+    media_group_id = models.CharField(max_length=64, null=True)  # noqa: DJ001
     envelope = models.BinaryField()
     version_count = models.PositiveIntegerField(default=1)
 

@@ -26,7 +26,7 @@ A, B, C = -1001000000000001, -1001000000000002, 4_000_000_001  # two groups and 
 @pytest.fixture(params=BACKENDS)
 def store(request: pytest.FixtureRequest, db: None) -> Iterator[MessageStore]:
     assert request.param == "orm"
-    yield ORMStore()
+    return ORMStore()
 
 
 def sealed(
@@ -87,7 +87,8 @@ def test_the_head_is_the_latest_edit_in_any_arrival_order(store: MessageStore) -
     assert history.head.edit_date == 300
     assert history.head.kind == "photo"
     assert history.head.envelope == revisions[0].envelope
-    assert history.head.version_count == 3 and history.head.edited
+    assert history.head.version_count == 3
+    assert history.head.edited
     assert [(r.version, r.edit_date) for r in history.revisions] == [(1, 0), (2, 200), (3, 300)]
     assert history.revisions[1].envelope == revisions[2].envelope
 
@@ -179,7 +180,7 @@ def test_the_chat_directory_counts_messages_not_revisions(
         assert record.message_count == len(mine)
         assert record.first_date == min(m.date for m in mine)
         assert record.last_date == max(m.date for m in mine)
-    assert [c.chat_id for c in store.list_chats()][0] in (A, B, C)
+    assert next(c.chat_id for c in store.list_chats()) in (A, B, C)
     dates = [c.last_date for c in store.list_chats()]
     assert dates == sorted(dates, reverse=True)
     assert store.get_chat(-42) is None
@@ -189,7 +190,8 @@ def test_the_newest_message_decides_the_chat_title(store: MessageStore) -> None:
     store.put_message(sealed(A, 2, 200, title=b"new"))
     store.put_message(sealed(A, 1, 100, title=b"old"))
     chat = store.get_chat(A)
-    assert chat is not None and chat.sealed_title == b"new"
+    assert chat is not None
+    assert chat.sealed_title == b"new"
 
 
 def test_link_chats_records_a_migration_both_ways(store: MessageStore) -> None:
@@ -197,7 +199,8 @@ def test_link_chats_records_a_migration_both_ways(store: MessageStore) -> None:
     store.put_message(sealed(A, 1, 200))
     store.link_chats(-4012345678, A)
     old, new = store.get_chat(-4012345678), store.get_chat(A)
-    assert old is not None and new is not None
+    assert old is not None
+    assert new is not None
     assert old.migrated_to_chat_id == A
     assert new.migrated_from_chat_id == -4012345678
 

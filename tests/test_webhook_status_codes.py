@@ -87,9 +87,7 @@ def test_it_refuses_deeply_nested_json_with_400(webhook: Webhook) -> None:
         "inline_query",
     ],
 )
-def test_it_acknowledges_and_ignores_kinds_it_does_not_archive(
-    webhook: Webhook, name: str
-) -> None:
+def test_it_acknowledges_and_ignores_kinds_it_does_not_archive(webhook: Webhook, name: str) -> None:
     response = webhook.post_fixture(name)
     assert response.status_code == 200
     assert response.json()["ignored"] == next(k for k in load_update(name) if k != "update_id")

@@ -34,6 +34,7 @@ class LocalKeyring(Keyring):
         self.path = Path(path)
         self._lock = threading.Lock()
         self._state: dict[str, Any] | None = None
+        self._stamp: int | None = None
 
     # -- the file ---------------------------------------------------------------------------
 
@@ -54,14 +55,21 @@ class LocalKeyring(Keyring):
         return True
 
     def _load(self, *, refresh: bool = False) -> dict[str, Any]:
+        # Another process (rotate_kek) may have changed the file: a stat per call is cheap next
+        # to the calls themselves, which the chat-key cache already makes rare.
+        try:
+            stamp = self.path.stat().st_mtime_ns
+        except OSError:
+            stamp = None
         with self._lock:
-            if self._state is None or refresh:
+            if self._state is None or refresh or stamp != self._stamp:
                 self._state = self._read()
+                self._stamp = stamp
             return self._state
 
     def _read(self) -> dict[str, Any]:
         try:
-            raw = self.path.read_text(encoding="utf-8")
+            raw = self.path.read_bytes()
         except FileNotFoundError:
             raise KeyringConfigurationError(
                 f"local keyring {self.path} does not exist; create it with "
@@ -70,18 +78,12 @@ class LocalKeyring(Keyring):
         except OSError as exc:
             raise KeyringError(f"local keyring {self.path} cannot be read: {exc}") from exc
         try:
-            state = json.loads(raw)
-            if state.get("format") != FILE_FORMAT:
-                raise ValueError("unknown format")
-            for entry in state["versions"]:
-                entry["_key"] = base64.b64decode(entry["key"], validate=True)
-                if len(entry["_key"]) != 32:
-                    raise ValueError("a KEK is 32 bytes")
-        except (ValueError, KeyError, TypeError) as exc:
+            return _validated(json.loads(raw))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            # The exception text could quote key material: only its kind is reported.
             raise KeyringConfigurationError(
                 f"local keyring {self.path} is malformed ({type(exc).__name__})"
             ) from None
-        return dict(state)
 
     def _write(self, state: dict[str, Any]) -> None:
         clean = {
@@ -157,6 +159,23 @@ class LocalKeyring(Keyring):
         ]
 
 
+def _validated(state: Any) -> dict[str, Any]:
+    """The parsed file, with each version's key decoded; raises ValueError/KeyError/TypeError."""
+    if not isinstance(state, dict) or state.get("format") != FILE_FORMAT:
+        raise ValueError("unknown format")
+    numbers = set()
+    for entry in state["versions"]:
+        entry["_key"] = base64.b64decode(entry["key"], validate=True)
+        if len(entry["_key"]) != 32:
+            raise ValueError("a KEK is 32 bytes")
+        if entry["state"] not in {"enabled", "disabled", "destroyed"}:
+            raise ValueError("unknown KEK version state")
+        numbers.add(int(entry["version"]))
+    if int(state["primary"]) not in numbers:
+        raise ValueError("the primary KEK version is not in the file")
+    return state
+
+
 def _new_version(number: int) -> dict[str, Any]:
     return {
         "version": number,
@@ -170,7 +189,7 @@ def _find(state: dict[str, Any], number: int) -> dict[str, Any] | None:
     return next((e for e in state["versions"] if int(e["version"]) == number), None)
 
 
-class _file_lock:  # noqa: N801 - used as a context manager, reads like one
+class _file_lock:
     """An exclusive advisory lock beside the keyring file, so two rotations cannot interleave."""
 
     def __init__(self, path: Path) -> None:

@@ -190,4 +190,3 @@ class MessageStore(ABC):
     @abstractmethod
     def ping(self) -> None:
         """A cheap round trip for readiness checks; raises StoreError."""
-

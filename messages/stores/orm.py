@@ -1,4 +1,4 @@
-"""ORMStore: the store contract on Django models (SQLite by default, PostgreSQL via DATABASE_URL)."""
+"""ORMStore: the store contract on Django models (SQLite by default, PostgreSQL by URL)."""
 
 from __future__ import annotations
 
@@ -177,7 +177,9 @@ class ORMStore(MessageStore):
         for chat_id, message_ids in by_chat.items():
             condition |= Q(chat_id=chat_id, message_id__in=message_ids)
         with _database_errors():
-            return {(r.chat_id, r.message_id): _stored(r) for r in Message.objects.filter(condition)}
+            return {
+                (r.chat_id, r.message_id): _stored(r) for r in Message.objects.filter(condition)
+            }
 
     def query(self, query: MessageQuery) -> Page:
         rows = Message.objects.all()
@@ -192,7 +194,9 @@ class ORMStore(MessageStore):
         if query.kind is not None:
             rows = rows.filter(kind=query.kind)
         if query.edited is not None:
-            rows = rows.filter(version_count__gt=1) if query.edited else rows.filter(version_count=1)
+            rows = (
+                rows.filter(version_count__gt=1) if query.edited else rows.filter(version_count=1)
+            )
         if query.since is not None:
             rows = rows.filter(sort_key__gte=sortkey.lowest_at(query.since))
         if query.until is not None:
