@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('PORT', '8080')}")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
@@ -15,9 +16,14 @@ graceful_timeout = 20
 accesslog = None
 
 
+# Each worker keeps its own counters; Prometheus' multiprocess mode shares them through files in
+# this directory so /metrics shows the whole server whichever worker answers. Set here, in the
+# master, before any worker imports prometheus_client.
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="groupie-metrics-"))
+
+
 def child_exit(server: object, worker: object) -> None:
     """Lets Prometheus' multiprocess mode drop a dead worker's live gauges."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        from prometheus_client import multiprocess
+    from prometheus_client import multiprocess
 
-        multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined]
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined]
