@@ -69,6 +69,11 @@ class BackendHandler(Generic[T]):
                 f"{name} OPTIONS has unknown keys for {path}: {', '.join(unknown)} "
                 f"(accepted: {', '.join(sorted(accepted)) or 'none'})."
             )
+        required = _required_arguments(backend_class) - set(options)
+        if required:
+            raise ImproperlyConfigured(
+                f"{name} OPTIONS for {path} is missing: {', '.join(sorted(required))}."
+            )
         return cast(T, backend_class(**options))
 
     def _on_setting_changed(self, *, setting: str, **kwargs: Any) -> None:
@@ -79,3 +84,12 @@ class BackendHandler(Generic[T]):
 def _keyword_arguments(cls: type) -> set[str]:
     parameters = inspect.signature(cls).parameters.values()
     return {p.name for p in parameters if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+
+
+def _required_arguments(cls: type) -> set[str]:
+    parameters = inspect.signature(cls).parameters.values()
+    return {
+        p.name
+        for p in parameters
+        if p.default is p.empty and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+    }

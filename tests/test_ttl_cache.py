@@ -159,4 +159,3 @@ def test_it_accepts_a_fractional_ttl(clock: Clock) -> None:
     assert cache.get("k") == "v"
     clock.advance(0.25)
     assert cache.get("k") is None
-

@@ -34,7 +34,7 @@ class LocalKeyring(Keyring):
         self.path = Path(path)
         self._lock = threading.Lock()
         self._state: dict[str, Any] | None = None
-        self._stamp: int | None = None
+        self._stamp: tuple[int, int, int] | None = None
 
     # -- the file ---------------------------------------------------------------------------
 
@@ -58,7 +58,8 @@ class LocalKeyring(Keyring):
         # Another process (rotate_kek) may have changed the file: a stat per call is cheap next
         # to the calls themselves, which the chat-key cache already makes rare.
         try:
-            stamp = self.path.stat().st_mtime_ns
+            status = self.path.stat()
+            stamp = (status.st_ino, status.st_mtime_ns, status.st_size)
         except OSError:
             stamp = None
         with self._lock:
@@ -91,7 +92,9 @@ class LocalKeyring(Keyring):
             "versions": [{k: v for k, v in e.items() if k != "_key"} for e in state["versions"]],
         }
         temporary = self.path.with_name(self.path.name + ".tmp")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        # A leftover temporary file could carry looser permissions: never reuse it.
+        temporary.unlink(missing_ok=True)
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(clean, handle, indent=2)
             handle.flush()
