@@ -57,7 +57,8 @@ test: $(VENV)/.installed
 	$(BIN)/pytest
 
 # mypy's Django plugin and makemigrations load the settings, which need their secrets.
-LINT_ENV := DJANGO_SECRET_KEY=lint WEBHOOK_SECRET=lint DJANGO_ALLOWED_HOSTS=localhost
+LINT_ENV := DJANGO_SECRET_KEY=lint WEBHOOK_SECRET=lint DJANGO_ALLOWED_HOSTS=localhost \
+	DATABASE_URL=sqlite:///:memory:
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
@@ -67,6 +68,10 @@ lint: $(VENV)/.installed
 
 bench-ingest: setup
 	$(BIN)/python bench/ingest.py
+
+.PHONY: bench-api
+bench-api: setup
+	$(BIN)/python bench/api_pages.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

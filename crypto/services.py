@@ -16,7 +16,7 @@ from django.core.signals import setting_changed
 from crypto import envelope
 from crypto.chatkeys import ChatKeys
 from crypto.envelope import Identity
-from crypto.errors import CryptoError
+from crypto.errors import CryptoError, KeyringError
 from crypto.keyrings.base import Keyring
 from groupie import metrics
 from groupie.backends import BackendHandler
@@ -73,11 +73,14 @@ def open_many(items: Sequence[tuple[Identity, bytes]]) -> list[bytes | CryptoErr
     """Opens a batch; each chat key needed is unwrapped at most once (the cache holds it).
 
     A record that fails comes back as its error, in place, so one bad record does not hide a
-    page; the caller reports it as such."""
+    page; the caller reports it as such. A keyring outage is not a property of a record: it
+    raises KeyringError (the caller answers 503)."""
     results: list[bytes | CryptoError] = []
     for identity, sealed in items:
         try:
             results.append(open_one(identity, sealed))
+        except KeyringError:
+            raise
         except CryptoError as exc:
             metrics.DECRYPT_FAILURES.labels(type(exc).__name__).inc()
             results.append(exc)

@@ -73,6 +73,9 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "crypto",
     "messages.apps.ArchiveConfig",
     "webhooks",
@@ -159,6 +162,40 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = STATIC_FROM_FINDERS
 WHITENOISE_AUTOREFRESH = DEBUG
+
+# The read API. Programs use Bearer API keys; staff use their admin session in the browsable API.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        # First, so an anonymous request is a 401 with WWW-Authenticate: Bearer, not a 403.
+        "messages.api.auth.BearerApiKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["messages.api.auth.CanReadArchive"],
+    "DEFAULT_THROTTLE_CLASSES": ["messages.api.auth.PerKeyRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"archive": env.str("GROUPIE_API_RATE", default="1200/min")},
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "messages.api.errors.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "groupie API",
+    "DESCRIPTION": (
+        "Read the archive of Telegram conversations, decrypted. Authenticate with "
+        "`Authorization: Bearer <key>` (create one with `manage.py create_api_key`)."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI from the sidecar package's static files: no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
 
 # Security. Production defaults; behind Cloud Run's TLS-terminating proxy.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -87,3 +87,41 @@ class ChatKey(models.Model):
 
     def __str__(self) -> str:
         return f"chat key {self.chat_id} v{self.version}"
+
+
+class ApiKey(models.Model):
+    """A program's key to the API. Only a SHA-256 of the key is stored.
+
+    The key is 256 random bits, so a fast hash is as safe as a slow one here and keeps each
+    request's check to microseconds (a password hasher would cost ~100 ms per request)."""
+
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, unique=True, editable=False)
+    key_hash = models.CharField(max_length=64, editable=False)
+    # Empty: every chat. Otherwise the only chats this key can read.
+    chat_ids = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class ArchiveAccess(models.Model):
+    """Holds the archive's permissions; no rows. Permissions are granted to staff in the admin."""
+
+    class Meta:
+        managed = False
+        default_permissions = ()
+        permissions = [("view_decrypted", "Can read decrypted messages, names and titles")]
+
+    def __str__(self) -> str:
+        return "archive access"

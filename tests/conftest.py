@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from io import StringIO
 from pathlib import Path
 from typing import Any
 
@@ -56,3 +57,34 @@ class Webhook:
 @pytest.fixture
 def webhook(client: Client, db: None) -> Webhook:
     return Webhook(client)
+
+
+@pytest.fixture
+def demo(db: None) -> None:
+    """The demo conversation, archived through the real archive service."""
+    from django.core.management import call_command
+
+    call_command("load_demo", stdout=StringIO())
+
+
+@pytest.fixture
+def make_api_client(db: None) -> Any:
+    """Builds API clients authenticated with a fresh API key (optionally limited to chats)."""
+    from rest_framework.test import APIClient
+
+    from messages.apikeys import create_api_key
+
+    def build(*chat_ids: int) -> APIClient:
+        record, key = create_api_key("test", chat_ids)
+        api = APIClient()
+        api.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+        api.key_record = record  # type: ignore[attr-defined]
+        return api
+
+    return build
+
+
+@pytest.fixture
+def api(make_api_client: Any) -> Any:
+    """An API client with a key for every chat."""
+    return make_api_client()

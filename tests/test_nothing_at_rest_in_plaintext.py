@@ -29,6 +29,8 @@ def test_no_table_row_holds_text_names_or_titles(webhook: Webhook) -> None:
         assert webhook.post_fixture(name).status_code == 200
     dumped = b""
     for model in apps.get_app_config("archive").get_models():
+        if not model._meta.managed:
+            continue
         with connection.cursor() as cursor:
             cursor.execute(f"SELECT * FROM {model._meta.db_table}")  # noqa: S608 - our table names
             for row in cursor.fetchall():

@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rest_framework.renderers import BaseRenderer
+
+
+class NDJSONRenderer(BaseRenderer):
+    """Lets clients ask for the export as application/x-ndjson; renders errors as one line."""
+
+    media_type = "application/x-ndjson"
+    format = "ndjson"
+    charset = "utf-8"
+
+    def render(
+        self, data: Any, accepted_media_type: Any = None, renderer_context: Any = None
+    ) -> bytes:
+        return json.dumps(data, ensure_ascii=False).encode() + b"\n"

@@ -1,0 +1,218 @@
+"""The read API: chats and messages, decrypted, on the store contract (any store backend)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from messages import reader
+from messages.api import present
+from messages.api.auth import allowed_chats
+from messages.api.pagination import paginate
+from messages.api.renderers import NDJSONRenderer
+from messages.api.serializers import (
+    BatchRequestSerializer,
+    BatchResponseSerializer,
+    ChatSerializer,
+    MessageDetailSerializer,
+    MessageFilterSerializer,
+    MessagePageSerializer,
+    PageSerializer,
+    parse_message_id,
+)
+from messages.stores import get_store
+from messages.stores.base import MessageQuery
+
+EXPORT_BATCH = 500
+BAD_REQUEST = OpenApiResponse(
+    response=OpenApiTypes.OBJECT, description="Invalid parameters: errors by field name."
+)
+LIST_PARAMETERS = {*MessageFilterSerializer().fields, *PageSerializer().fields, "format"}
+
+
+def _in_scope(request: Request, chat_id: int) -> bool:
+    scope = allowed_chats(request)
+    return scope is None or chat_id in scope
+
+
+def _query_data(request: Request, allowed: set[str]) -> dict[str, Any]:
+    """The query string as serializer input; unknown parameters are an error, not ignored, so
+    a typo (``chats=``) cannot silently widen a listing."""
+    unknown = sorted(set(request.query_params) - allowed)
+    if unknown:
+        raise ValidationError({name: ["Unknown query parameter."] for name in unknown})
+    data: dict[str, Any] = {k: request.query_params.get(k) for k in request.query_params}
+    if "chat" in request.query_params:
+        data["chat"] = request.query_params.getlist("chat")
+    return data
+
+
+def _message_query(request: Request, filters: dict[str, Any], limit: int) -> MessageQuery | None:
+    """The store query for validated filters within the caller's scope; None if the caller
+    may see none of the chats asked for."""
+    chats = tuple(filters.get("chat", ()))
+    scope = allowed_chats(request)
+    if scope is not None:
+        chats = tuple(c for c in chats if c in scope) if chats else tuple(sorted(scope))
+        if not chats:
+            return None
+    return MessageQuery(
+        chats=chats,
+        user=filters.get("user"),
+        thread=filters.get("thread"),
+        since=filters.get("since"),
+        until=filters.get("until"),
+        kind=filters.get("kind"),
+        edited=filters.get("edited"),
+        descending=filters["ordering"] == "-date",
+        limit=limit,
+    )
+
+
+def _validated(serializer_class: type, data: Any) -> dict[str, Any]:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+class ChatViewSet(viewsets.ViewSet):
+    lookup_value_regex = r"-?\d{1,19}"
+
+    @extend_schema(responses=ChatSerializer(many=True), summary="Every chat in the archive")
+    def list(self, request: Request) -> Response:
+        records = [c for c in get_store().list_chats() if _in_scope(request, c.chat_id)]
+        return Response([present.chat(c, *reader.open_title(c)) for c in records])
+
+    @extend_schema(
+        responses={200: ChatSerializer, 404: OpenApiResponse(description="No such chat.")},
+        parameters=[OpenApiParameter("id", OpenApiTypes.INT64, OpenApiParameter.PATH)],
+        summary="One chat",
+    )
+    def retrieve(self, request: Request, pk: str) -> Response:
+        chat_id = int(pk)
+        record = get_store().get_chat(chat_id) if _in_scope(request, chat_id) else None
+        if record is None:
+            raise NotFound("No such chat.")
+        return Response(present.chat(record, *reader.open_title(record)))
+
+
+class MessageViewSet(viewsets.ViewSet):
+    lookup_value_regex = r"-?\d{1,19}:\d{1,19}"
+
+    @extend_schema(
+        parameters=[MessageFilterSerializer, PageSerializer],
+        responses={200: MessagePageSerializer, 400: BAD_REQUEST},
+        summary="Messages, one entry per message (its latest version), in cursor pages",
+    )
+    def list(self, request: Request) -> Response:
+        data = _query_data(request, LIST_PARAMETERS)
+        filters = _validated(MessageFilterSerializer, data)
+        paging = _validated(PageSerializer, data)
+        query = _message_query(request, filters, paging["page_size"])
+        if query is None:
+            return Response({"next": None, "previous": None, "results": []})
+        page = paginate(
+            get_store(),
+            request,
+            query,
+            ordering=filters["ordering"],
+            token=paging.get("cursor"),
+        )
+        opened = reader.open_messages(page.items)
+        return Response(
+            {
+                "next": page.next,
+                "previous": page.previous,
+                "results": [present.message(m) for m in opened],
+            }
+        )
+
+    @extend_schema(
+        responses={
+            200: MessageDetailSerializer,
+            404: OpenApiResponse(description="No such message."),
+        },
+        parameters=[
+            OpenApiParameter("id", str, OpenApiParameter.PATH, description='"chat_id:message_id"')
+        ],
+        summary="One message with every version and the raw Telegram object",
+    )
+    def retrieve(self, request: Request, pk: str) -> Response:
+        try:
+            chat_id, message_id = parse_message_id(pk)
+        except ValueError:
+            raise NotFound("No such message.") from None
+        history = (
+            get_store().get_message(chat_id, message_id) if _in_scope(request, chat_id) else None
+        )
+        if history is None:
+            raise NotFound("No such message.")
+        head, revisions = reader.open_history(history)
+        return Response(present.message_detail(head, revisions))
+
+    @extend_schema(
+        request=BatchRequestSerializer,
+        responses={200: BatchResponseSerializer, 400: BAD_REQUEST},
+        summary="Up to 500 messages by id, in the order asked",
+    )
+    @action(detail=False, methods=["post"])
+    def batch(self, request: Request) -> Response:
+        ids = _validated(BatchRequestSerializer, request.data)["ids"]
+        wanted = list(dict.fromkeys(ids))  # once each, in the order asked
+        visible = [i for i in wanted if _in_scope(request, i[0])]
+        found = get_store().get_messages(visible)
+        ordered = [found[i] for i in wanted if i in found]
+        opened = reader.open_messages(ordered)
+        return Response(
+            {
+                "results": [present.message(m) for m in opened],
+                "not_found": [present.message_id(*i) for i in wanted if i not in found],
+            }
+        )
+
+    @extend_schema(
+        parameters=[MessageFilterSerializer],
+        responses={
+            (200, "application/x-ndjson"): OpenApiTypes.STR,
+            (400, "application/json"): BAD_REQUEST,
+            (400, "application/x-ndjson"): BAD_REQUEST,
+        },
+        summary="Every matching message as newline-delimited JSON, streamed",
+    )
+    @action(detail=False, methods=["get"], renderer_classes=[NDJSONRenderer, JSONRenderer])
+    def export(self, request: Request) -> StreamingHttpResponse:
+        allowed = {*MessageFilterSerializer().fields, "format"}
+        filters = _validated(MessageFilterSerializer, _query_data(request, allowed))
+        query = _message_query(request, filters, EXPORT_BATCH)
+        response = StreamingHttpResponse(
+            _export_lines(query), content_type="application/x-ndjson; charset=utf-8"
+        )
+        response["Content-Disposition"] = 'attachment; filename="messages.ndjson"'
+        return response
+
+
+def _export_lines(query: MessageQuery | None) -> Iterator[bytes]:
+    """One page of the store at a time: memory stays constant whatever the archive's size."""
+    if query is None:
+        return
+    store = get_store()
+    after: str | None = None
+    while True:
+        page = store.query(replace(query, after=after))
+        for item in reader.open_messages(page.items):
+            yield json.dumps(present.message(item), ensure_ascii=False).encode() + b"\n"
+        if not page.has_more:
+            return
+        after = page.items[-1].sort_key

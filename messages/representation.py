@@ -1,0 +1,101 @@
+"""What the API and admin show of an opened Telegram message. Plain Python: no Django.
+
+The sealed plaintext is the whole Telegram message object; these functions pick out the parts
+people read (sender, text, entities, media) so every reader presents them the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+# Content fields that carry a file, and the media type they report.
+_FILE_FIELDS = (
+    "animation",
+    "photo",
+    "video",
+    "video_note",
+    "document",
+    "audio",
+    "voice",
+    "sticker",
+)
+
+
+def iso_date(timestamp: int) -> str:
+    """A Telegram unix date as ISO 8601 UTC."""
+    return datetime.fromtimestamp(timestamp, tz=UTC).isoformat().replace("+00:00", "Z")
+
+
+def iso_edit_date(edit_date: int) -> str | None:
+    """An edit date as ISO 8601 UTC; None for the original revision (edit_date 0)."""
+    return iso_date(edit_date) if edit_date else None
+
+
+def sender(message: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Who sent it: the chat it was sent on behalf of, else the user."""
+    chat = message.get("sender_chat")
+    if isinstance(chat, Mapping):
+        return {
+            "id": chat.get("id"),
+            "is_bot": False,
+            "first_name": chat.get("title"),
+            "last_name": None,
+            "username": chat.get("username"),
+            "is_chat": True,
+        }
+    user = message.get("from")
+    if isinstance(user, Mapping):
+        return {
+            "id": user.get("id"),
+            "is_bot": bool(user.get("is_bot", False)),
+            "first_name": user.get("first_name"),
+            "last_name": user.get("last_name"),
+            "username": user.get("username"),
+            "is_chat": False,
+        }
+    return None
+
+
+def text(message: Mapping[str, Any]) -> str | None:
+    """The text, or a media message's caption."""
+    value = message.get("text", message.get("caption"))
+    return value if isinstance(value, str) else None
+
+
+def entities(message: Mapping[str, Any]) -> list[Any]:
+    value = message.get("entities", message.get("caption_entities"))
+    return list(value) if isinstance(value, list) else []
+
+
+def media(message: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A summary of the attached file: type, file ids, name, mime type and size."""
+    for field in _FILE_FIELDS:
+        value = message.get(field)
+        if isinstance(value, list) and value:  # photo: sizes, smallest first
+            largest = value[-1] if isinstance(value[-1], Mapping) else {}
+            return {
+                "type": field,
+                "file_ids": [p.get("file_id") for p in value if isinstance(p, Mapping)],
+                "file_unique_id": largest.get("file_unique_id"),
+                "file_name": None,
+                "mime_type": None,
+                "file_size": largest.get("file_size"),
+                "width": largest.get("width"),
+                "height": largest.get("height"),
+                "duration": None,
+            }
+        if isinstance(value, Mapping):
+            return {
+                "type": field,
+                "file_ids": [value.get("file_id")],
+                "file_unique_id": value.get("file_unique_id"),
+                "file_name": value.get("file_name"),
+                "mime_type": value.get("mime_type"),
+                "file_size": value.get("file_size"),
+                "width": value.get("width"),
+                "height": value.get("height"),
+                "duration": value.get("duration"),
+            }
+    return None
