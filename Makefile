@@ -12,7 +12,7 @@ DEV_ENV := DJANGO_DEBUG=1 \
 	WEBHOOK_SECRET_FILE=var/webhook_secret \
 	DJANGO_SECURE_SSL_REDIRECT=0
 
-.PHONY: setup run test lint bench-ingest clean
+.PHONY: setup run manage api-key test lint bench-ingest bench-api clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,15 @@ run: setup
 	@echo "      --data @tests/fixtures/telegram/text_message.json"
 	@echo
 	@$(DEV_ENV) GUNICORN_BIND=127.0.0.1:$(PORT) exec $(BIN)/gunicorn groupie.wsgi -c gunicorn.conf.py
+
+# Any manage.py command with the development settings: make manage CMD="key_status".
+manage: setup
+	@$(DEV_ENV) $(BIN)/python manage.py $(CMD)
+
+# A key for the read API, printed once (last line): make api-key NAME=reporting [CHATS="-100…"].
+api-key: setup
+	@$(DEV_ENV) $(BIN)/python manage.py create_api_key --name "$(or $(NAME),dev)" \
+		$(foreach chat,$(CHATS),--chat $(chat))
 
 test: $(VENV)/.installed
 	$(BIN)/pytest
