@@ -163,6 +163,10 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = STATIC_FROM_FINDERS
 WHITENOISE_AUTOREFRESH = DEBUG
 
+# How many proxies in front of the service append to X-Forwarded-For (Cloud Run: 1). The audit
+# log records the address the outermost trusted proxy saw; 0 trusts no header.
+GROUPIE_TRUSTED_PROXIES = env.int("GROUPIE_TRUSTED_PROXIES", default=0)
+
 # The read API. Programs use Bearer API keys; staff use their admin session in the browsable API.
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -125,3 +125,51 @@ class ArchiveAccess(models.Model):
 
     def __str__(self) -> str:
         return "archive access"
+
+
+class AuditEntry(models.Model):
+    """One decrypted view: who read what, when, through which channel, from where.
+
+    Written by the admin pages and the API whenever they open sealed records. Staff can read
+    the log in the admin but no one can add, change or delete entries there."""
+
+    ADMIN, API = "admin", "api"
+    CHANNELS = [(ADMIN, "Admin"), (API, "API")]
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    channel = models.CharField(max_length=8, choices=CHANNELS)
+    user = models.ForeignKey(
+        "auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    api_key = models.ForeignKey(
+        ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Kept when the user or key is later deleted, so the entry still says who it was.
+    actor = models.CharField(max_length=200)
+    action = models.CharField(max_length=32)
+    chat_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    message_ids = models.JSONField(default=list, blank=True)
+    filters = models.JSONField(default=dict, blank=True)
+    client_address = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name = "audit entry"
+        verbose_name_plural = "audit log"
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor} {self.action}"
+
+
+class BrowsableChat(models.Model):
+    """The admin's entry to the archive browser; no table. The browser reads through the store
+    contract, so it works the same on every store backend."""
+
+    class Meta:
+        managed = False
+        default_permissions = ()
+        verbose_name = "chat"
+        verbose_name_plural = "chats"
+
+    def __str__(self) -> str:
+        return "chat"

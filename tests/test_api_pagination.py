@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from django.core import signing
 
-from messages.api.cursor import Cursor, encode
+from messages.cursor import Cursor, encode
 from messages.services import archive
 from messages.stores import get_store
 from messages.stores.base import MessageQuery

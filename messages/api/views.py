@@ -17,10 +17,9 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from messages import reader
+from messages import audit, reader
 from messages.api import present
 from messages.api.auth import allowed_chats
-from messages.api.pagination import paginate
 from messages.api.renderers import NDJSONRenderer
 from messages.api.serializers import (
     BatchRequestSerializer,
@@ -32,6 +31,9 @@ from messages.api.serializers import (
     PageSerializer,
     parse_message_id,
 )
+from messages.cursor import InvalidCursor
+from messages.models import ApiKey, AuditEntry
+from messages.pagination import paginate
 from messages.stores import get_store
 from messages.stores.base import MessageQuery
 
@@ -81,6 +83,16 @@ def _message_query(request: Request, filters: dict[str, Any], limit: int) -> Mes
     )
 
 
+def _audit(request: Request, action: str, **what: Any) -> None:
+    """Every response that carries decrypted content is written to the audit log."""
+    key = request.auth if isinstance(request.auth, ApiKey) else None
+    audit.record(request, channel=AuditEntry.API, action=action, api_key=key, **what)
+
+
+def _filters_for_audit(filters: dict[str, Any]) -> dict[str, Any]:
+    return {k: (list(v) if isinstance(v, tuple | list) else v) for k, v in filters.items()}
+
+
 def _validated(serializer_class: type, data: Any) -> dict[str, Any]:
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
@@ -93,7 +105,10 @@ class ChatViewSet(viewsets.ViewSet):
     @extend_schema(responses=ChatSerializer(many=True), summary="Every chat in the archive")
     def list(self, request: Request) -> Response:
         records = [c for c in get_store().list_chats() if _in_scope(request, c.chat_id)]
-        return Response([present.chat(c, *reader.open_title(c)) for c in records])
+        body = [present.chat(c, *reader.open_title(c)) for c in records]
+        if records:
+            _audit(request, "chat-list")
+        return Response(body)
 
     @extend_schema(
         responses={200: ChatSerializer, 404: OpenApiResponse(description="No such chat.")},
@@ -105,7 +120,9 @@ class ChatViewSet(viewsets.ViewSet):
         record = get_store().get_chat(chat_id) if _in_scope(request, chat_id) else None
         if record is None:
             raise NotFound("No such chat.")
-        return Response(present.chat(record, *reader.open_title(record)))
+        body = present.chat(record, *reader.open_title(record))
+        _audit(request, "chat-detail", chat_id=chat_id)
+        return Response(body)
 
 
 class MessageViewSet(viewsets.ViewSet):
@@ -123,21 +140,25 @@ class MessageViewSet(viewsets.ViewSet):
         query = _message_query(request, filters, paging["page_size"])
         if query is None:
             return Response({"next": None, "previous": None, "results": []})
-        page = paginate(
-            get_store(),
-            request,
-            query,
-            ordering=filters["ordering"],
-            token=paging.get("cursor"),
-        )
-        opened = reader.open_messages(page.items)
-        return Response(
-            {
-                "next": page.next,
-                "previous": page.previous,
-                "results": [present.message(m) for m in opened],
-            }
-        )
+        try:
+            page = paginate(
+                get_store(),
+                request,
+                query,
+                ordering=filters["ordering"],
+                token=paging.get("cursor"),
+            )
+        except InvalidCursor as exc:
+            raise ValidationError({"cursor": [str(exc)]}) from None
+        results = [present.message(m) for m in reader.open_messages(page.items)]
+        if results:
+            _audit(
+                request,
+                "message-list",
+                message_ids=[r["id"] for r in results],
+                filters=_filters_for_audit(filters),
+            )
+        return Response({"next": page.next, "previous": page.previous, "results": results})
 
     @extend_schema(
         responses={
@@ -160,7 +181,9 @@ class MessageViewSet(viewsets.ViewSet):
         if history is None:
             raise NotFound("No such message.")
         head, revisions = reader.open_history(history)
-        return Response(present.message_detail(head, revisions))
+        body = present.message_detail(head, revisions)
+        _audit(request, "message-detail", chat_id=chat_id, message_ids=[body["id"]])
+        return Response(body)
 
     @extend_schema(
         request=BatchRequestSerializer,
@@ -174,10 +197,12 @@ class MessageViewSet(viewsets.ViewSet):
         visible = [i for i in wanted if _in_scope(request, i[0])]
         found = get_store().get_messages(visible)
         ordered = [found[i] for i in wanted if i in found]
-        opened = reader.open_messages(ordered)
+        results = [present.message(m) for m in reader.open_messages(ordered)]
+        if results:
+            _audit(request, "message-batch", message_ids=[r["id"] for r in results])
         return Response(
             {
-                "results": [present.message(m) for m in opened],
+                "results": results,
                 "not_found": [present.message_id(*i) for i in wanted if i not in found],
             }
         )
@@ -196,6 +221,8 @@ class MessageViewSet(viewsets.ViewSet):
         allowed = {*MessageFilterSerializer().fields, "format"}
         filters = _validated(MessageFilterSerializer, _query_data(request, allowed))
         query = _message_query(request, filters, EXPORT_BATCH)
+        # The export is unbounded: its entry records the filter, not every id.
+        _audit(request, "message-export", filters=_filters_for_audit(filters))
         response = StreamingHttpResponse(
             _export_lines(query), content_type="application/x-ndjson; charset=utf-8"
         )

@@ -1,5 +1,7 @@
 """Keyset pages over sort_key in DRF's cursor shape: {"next", "previous", "results"}.
 
+Shared by the API and the admin browser.
+
 Both directions cost one store query of page_size + 1 rows, however deep the page: there is
 no offset anywhere.
 """
@@ -8,11 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from rest_framework.exceptions import ValidationError
-from rest_framework.request import Request
+from django.http import HttpRequest
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
-from messages.api import cursor as cursors
+from messages import cursor as cursors
 from messages.stores.base import MessageQuery, MessageStore, StoredMessage
 
 
@@ -25,14 +26,16 @@ class KeysetPage:
 
 def paginate(
     store: MessageStore,
-    request: Request,
+    request: HttpRequest,
     query: MessageQuery,
     *,
     ordering: str,
     token: str | None,
 ) -> KeysetPage:
-    """One page of ``query`` (whose ``limit`` is the page size) and the links around it."""
-    position = _decode(token, ordering)
+    """One page of ``query`` (whose ``limit`` is the page size) and the links around it.
+
+    Raises InvalidCursor for a token this server did not make for this ordering."""
+    position = cursors.decode(token, ordering) if token is not None else None
     descending = ordering == "-date"
     if position is None:
         page = store.query(replace(query, descending=descending, after=None))
@@ -50,15 +53,6 @@ def paginate(
         next=_link(url, items[-1], ordering, reverse=False) if items and more_after else None,
         previous=_link(url, items[0], ordering, reverse=True) if items and more_before else None,
     )
-
-
-def _decode(token: str | None, ordering: str) -> cursors.Cursor | None:
-    if token is None:
-        return None
-    try:
-        return cursors.decode(token, ordering)
-    except cursors.InvalidCursor as exc:
-        raise ValidationError({"cursor": [str(exc)]}) from None
 
 
 def _link(url: str, item: StoredMessage, ordering: str, *, reverse: bool) -> str:

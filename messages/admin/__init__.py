@@ -1,0 +1,11 @@
+"""Admin registrations: the archive browser, API keys and the audit log."""
+
+from django.contrib import admin
+
+from messages.admin import apikeys, auditlog, browser
+
+admin.site.site_header = "groupie"
+admin.site.site_title = "groupie"
+admin.site.index_title = "Archive administration"
+
+__all__ = ["apikeys", "auditlog", "browser"]

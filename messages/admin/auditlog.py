@@ -1,0 +1,35 @@
+"""The audit log in the admin: readable by staff with the view permission, never editable."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from messages.models import AuditEntry
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    list_display = ("at", "actor", "channel", "action", "chat_id", "shown", "client_address")
+    list_filter = ("channel", "action", "at")
+    search_fields = ("actor", "=chat_id", "=client_address")
+    date_hierarchy = "at"
+    readonly_fields = [f.name for f in AuditEntry._meta.fields] + ["message_ids", "filters"]
+    list_select_related = ()
+
+    @admin.display(description="Messages")
+    def shown(self, entry: AuditEntry) -> str:
+        ids = entry.message_ids or []
+        return f"{len(ids)} ({', '.join(ids[:3])}{'…' if len(ids) > 3 else ''})" if ids else "—"
+
+    # The log is evidence: nobody adds, changes or deletes entries here, superusers included.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -1,0 +1,253 @@
+"""The archive browser in the admin: chats, a chat's messages, a message's history.
+
+Built on the store contract (not on ModelAdmin querysets), so it works with any store backend.
+Staff see metadata; text, names, titles and raw JSON need ``archive.view_decrypted``, and every
+page that shows them is written to the audit log.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, re_path
+
+from messages import audit, reader, search
+from messages import cursor as cursors
+from messages import representation as show
+from messages.api.auth import DECRYPT_PERMISSION
+from messages.cursor import InvalidCursor
+from messages.models import AuditEntry, BrowsableChat
+from messages.pagination import paginate
+from messages.stores import get_store
+from messages.stores.base import ChatRecord, MessageQuery, StoredMessage, StoredRevision
+from webhooks.updates import KINDS
+
+PAGE_SIZE = 50
+
+
+def can_decrypt(request: HttpRequest) -> bool:
+    return bool(request.user.has_perm(DECRYPT_PERMISSION))
+
+
+class MessageFilterForm(forms.Form):
+    sender = forms.IntegerField(required=False, label="Sender id")
+    since = forms.DateTimeField(required=False, help_text="UTC, e.g. 2026-11-02 09:00")
+    until = forms.DateTimeField(required=False)
+    kind = forms.ChoiceField(required=False, choices=[("", "any kind")] + [(k, k) for k in KINDS])
+    thread = forms.IntegerField(required=False, label="Topic id")
+    q = forms.CharField(required=False, max_length=200, label="Search text")
+
+    def query(self, chat_id: int) -> MessageQuery:
+        data = self.cleaned_data
+        return MessageQuery(
+            chats=(chat_id,),
+            user=data.get("sender"),
+            thread=data.get("thread"),
+            since=int(data["since"].timestamp()) if data.get("since") else None,
+            until=int(data["until"].timestamp()) if data.get("until") else None,
+            kind=data.get("kind") or None,
+            descending=True,
+            limit=PAGE_SIZE,
+        )
+
+
+def _row(item: StoredMessage, opened: reader.Opened | None) -> dict[str, Any]:
+    message = opened.message if opened else None
+    return {
+        "stored": item,
+        "date": show.iso_date(item.date),
+        "sender": show.sender(message) if message else None,
+        "text": show.text(message) if message else None,
+        "media": show.media(message) if message else None,
+        # The error's kind only: its message is for logs, the page says what it means.
+        "error": type(opened.error).__name__ if opened and opened.error else None,
+    }
+
+
+@admin.register(BrowsableChat)
+class ChatBrowserAdmin(admin.ModelAdmin):
+    """Every active staff member may browse metadata; decryption needs the permission."""
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.is_active and request.user.is_staff)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self.has_module_permission(request)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_urls(self) -> list[URLPattern]:
+        wrap = self.admin_site.admin_view
+        return [
+            re_path(r"^$", wrap(self.chat_list), name="archive_browsablechat_changelist"),
+            re_path(r"^(?P<chat_id>-?\d{1,19})/$", wrap(self.chat_messages), name="archive_chat"),
+            re_path(
+                r"^(?P<chat_id>-?\d{1,19})/(?P<message_id>\d{1,19})/$",
+                wrap(self.message_detail),
+                name="archive_message",
+            ),
+        ]
+
+    def _context(self, request: HttpRequest, title: str, **extra: Any) -> dict[str, Any]:
+        return {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": title,
+            "can_decrypt": can_decrypt(request),
+            **extra,
+        }
+
+    def _chat(self, chat_id: int) -> ChatRecord:
+        chat = get_store().get_chat(chat_id)
+        if chat is None:
+            raise Http404("No such chat.")
+        return chat
+
+    def _title(self, request: HttpRequest, chat: ChatRecord) -> str | None:
+        return reader.open_title(chat)[0] if can_decrypt(request) else None
+
+    def chat_list(self, request: HttpRequest) -> HttpResponse:
+        chats = get_store().list_chats()
+        rows = [{"chat": c, "title": self._title(request, c)} for c in chats]
+        if can_decrypt(request) and chats:
+            audit.record(request, channel=AuditEntry.ADMIN, action="chat-list")
+        context = self._context(request, "Chats", rows=rows)
+        return TemplateResponse(request, "admin/archive/chat_list.html", context)
+
+    def chat_messages(self, request: HttpRequest, chat_id: str) -> HttpResponse:
+        chat = self._chat(int(chat_id))
+        # Every field is optional, so an empty query string is a valid, unfiltered form.
+        form = MessageFilterForm(request.GET)
+        if not form.is_valid():
+            rows, links, searched = [], None, None
+        else:
+            if form.cleaned_data.get("q") and not can_decrypt(request):
+                raise PermissionDenied("Searching needs the permission to read decrypted text.")
+            rows, links, searched = self._messages(request, chat.chat_id, form)
+        context = self._context(
+            request,
+            self._title(request, chat) or f"Chat {chat.chat_id}",
+            chat=chat,
+            form=form,
+            rows=rows,
+            links=links,
+            searched=searched,
+        )
+        return TemplateResponse(request, "admin/archive/chat_messages.html", context)
+
+    def _messages(self, request: HttpRequest, chat_id: int, form: MessageFilterForm) -> Any:
+        query = form.query(chat_id)
+        needle = form.cleaned_data.get("q")
+        token = request.GET.get("cursor")
+        if needle:
+            return self._search(request, query, needle, token)
+        try:
+            page = paginate(get_store(), request, query, ordering="-date", token=token)
+        except InvalidCursor:
+            raise Http404("That page link is not valid; start again from the chat.") from None
+        opened = reader.open_messages(page.items) if can_decrypt(request) else None
+        rows = [_row(m, opened[i].opened if opened else None) for i, m in enumerate(page.items)]
+        if opened:
+            audit.record(
+                request,
+                channel=AuditEntry.ADMIN,
+                action="message-list",
+                chat_id=chat_id,
+                message_ids=[f"{m.chat_id}:{m.message_id}" for m in page.items],
+                filters=_audit_filters(form),
+            )
+        return rows, page, None
+
+    def _search(
+        self, request: HttpRequest, query: MessageQuery, needle: str, token: str | None
+    ) -> Any:
+        try:
+            after = cursors.decode(token, "search").sort_key if token else None
+        except InvalidCursor:
+            raise Http404("That search link is not valid; search again.") from None
+        result = search.search(get_store(), query, needle, want=PAGE_SIZE, after=after)
+        rows = [_row(m.stored, m.opened) for m in result.matches]
+        audit.record(
+            request,
+            channel=AuditEntry.ADMIN,
+            action="search",
+            chat_id=query.chats[0],
+            message_ids=[f"{m.stored.chat_id}:{m.stored.message_id}" for m in result.matches],
+            filters={"q": needle, "scanned": result.scanned},
+        )
+        resume = (
+            cursors.encode(cursors.Cursor(result.resume_after, False, "search"))
+            if result.resume_after
+            else None
+        )
+        searched = {
+            "scanned": result.scanned,
+            "oldest": show.iso_date(result.oldest_date) if result.oldest_date else None,
+            "resume": resume,
+        }
+        return rows, None, searched
+
+    def message_detail(self, request: HttpRequest, chat_id: str, message_id: str) -> HttpResponse:
+        chat = self._chat(int(chat_id))
+        history = get_store().get_message(chat.chat_id, int(message_id))
+        if history is None:
+            raise Http404("No such message.")
+        head, raw = history.head, None
+        revisions: list[tuple[StoredRevision, reader.Opened | None]]
+        if can_decrypt(request):
+            opened_head, opened_revisions = reader.open_history(history)
+            revisions = [(r.stored, r.opened) for r in opened_revisions]
+            if opened_head.opened.message is not None:
+                raw = json.dumps(opened_head.opened.message, indent=2, ensure_ascii=False)
+            audit.record(
+                request,
+                channel=AuditEntry.ADMIN,
+                action="message-detail",
+                chat_id=chat.chat_id,
+                message_ids=[f"{chat.chat_id}:{head.message_id}"],
+            )
+            row = _row(head, opened_head.opened)
+        else:
+            revisions = [(r, None) for r in history.revisions]
+            row = _row(head, None)
+        reply = (
+            get_store().get_messages([(chat.chat_id, head.reply_to_message_id)])
+            if head.reply_to_message_id
+            else {}
+        )
+        context = self._context(
+            request,
+            f"Message {head.message_id}",
+            chat=chat,
+            chat_title=self._title(request, chat),
+            row=row,
+            revisions=[
+                {
+                    "stored": stored,
+                    "edit_date": show.iso_edit_date(stored.edit_date),
+                    "text": show.text(opened.message) if opened and opened.message else None,
+                    "error": type(opened.error).__name__ if opened and opened.error else None,
+                }
+                for stored, opened in revisions
+            ],
+            reply_exists=bool(reply),
+            raw=raw,
+        )
+        return TemplateResponse(request, "admin/archive/message_detail.html", context)
+
+
+def _audit_filters(form: MessageFilterForm) -> dict[str, Any]:
+    return {k: str(v) for k, v in form.cleaned_data.items() if v not in (None, "")}

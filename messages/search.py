@@ -1,0 +1,65 @@
+"""Search within a chat by decrypting and matching: no plaintext index is ever kept.
+
+Each request opens at most SCAN_LIMIT messages, so its cost is bounded; it reports how far back
+it looked and where to continue.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from messages import representation as show
+from messages.reader import OpenedMessage, open_messages
+from messages.stores.base import MessageQuery, MessageStore
+
+SCAN_LIMIT = 500
+BATCH = 100
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    matches: list[OpenedMessage]
+    scanned: int
+    oldest_date: int | None  # the Telegram date of the last message looked at
+    resume_after: str | None  # sort_key to continue from; None when the chat is exhausted
+
+
+def matches(item: OpenedMessage, needle: str) -> bool:
+    message = item.opened.message
+    if message is None:
+        return False
+    sender = show.sender(message) or {}
+    haystack = " ".join(
+        str(part)
+        for part in (
+            show.text(message),
+            sender.get("first_name"),
+            sender.get("last_name"),
+            sender.get("username"),
+            (show.media(message) or {}).get("file_name"),
+        )
+        if part
+    )
+    return needle.casefold() in haystack.casefold()
+
+
+def search(
+    store: MessageStore, query: MessageQuery, needle: str, *, want: int, after: str | None
+) -> SearchResult:
+    """Up to ``want`` messages matching ``needle`` among the next SCAN_LIMIT of ``query``."""
+    found: list[OpenedMessage] = []
+    scanned, oldest = 0, None
+    position = after
+    while scanned < SCAN_LIMIT and len(found) < want:
+        page = store.query(replace(query, after=position, limit=min(BATCH, SCAN_LIMIT - scanned)))
+        for item in open_messages(page.items):
+            scanned += 1
+            oldest = item.stored.date
+            position = item.stored.sort_key
+            if matches(item, needle):
+                found.append(item)
+                if len(found) == want:
+                    break
+        if not page.has_more and (not page.items or position == page.items[-1].sort_key):
+            return SearchResult(found, scanned, oldest, None)
+    return SearchResult(found, scanned, oldest, position)
