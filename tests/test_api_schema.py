@@ -3,11 +3,14 @@ no server error and no response that violates the schema."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import schemathesis
 from django.core.management import call_command
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import positive_data_acceptance
@@ -26,7 +29,19 @@ OPERATIONS = [
 
 
 @pytest.fixture
-def bearer(demo: None) -> dict[str, str]:
+def keep_test_connection() -> Iterator[None]:
+    """schemathesis calls the WSGI app directly, which closes the database connection after
+    each request; inside the test's transaction (PostgreSQL) that would end it. Django's own
+    test client disconnects the same signals."""
+    for signal in (request_started, request_finished):
+        signal.disconnect(close_old_connections)
+    yield
+    for signal in (request_started, request_finished):
+        signal.connect(close_old_connections)
+
+
+@pytest.fixture
+def bearer(demo: None, keep_test_connection: None) -> dict[str, str]:
     _, key = create_api_key("schemathesis")
     return {"Authorization": f"Bearer {key}"}
 
