@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
-import os
-import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, nullcontext
 from typing import Any
@@ -29,6 +26,7 @@ from messages.stores.base import (
     StoredRevision,
     StoreError,
 )
+from messages.stores.sqlite_writer import committer, uses_group_commit
 
 _HEAD_FIELDS = (
     "date",
@@ -142,31 +140,18 @@ def _chat_row(message: SealedMessage, *, new_message: bool) -> tuple[Any, ...]:
     )
 
 
-_writer_lock = threading.Lock()
-_writer_files: dict[str, int] = {}
-
-
-@contextmanager
-def _sqlite_writer() -> Iterator[None]:
-    """Queues this process's threads and the other workers for SQLite's single write lock.
-
-    SQLite lets one writer in at a time and makes the others poll with growing sleeps (the
-    busy timeout), which under load turns into long tail latencies. A thread lock plus an
-    flock beside the database file queue writers in the kernel instead: each one starts the
-    moment the previous one commits."""
-    name = str(connection.settings_dict["NAME"])
-    if connection.vendor != "sqlite" or not name or "memory" in name:
-        yield
-        return
-    with _writer_lock:
-        fd = _writer_files.get(name)
-        if fd is None:
-            fd = _writer_files[name] = os.open(f"{name}.write-lock", os.O_RDWR | os.O_CREAT, 0o600)
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
+def _put(cursor: Any, message: SealedMessage) -> PutOutcome:
+    """Three statements in one transaction, in SQL that SQLite (3.35+) and PostgreSQL both
+    speak: this is the webhook's hot path, where the ORM's per-query overhead was most of the
+    request's cost. Each statement is an atomic upsert on a unique index."""
+    cursor.execute(_INSERT_REVISION, _revision_row(message))
+    if cursor.rowcount == 0:
+        return PutOutcome.DUPLICATE
+    cursor.execute(_UPSERT_HEAD, _head_row(message))
+    (version_count,) = cursor.fetchone()
+    created = version_count == 1
+    cursor.execute(_UPSERT_CHAT, _chat_row(message, new_message=created))
+    return PutOutcome.CREATED if created else PutOutcome.REVISED
 
 
 @contextmanager
@@ -187,24 +172,11 @@ class ORMStore(MessageStore):
     def put_message(self, message: SealedMessage) -> PutOutcome:
         if connection.vendor == "postgresql":
             return self._put_message_in_one_statement(message)
-        # Three statements in one transaction, written as SQL both SQLite (3.35+) and PostgreSQL
-        # speak: this is the webhook's hot path, where the ORM's per-query overhead was most of
-        # the request's cost. Each statement is an atomic upsert on a unique index, so
-        # concurrent deliveries of the same update (PostgreSQL) serialise on that index.
-        with (
-            _database_errors(),
-            _sqlite_writer(),
-            transaction.atomic(),
-            connection.cursor() as cursor,
-        ):
-            cursor.execute(_INSERT_REVISION, _revision_row(message))
-            if cursor.rowcount == 0:
-                return PutOutcome.DUPLICATE
-            cursor.execute(_UPSERT_HEAD, _head_row(message))
-            (version_count,) = cursor.fetchone()
-            created = version_count == 1
-            cursor.execute(_UPSERT_CHAT, _chat_row(message, new_message=created))
-        return PutOutcome.CREATED if created else PutOutcome.REVISED
+        if uses_group_commit():
+            with _database_errors():
+                return committer.submit(lambda cursor: _put(cursor, message))
+        with _database_errors(), transaction.atomic(), connection.cursor() as cursor:
+            return _put(cursor, message)
 
     def _put_message_in_one_statement(self, message: SealedMessage) -> PutOutcome:
         chat_row = _chat_row(message, new_message=False)[:5]

@@ -1,0 +1,102 @@
+"""Run by tests/test_sqlite_group_commit.py in its own process, on a SQLite file database.
+
+Prints one JSON line with what it observed; the test asserts on it.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+
+import django
+
+django.setup()
+
+from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
+
+from messages.services import archive  # noqa: E402
+from messages.stores import sqlite_writer  # noqa: E402
+from messages.stores.base import StoreError  # noqa: E402
+from tests.factories import UpdateFactory, edited  # noqa: E402
+from webhooks.updates import parse_update  # noqa: E402
+
+call_command("migrate", verbosity=0)
+call_command("init_keyring", verbosity=0)
+
+originals = [UpdateFactory(message__chat__id=-1001000000000000 - n % 5) for n in range(60)]
+edits = [edited(u, edit_date=u["message"]["date"] + 60, text="edited") for u in originals[::3]]
+deliveries = (originals + edits) * 3  # every update delivered three times, as retries would
+outcomes: Counter[str] = Counter()
+lock = threading.Lock()
+batch_sizes: list[int] = []
+original_commit = sqlite_writer.GroupCommitter._commit
+
+
+def counting_commit(self, batch):  # type: ignore[no-untyped-def]
+    batch_sizes.append(len(batch))
+    return original_commit(self, batch)
+
+
+sqlite_writer.GroupCommitter._commit = counting_commit  # type: ignore[method-assign]
+
+
+def deliver(updates: list[dict]) -> None:
+    for update in updates:
+        outcome = archive(parse_update(update))  # type: ignore[arg-type]
+        with lock:
+            outcomes[outcome.value] += 1
+    connection.close()
+
+
+threads = [threading.Thread(target=deliver, args=(deliveries[i::12],)) for i in range(12)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+
+
+def failing(cursor):  # type: ignore[no-untyped-def]
+    cursor.execute("INSERT INTO no_such_table VALUES (1)")
+
+
+errors: list[str] = []
+
+
+def submit_failing() -> None:
+    try:
+        sqlite_writer.committer.submit(failing)
+    except StoreError as exc:
+        errors.append(type(exc).__name__)
+
+
+bad = threading.Thread(target=submit_failing)
+good = [threading.Thread(target=deliver, args=([u],)) for u in [UpdateFactory() for _ in range(5)]]
+for thread in [bad, *good]:
+    thread.start()
+for thread in [bad, *good]:
+    thread.join()
+
+with connection.cursor() as cursor:
+    cursor.execute("SELECT COUNT(*), SUM(version_count) FROM archive_message")
+    messages, versions = cursor.fetchone()
+    cursor.execute("SELECT COUNT(*) FROM archive_messagerevision")
+    (revisions,) = cursor.fetchone()
+    cursor.execute("SELECT SUM(message_count) FROM archive_chat")
+    (counted,) = cursor.fetchone()
+print(
+    json.dumps(
+        {
+            "outcomes": outcomes,
+            "messages": messages,
+            "versions": versions,
+            "revisions": revisions,
+            "chat_message_count": counted,
+            "largest_batch": max(batch_sizes),
+            "errors": errors,
+            "originals": len(originals),
+            "edits": len(edits),
+        }
+    )
+)
