@@ -78,7 +78,6 @@ lint: $(VENV)/.installed
 bench-ingest: setup
 	$(BIN)/python bench/ingest.py
 
-.PHONY: bench-api
 bench-api: setup
 	$(BIN)/python bench/api_pages.py
 
