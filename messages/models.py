@@ -24,7 +24,9 @@ class Message(models.Model):
 
     chat_id = models.BigIntegerField()
     message_id = models.BigIntegerField()
-    sort_key = models.CharField(max_length=50, unique=True)
+    # Indexed, not unique: (chat_id, message_id) is the key, and a second unique index would
+    # make concurrent first revisions of a message fail instead of meeting in ON CONFLICT.
+    sort_key = models.CharField(max_length=50, db_index=True)
     date = models.BigIntegerField()
     edit_date = models.BigIntegerField()
     kind = models.CharField(max_length=24)

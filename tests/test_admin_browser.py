@@ -142,3 +142,19 @@ def test_nobody_can_alter_the_audit_log(demo: None, method: str) -> None:
     listing = client.get("/admin/archive/auditentry/")
     assert listing.status_code == 200
     assert entry.actor in listing.content.decode()
+
+
+def test_a_chat_page_that_shows_only_the_title_is_audited_too(demo: None) -> None:
+    client = staff_client(decrypt=True)
+    for query in ("?kind=dice", "?since=not-a-date"):
+        body = client.get(f"/admin/archive/browsablechat/{TEAM}/{query}").content.decode()
+        assert "Quillfeather Release Crew" in body
+    assert AuditEntry.objects.filter(chat_id=TEAM).count() == 2
+
+
+def test_the_audit_log_keeps_no_search_text(demo: None) -> None:
+    client = staff_client(decrypt=True)
+    client.get(f"/admin/archive/browsablechat/{TEAM}/?q=staging")
+    entry = AuditEntry.objects.get(action="search")
+    assert "staging" not in str(entry.filters)
+    assert entry.filters["search_length"] == len("staging")

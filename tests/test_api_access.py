@@ -116,3 +116,18 @@ def test_each_key_is_throttled_on_its_own(make_api_client: Any, demo: None, sett
     codes = [first.get("/api/v1/chats/").status_code for _ in range(4)]
     assert codes == [200, 200, 200, 429]
     assert second.get("/api/v1/chats/").status_code == 200
+
+
+def test_a_limited_key_does_not_learn_migration_links_outside_its_scope(
+    make_api_client: Any, webhook: Any
+) -> None:
+    from tests.conftest import load_update
+
+    webhook.post_fixture("migrate_to_chat_id")
+    webhook.post_fixture("migrate_from_chat_id")
+    old = load_update("migrate_to_chat_id")["message"]
+    body = make_api_client(old["chat"]["id"]).get(f"/api/v1/chats/{old['chat']['id']}/").json()
+    assert body["migrated_to_chat_id"] is None
+    both = make_api_client(old["chat"]["id"], old["migrate_to_chat_id"])
+    linked = both.get(f"/api/v1/chats/{old['chat']['id']}/").json()
+    assert linked["migrated_to_chat_id"] == old["migrate_to_chat_id"]

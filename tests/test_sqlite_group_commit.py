@@ -33,8 +33,9 @@ def test_concurrent_deliveries_are_group_committed_exactly_once(tmp_path: Path) 
     assert seen["outcomes"]["created"] == originals + 5
     assert seen["outcomes"]["revised"] == edits
     assert seen["outcomes"]["duplicate"] == 2 * (originals + edits)
-    assert seen["messages"] == originals + 5
-    assert seen["revisions"] == seen["versions"] == originals + 5 + edits
-    assert seen["chat_message_count"] == originals + 5
+    assert seen["inside_atomic"] == "created"
+    assert seen["messages"] == originals + 6
+    assert seen["revisions"] == seen["versions"] == originals + 6 + edits
+    assert seen["chat_message_count"] == originals + 6
     assert seen["largest_batch"] > 1  # writes were really grouped
     assert seen["errors"] == ["StoreError"]  # the failing write failed alone

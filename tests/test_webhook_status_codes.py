@@ -128,3 +128,22 @@ def test_it_answers_503_when_the_store_fails_and_keeps_nothing_half_way(
     assert head.version_count == 1
 
     assert webhook.post_fixture("edited_message").json()["outcome"] == "revised"
+
+
+def test_it_answers_503_when_a_chat_key_cannot_be_unwrapped(
+    webhook: Webhook, keyring_path: Path
+) -> None:
+    from crypto.keyrings.local import LocalKeyring
+    from crypto.services import chat_keys
+
+    assert webhook.post_fixture("text_message").status_code == 200
+    LocalKeyring(path=str(keyring_path)).rotate()
+    state = json.loads(keyring_path.read_text())
+    state["versions"][0]["state"] = "disabled"  # the chat key is wrapped under version 1
+    keyring_path.write_text(json.dumps(state))
+    chat_keys().keys.clear()
+    chat_keys().active_versions.clear()
+    before = stored_rows()
+    response = webhook.post_fixture("edited_message")
+    assert response.status_code == 503
+    assert stored_rows() == before

@@ -108,6 +108,8 @@ SERVICE_FIELDS = frozenset(
 KINDS = (*CONTENT_KINDS, "service", "other")
 
 _INT64 = 2**63
+# Unix seconds up to the end of year 9999: what a date can be shown as.
+_MAX_DATE = 253_402_300_799
 
 
 class InvalidUpdate(ValueError):
@@ -165,6 +167,8 @@ def _parse_message(
         raise InvalidUpdate(f"{field}.chat.type is missing")
     message_id = _int(message, "message_id", field, minimum=1)
     edit_date = _optional_int(message, "edit_date", field) or 0
+    if not 0 <= edit_date <= _MAX_DATE:
+        raise InvalidUpdate(f"{field}.edit_date is out of range")
     if is_edit and edit_date <= 0:
         raise InvalidUpdate(f"{field}.edit_date is missing")
     sender = message.get("sender_chat") or message.get("from")
@@ -177,7 +181,7 @@ def _parse_message(
         chat_type=chat_type[:16],
         chat_title=_chat_title(chat),
         message_id=message_id,
-        date=_int(message, "date", field, minimum=0),
+        date=_date(message, field),
         edit_date=edit_date,
         kind=message_kind(message),
         raw=message,
@@ -220,6 +224,13 @@ def _int(container: Mapping[str, Any], key: str, where: str, *, minimum: int = -
         raise InvalidUpdate(f"{where}.{key} must be an integer")
     if not minimum <= value < _INT64:
         raise InvalidUpdate(f"{where}.{key} is out of range")
+    return value
+
+
+def _date(message: Mapping[str, Any], where: str) -> int:
+    value = _int(message, "date", where, minimum=0)
+    if value > _MAX_DATE:
+        raise InvalidUpdate(f"{where}.date is out of range")
     return value
 
 

@@ -16,7 +16,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from crypto.errors import KeyringError
+from crypto.errors import CryptoError
 from groupie import metrics
 from messages.services import archive
 from messages.stores.base import StoreError
@@ -31,6 +31,10 @@ def _secret_matches(candidate: str | None) -> bool:
     expected = settings.WEBHOOK_SECRET.encode()
     # compare_digest takes the same time wherever the first difference is.
     return hmac.compare_digest((candidate or "").encode(), expected)
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
 
 
 def _status(code: int, error: str) -> JsonResponse:
@@ -72,7 +76,7 @@ def _receive(request: HttpRequest) -> HttpResponse:
     if len(body) > limit:
         return _status(413, f"body over {limit} bytes")
     try:
-        update = parse_update(json.loads(body))
+        update = parse_update(json.loads(body, parse_constant=_reject_constant))
     except (ValueError, RecursionError) as exc:
         # json.JSONDecodeError and InvalidUpdate are ValueErrors; their text names no content.
         reason = str(exc) if isinstance(exc, InvalidUpdate) else "body is not valid JSON"
@@ -83,7 +87,13 @@ def _receive(request: HttpRequest) -> HttpResponse:
         return JsonResponse({"ok": True, "ignored": update.kind})
     try:
         outcome = archive(update)
-    except (StoreError, KeyringError) as exc:
+    except UnicodeEncodeError:
+        # A lone UTF-16 surrogate escaped in the JSON: not text, and never sent by Telegram.
+        metrics.UPDATES.labels(update.update_kind, "invalid").inc()
+        return _status(400, "the update holds text that is not valid Unicode")
+    except (StoreError, CryptoError) as exc:
+        # CryptoError includes the keyring being down and a chat key it cannot unwrap (a
+        # disabled KEK version): an operator's problem, so Telegram should retry later.
         metrics.UPDATES.labels(update.update_kind, "unavailable").inc()
         logger.error("update %s not archived: %s", update.update_id, type(exc).__name__)
         response = _status(503, "archive unavailable; Telegram will redeliver")

@@ -8,6 +8,7 @@ new KEK that cannot open the existing archive.
 from __future__ import annotations
 
 import base64
+import copy
 import fcntl
 import json
 import os
@@ -100,6 +101,13 @@ class LocalKeyring(Keyring):
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, self.path)
+        # The rename itself must survive a power loss, or chat keys wrapped under the new
+        # version could outlive the version.
+        directory = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
 
     def _version(self, number: int) -> dict[str, Any] | None:
         state = self._load()
@@ -141,10 +149,11 @@ class LocalKeyring(Keyring):
 
     def rotate(self) -> str:
         with _file_lock(self.path):
-            state = self._load(refresh=True)
+            # Work on a copy: if the write fails, this process must not go on wrapping under a
+            # KEK version that was never saved.
+            state = copy.deepcopy(self._load(refresh=True))
             number = max(int(e["version"]) for e in state["versions"]) + 1
             state["versions"].append(_new_version(number))
-            state["versions"][-1]["_key"] = base64.b64decode(state["versions"][-1]["key"])
             state["primary"] = number
             self._write(state)
             self._load(refresh=True)

@@ -133,6 +133,10 @@ class ChatBrowserAdmin(admin.ModelAdmin):
         form = MessageFilterForm(request.GET)
         if not form.is_valid():
             rows, links, searched = [], None, None
+            if can_decrypt(request):  # the page still shows the chat's decrypted title
+                audit.record(
+                    request, channel=AuditEntry.ADMIN, action="chat-detail", chat_id=chat.chat_id
+                )
         else:
             if form.cleaned_data.get("q") and not can_decrypt(request):
                 raise PermissionDenied("Searching needs the permission to read decrypted text.")
@@ -160,7 +164,7 @@ class ChatBrowserAdmin(admin.ModelAdmin):
             raise Http404("That page link is not valid; start again from the chat.") from None
         opened = reader.open_messages(page.items) if can_decrypt(request) else None
         rows = [_row(m, opened[i].opened if opened else None) for i, m in enumerate(page.items)]
-        if opened:
+        if opened is not None:  # even an empty page shows the decrypted title
             audit.record(
                 request,
                 channel=AuditEntry.ADMIN,
@@ -186,7 +190,9 @@ class ChatBrowserAdmin(admin.ModelAdmin):
             action="search",
             chat_id=query.chats[0],
             message_ids=[f"{m.stored.chat_id}:{m.stored.message_id}" for m in result.matches],
-            filters={"q": needle, "scanned": result.scanned},
+            # The search text says what the matching messages contain; the log is readable by
+            # staff who may not read messages, so it keeps the text's length, not the text.
+            filters={"search_length": len(needle), "scanned": result.scanned},
         )
         resume = (
             cursors.encode(cursors.Cursor(result.resume_after, False, "search"))

@@ -17,6 +17,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from crypto.errors import KeyringError
 from messages import audit, reader
 from messages.api import present
 from messages.api.auth import allowed_chats
@@ -35,7 +36,7 @@ from messages.cursor import InvalidCursor
 from messages.models import ApiKey, AuditEntry
 from messages.pagination import paginate
 from messages.stores import get_store
-from messages.stores.base import MessageQuery
+from messages.stores.base import ChatRecord, MessageQuery, StoreError
 
 EXPORT_BATCH = 500
 BAD_REQUEST = OpenApiResponse(
@@ -93,6 +94,14 @@ def _filters_for_audit(filters: dict[str, Any]) -> dict[str, Any]:
     return {k: (list(v) if isinstance(v, tuple | list) else v) for k, v in filters.items()}
 
 
+def _chat_body(request: Request, record: ChatRecord) -> dict[str, Any]:
+    body = present.chat(record, *reader.open_title(record))
+    for link in ("migrated_to_chat_id", "migrated_from_chat_id"):
+        if body[link] is not None and not _in_scope(request, body[link]):
+            body[link] = None  # a limited key learns nothing of chats outside its scope
+    return body
+
+
 def _validated(serializer_class: type, data: Any) -> dict[str, Any]:
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
@@ -105,7 +114,7 @@ class ChatViewSet(viewsets.ViewSet):
     @extend_schema(responses=ChatSerializer(many=True), summary="Every chat in the archive")
     def list(self, request: Request) -> Response:
         records = [c for c in get_store().list_chats() if _in_scope(request, c.chat_id)]
-        body = [present.chat(c, *reader.open_title(c)) for c in records]
+        body = [_chat_body(request, c) for c in records]
         if records:
             _audit(request, "chat-list")
         return Response(body)
@@ -120,7 +129,7 @@ class ChatViewSet(viewsets.ViewSet):
         record = get_store().get_chat(chat_id) if _in_scope(request, chat_id) else None
         if record is None:
             raise NotFound("No such chat.")
-        body = present.chat(record, *reader.open_title(record))
+        body = _chat_body(request, record)
         _audit(request, "chat-detail", chat_id=chat_id)
         return Response(body)
 
@@ -237,8 +246,15 @@ def _export_lines(query: MessageQuery | None) -> Iterator[bytes]:
     store = get_store()
     after: str | None = None
     while True:
-        page = store.query(replace(query, after=after))
-        for item in reader.open_messages(page.items):
+        try:
+            page = store.query(replace(query, after=after))
+            opened = reader.open_messages(page.items)
+        except (StoreError, KeyringError) as exc:
+            # The 200 is already sent: the last line says the export is incomplete.
+            yield json.dumps({"error": {"type": type(exc).__name__, "complete": False}}).encode()
+            yield b"\n"
+            return
+        for item in opened:
             yield json.dumps(present.message(item), ensure_ascii=False).encode() + b"\n"
         if not page.has_more:
             return

@@ -173,7 +173,8 @@ class ORMStore(MessageStore):
     def put_message(self, message: SealedMessage) -> PutOutcome:
         if connection.vendor == "postgresql":
             return self._put_message_in_one_statement(message)
-        if uses_group_commit():
+        # Inside a caller's transaction the write must be part of it, not of the writer's.
+        if uses_group_commit() and not connection.in_atomic_block:
             with _database_errors():
                 return committer.submit(lambda cursor: _put(cursor, message))
         with _database_errors(), transaction.atomic(), connection.cursor() as cursor:

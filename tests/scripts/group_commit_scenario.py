@@ -14,7 +14,7 @@ import django
 django.setup()
 
 from django.core.management import call_command  # noqa: E402
-from django.db import connection  # noqa: E402
+from django.db import connection, transaction  # noqa: E402
 
 from messages.services import archive  # noqa: E402
 from messages.stores import sqlite_writer  # noqa: E402
@@ -78,6 +78,10 @@ for thread in [bad, *good]:
 for thread in [bad, *good]:
     thread.join()
 
+# A caller's own transaction already holds SQLite's write lock: the write joins it directly.
+with transaction.atomic():
+    inside_atomic = archive(parse_update(UpdateFactory())).value  # type: ignore[arg-type]
+
 with connection.cursor() as cursor:
     cursor.execute("SELECT COUNT(*), SUM(version_count) FROM archive_message")
     messages, versions = cursor.fetchone()
@@ -95,6 +99,7 @@ print(
             "chat_message_count": counted,
             "largest_batch": max(batch_sizes),
             "errors": errors,
+            "inside_atomic": inside_atomic,
             "originals": len(originals),
             "edits": len(edits),
         }
