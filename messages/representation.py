@@ -10,17 +10,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-# Content fields that carry a file, and the media type they report.
-_FILE_FIELDS = (
-    "animation",
-    "photo",
-    "video",
-    "video_note",
-    "document",
-    "audio",
-    "voice",
-    "sticker",
-)
+from webhooks.updates import FILE_KINDS
 
 
 def iso_date(timestamp: int) -> str:
@@ -71,7 +61,7 @@ def entities(message: Mapping[str, Any]) -> list[Any]:
 
 def media(message: Mapping[str, Any]) -> dict[str, Any] | None:
     """A summary of the attached file: type, file ids, name, mime type and size."""
-    for field in _FILE_FIELDS:
+    for field in FILE_KINDS:
         value = message.get(field)
         if isinstance(value, list) and value:  # photo: sizes, smallest first
             largest = value[-1] if isinstance(value[-1], Mapping) else {}

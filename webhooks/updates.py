@@ -44,18 +44,13 @@ KNOWN_IGNORED_UPDATES = frozenset(
     }
 )
 
-# Content fields in the order they decide a message's kind (animation before document: Telegram
-# sends both for a GIF; venue before location: a venue carries a location too).
+# Content fields in the order they decide a message's kind (venue before location: a venue
+# carries a location too).
+# Content fields that carry a file (animation first: Telegram sends a GIF as both).
+FILE_KINDS = ("animation", "photo", "video", "video_note", "document", "audio", "voice", "sticker")
 CONTENT_KINDS = (
     "text",
-    "animation",
-    "photo",
-    "video",
-    "video_note",
-    "document",
-    "audio",
-    "voice",
-    "sticker",
+    *FILE_KINDS,
     "poll",
     "venue",
     "location",

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin
-from django.http import HttpRequest
 
+from messages.admin.readonly import ReadOnlyAdmin
 from messages.models import AuditEntry
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(ReadOnlyAdmin):
+    """The log is evidence: readable by staff with the view permission, never editable."""
+
     list_display = ("at", "actor", "channel", "action", "chat_id", "shown", "client_address")
     list_filter = ("channel", "action", "at")
     search_fields = ("actor", "=chat_id", "=client_address")
@@ -23,13 +23,3 @@ class AuditEntryAdmin(admin.ModelAdmin):
     def shown(self, entry: AuditEntry) -> str:
         ids = entry.message_ids or []
         return f"{len(ids)} ({', '.join(ids[:3])}{'…' if len(ids) > 3 else ''})" if ids else "—"
-
-    # The log is evidence: nobody adds, changes or deletes entries here, superusers included.
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

@@ -20,6 +20,7 @@ from django.urls import URLPattern, re_path
 from messages import audit, reader, search
 from messages import cursor as cursors
 from messages import representation as show
+from messages.admin.readonly import ReadOnlyAdmin
 from messages.api.auth import DECRYPT_PERMISSION
 from messages.cursor import InvalidCursor
 from messages.models import AuditEntry, BrowsableChat
@@ -71,7 +72,7 @@ def _row(item: StoredMessage, opened: reader.Opened | None) -> dict[str, Any]:
 
 
 @admin.register(BrowsableChat)
-class ChatBrowserAdmin(admin.ModelAdmin):
+class ChatBrowserAdmin(ReadOnlyAdmin):
     """Every active staff member may browse metadata; decryption needs the permission."""
 
     def has_module_permission(self, request: HttpRequest) -> bool:
@@ -79,15 +80,6 @@ class ChatBrowserAdmin(admin.ModelAdmin):
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return self.has_module_permission(request)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def get_urls(self) -> list[URLPattern]:
         wrap = self.admin_site.admin_view
