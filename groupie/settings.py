@@ -224,7 +224,10 @@ SILENCED_SYSTEM_CHECKS = [
 # Backends, chosen like STORAGES/CACHES. The environment shortcuts name the built-in ones; a
 # dotted path is taken as a BACKEND as it is.
 STORE_SHORTCUTS = {"orm": "messages.stores.orm.ORMStore"}
-KEYRING_SHORTCUTS = {"local": "crypto.keyrings.local.LocalKeyring"}
+KEYRING_SHORTCUTS = {
+    "local": "crypto.keyrings.local.LocalKeyring",
+    "cloudkms": "crypto.keyrings.cloudkms.CloudKMSKeyring",
+}
 
 
 def backend_setting(name: str, shortcuts: dict[str, str], default: str) -> str:
@@ -243,9 +246,20 @@ GROUPIE_STORE: dict[str, Any] = {
     "BACKEND": backend_setting("GROUPIE_STORE", STORE_SHORTCUTS, "orm"),
     "OPTIONS": {},
 }
+_keyring_backend = backend_setting("GROUPIE_KEYRING", KEYRING_SHORTCUTS, "local")
 GROUPIE_KEYRING: dict[str, Any] = {
-    "BACKEND": backend_setting("GROUPIE_KEYRING", KEYRING_SHORTCUTS, "local"),
-    "OPTIONS": {"path": env.str("LOCAL_KEYRING_PATH", default=str(VAR_DIR / "keyring.json"))},
+    "BACKEND": _keyring_backend,
+    "OPTIONS": (
+        # KMS_ENDPOINT is for tests only: it points the client at a loopback peer, insecurely.
+        {
+            "key_name": env.str("KMS_KEY_NAME", default=""),
+            "endpoint": env.str("KMS_ENDPOINT", default=""),
+        }
+        if _keyring_backend == KEYRING_SHORTCUTS["cloudkms"]
+        else {"path": env.str("LOCAL_KEYRING_PATH", default=str(VAR_DIR / "keyring.json"))}
+        if _keyring_backend == KEYRING_SHORTCUTS["local"]
+        else {}
+    ),
 }
 # Unwrapped chat keys stay in process memory this long, at most this many: KMS is then called
 # about once per chat per TTL per process, not once per message.

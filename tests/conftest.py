@@ -88,3 +88,29 @@ def make_api_client(db: None) -> Any:
 def api(make_api_client: Any) -> Any:
     """An API client with a key for every chat."""
     return make_api_client()
+
+
+KMS_KEY_NAME = "projects/groupie-test/locations/global/keyRings/groupie/cryptoKeys/chat-keys"
+
+
+@pytest.fixture(scope="session")
+def kms_server() -> Any:
+    """The loopback Cloud KMS peer, one per test session."""
+    from tests.peers.kms import KmsPeer
+
+    peer = KmsPeer(KMS_KEY_NAME)
+    peer.start()
+    yield peer
+    peer.stop()
+
+
+@pytest.fixture
+def kms(kms_server: Any, keyring_path: Path) -> Any:
+    """GROUPIE_KEYRING=cloudkms against a freshly reset loopback KMS."""
+    kms_server.reset()
+    config = {
+        "BACKEND": "crypto.keyrings.cloudkms.CloudKMSKeyring",
+        "OPTIONS": {"key_name": KMS_KEY_NAME, "endpoint": kms_server.endpoint, "backoff": 0.01},
+    }
+    with override_settings(GROUPIE_KEYRING=config):
+        yield kms_server

@@ -1,0 +1,275 @@
+"""A loopback Cloud KMS: the real gRPC protocol, real AES-GCM key versions, CRC32C fields.
+
+The project's CloudKMSKeyring talks to it through the real google-cloud-kms client over an
+insecure loopback channel (KMS_ENDPOINT). It counts calls per method and can be told to fail:
+``fail_next(n, code)`` answers the next n calls with a gRPC error, ``corrupt_next(n)`` sends
+responses whose CRC32C does not match, ``delay`` slows every call.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import threading
+import time
+from collections import Counter
+from concurrent import futures
+from dataclasses import dataclass, field
+from typing import Any
+
+import google_crc32c
+import grpc
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from google.cloud import kms_v1
+
+SERVICE = "google.cloud.kms.v1.KeyManagementService"
+_VERSION = struct.Struct(">I")
+ENABLED = kms_v1.CryptoKeyVersion.CryptoKeyVersionState.ENABLED
+DISABLED = kms_v1.CryptoKeyVersion.CryptoKeyVersionState.DISABLED
+DESTROYED = kms_v1.CryptoKeyVersion.CryptoKeyVersionState.DESTROYED
+
+
+def crc32c(data: bytes) -> int:
+    return int(google_crc32c.value(data))
+
+
+@dataclass
+class _Key:
+    versions: dict[int, tuple[bytes, Any]] = field(default_factory=dict)  # id -> (key, state)
+    primary: int = 0
+
+
+class KmsPeer:
+    def __init__(self, key_name: str) -> None:
+        self.key_name = key_name
+        self.calls: Counter[str] = Counter()
+        self.delay = 0.0
+        self._faults: list[grpc.StatusCode] = []
+        self._corrupt = 0
+        self._lock = threading.Lock()
+        self._keys: dict[str, _Key] = {}
+        self.reset()
+        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+        self._server.add_generic_rpc_handlers([self._handlers()])
+        self.port = self._server.add_insecure_port("127.0.0.1:0")
+
+    # -- control -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._server.start()
+
+    def stop(self) -> None:
+        self._server.stop(grace=None)
+
+    @property
+    def endpoint(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def reset(self) -> None:
+        with self._lock:
+            self.calls.clear()
+            self._faults.clear()
+            self._corrupt = 0
+            self.delay = 0.0
+            self._keys = {self.key_name: _Key()}
+            self._add_version(self.key_name, make_primary=True)
+
+    def fail_next(self, count: int, code: grpc.StatusCode = grpc.StatusCode.UNAVAILABLE) -> None:
+        with self._lock:
+            self._faults.extend([code] * count)
+
+    def corrupt_next(self, count: int) -> None:
+        with self._lock:
+            self._corrupt += count
+
+    def set_state(self, version: int, state: Any) -> None:
+        with self._lock:
+            key = self._keys[self.key_name]
+            material, _ = key.versions[version]
+            key.versions[version] = (material, state)
+
+    # -- the service ---------------------------------------------------------------------------
+
+    def _handlers(self) -> grpc.GenericRpcHandler:
+        methods = {
+            "Encrypt": (self._encrypt, kms_v1.EncryptRequest, kms_v1.EncryptResponse),
+            "Decrypt": (self._decrypt, kms_v1.DecryptRequest, kms_v1.DecryptResponse),
+            "GetCryptoKey": (self._get_key, kms_v1.GetCryptoKeyRequest, kms_v1.CryptoKey),
+            "CreateCryptoKeyVersion": (
+                self._create_version,
+                kms_v1.CreateCryptoKeyVersionRequest,
+                kms_v1.CryptoKeyVersion,
+            ),
+            "UpdateCryptoKeyPrimaryVersion": (
+                self._update_primary,
+                kms_v1.UpdateCryptoKeyPrimaryVersionRequest,
+                kms_v1.CryptoKey,
+            ),
+            "UpdateCryptoKeyVersion": (
+                self._update_version,
+                kms_v1.UpdateCryptoKeyVersionRequest,
+                kms_v1.CryptoKeyVersion,
+            ),
+            "ListCryptoKeyVersions": (
+                self._list_versions,
+                kms_v1.ListCryptoKeyVersionsRequest,
+                kms_v1.ListCryptoKeyVersionsResponse,
+            ),
+        }
+        handlers = {
+            name: grpc.unary_unary_rpc_method_handler(
+                self._wrapped(name, function),
+                request_deserializer=request.deserialize,
+                response_serializer=response.serialize,
+            )
+            for name, (function, request, response) in methods.items()
+        }
+        return grpc.method_handlers_generic_handler(SERVICE, handlers)
+
+    def _wrapped(self, name: str, function: Any) -> Any:
+        def handle(request: Any, context: grpc.ServicerContext) -> Any:
+            with self._lock:
+                self.calls[name] += 1
+                fault = self._faults.pop(0) if self._faults else None
+            if self.delay:
+                time.sleep(self.delay)
+            if fault is not None:
+                context.abort(fault, "injected fault")
+            return function(request, context)
+
+        return handle
+
+    def _version_name(self, key_name: str, version: int) -> str:
+        return f"{key_name}/cryptoKeyVersions/{version}"
+
+    def _add_version(self, key_name: str, *, make_primary: bool) -> int:
+        key = self._keys[key_name]
+        number = max(key.versions, default=0) + 1
+        key.versions[number] = (AESGCM.generate_key(bit_length=256), ENABLED)
+        if make_primary:
+            key.primary = number
+        return number
+
+    def _key(self, name: str, context: grpc.ServicerContext) -> _Key:
+        key = self._keys.get(name.split("/cryptoKeyVersions/")[0])
+        if key is None:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"{name} not found")
+        return key  # type: ignore[return-value]
+
+    def _check_crc(self, data: bytes, crc: Any, what: str, context: grpc.ServicerContext) -> bool:
+        if crc is None:
+            return False
+        if crc32c(data) != crc:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{what} CRC32C mismatch")
+        return True
+
+    def _take_corruption(self) -> bool:
+        with self._lock:
+            if self._corrupt:
+                self._corrupt -= 1
+                return True
+        return False
+
+    def _encrypt(self, request: Any, context: grpc.ServicerContext) -> Any:
+        key = self._key(request.name, context)
+        material, state = key.versions[key.primary]
+        if state != ENABLED:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, "primary version not enabled")
+        plaintext_ok = self._check_crc(
+            request.plaintext, _optional(request, "plaintext_crc32c"), "plaintext", context
+        )
+        aad_ok = self._check_crc(
+            request.additional_authenticated_data,
+            _optional(request, "additional_authenticated_data_crc32c"),
+            "aad",
+            context,
+        )
+        nonce = os.urandom(12)
+        ciphertext = (
+            _VERSION.pack(key.primary)
+            + nonce
+            + AESGCM(material).encrypt(
+                nonce, request.plaintext, request.additional_authenticated_data
+            )
+        )
+        checksum = crc32c(ciphertext) ^ (1 if self._take_corruption() else 0)
+        return kms_v1.EncryptResponse(
+            name=self._version_name(request.name.split("/cryptoKeyVersions/")[0], key.primary),
+            ciphertext=ciphertext,
+            ciphertext_crc32c=checksum,
+            verified_plaintext_crc32c=plaintext_ok,
+            verified_additional_authenticated_data_crc32c=aad_ok,
+        )
+
+    def _decrypt(self, request: Any, context: grpc.ServicerContext) -> Any:
+        key = self._key(request.name, context)
+        self._check_crc(
+            request.ciphertext, _optional(request, "ciphertext_crc32c"), "ciphertext", context
+        )
+        blob = request.ciphertext
+        if len(blob) < _VERSION.size + 12 + 16:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "ciphertext is invalid")
+        (number,) = _VERSION.unpack_from(blob)
+        material, state = key.versions.get(number, (b"", DESTROYED))
+        if state != ENABLED:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"version {number} is not enabled")
+        try:
+            plaintext = AESGCM(material).decrypt(
+                blob[4:16], blob[16:], request.additional_authenticated_data
+            )
+        except InvalidTag:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "decryption failed")
+        checksum = crc32c(plaintext) ^ (1 if self._take_corruption() else 0)
+        return kms_v1.DecryptResponse(
+            plaintext=plaintext, plaintext_crc32c=checksum, used_primary=number == key.primary
+        )
+
+    def _version_message(self, key_name: str, number: int, state: Any) -> Any:
+        return kms_v1.CryptoKeyVersion(name=self._version_name(key_name, number), state=state)
+
+    def _crypto_key(self, name: str, key: _Key) -> Any:
+        _, state = key.versions[key.primary]
+        return kms_v1.CryptoKey(name=name, primary=self._version_message(name, key.primary, state))
+
+    def _get_key(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return self._crypto_key(request.name, self._key(request.name, context))
+
+    def _create_version(self, request: Any, context: grpc.ServicerContext) -> Any:
+        self._key(request.parent, context)
+        with self._lock:
+            number = self._add_version(request.parent, make_primary=False)
+        return self._version_message(request.parent, number, ENABLED)
+
+    def _update_primary(self, request: Any, context: grpc.ServicerContext) -> Any:
+        key = self._key(request.name, context)
+        number = int(request.crypto_key_version_id)
+        if number not in key.versions:
+            context.abort(grpc.StatusCode.NOT_FOUND, "no such version")
+        key.primary = number
+        return self._crypto_key(request.name, key)
+
+    def _update_version(self, request: Any, context: grpc.ServicerContext) -> Any:
+        name = request.crypto_key_version.name
+        key = self._key(name, context)
+        number = int(name.rsplit("/", 1)[1])
+        material, _ = key.versions[number]
+        key.versions[number] = (material, request.crypto_key_version.state)
+        return self._version_message(
+            name.split("/cryptoKeyVersions/")[0], number, request.crypto_key_version.state
+        )
+
+    def _list_versions(self, request: Any, context: grpc.ServicerContext) -> Any:
+        key = self._key(request.parent, context)
+        return kms_v1.ListCryptoKeyVersionsResponse(
+            crypto_key_versions=[
+                self._version_message(request.parent, n, s)
+                for n, (_, s) in sorted(key.versions.items())
+            ],
+            total_size=len(key.versions),
+        )
+
+
+def _optional(message: Any, field_name: str) -> int | None:
+    """The value of an optional (wrapper-typed) CRC field, or None when the client sent none."""
+    return int(getattr(message, field_name)) if field_name in message else None
