@@ -62,7 +62,10 @@ api-key: setup
 	@$(DEV_ENV) $(BIN)/python manage.py create_api_key --name "$(or $(NAME),dev)" \
 		$(foreach chat,$(CHATS),--chat $(chat))
 
-test: $(VENV)/.installed
+tests/firestore/node_modules: tests/firestore/package-lock.json
+	npm ci --prefix tests/firestore --no-audit --no-fund --silent
+
+test: $(VENV)/.installed tests/firestore/node_modules
 	$(BIN)/pytest
 
 # mypy's Django plugin and makemigrations load the settings, which need their secrets.

@@ -223,7 +223,10 @@ SILENCED_SYSTEM_CHECKS = [
 
 # Backends, chosen like STORAGES/CACHES. The environment shortcuts name the built-in ones; a
 # dotted path is taken as a BACKEND as it is.
-STORE_SHORTCUTS = {"orm": "messages.stores.orm.ORMStore"}
+STORE_SHORTCUTS = {
+    "orm": "messages.stores.orm.ORMStore",
+    "firestore": "messages.stores.firestore.FirestoreStore",
+}
 KEYRING_SHORTCUTS = {
     "local": "crypto.keyrings.local.LocalKeyring",
     "cloudkms": "crypto.keyrings.cloudkms.CloudKMSKeyring",
@@ -242,9 +245,17 @@ def backend_setting(name: str, shortcuts: dict[str, str], default: str) -> str:
     )
 
 
+_store_backend = backend_setting("GROUPIE_STORE", STORE_SHORTCUTS, "orm")
 GROUPIE_STORE: dict[str, Any] = {
-    "BACKEND": backend_setting("GROUPIE_STORE", STORE_SHORTCUTS, "orm"),
-    "OPTIONS": {},
+    "BACKEND": _store_backend,
+    "OPTIONS": (
+        {
+            "project": GCP_PROJECT_ID,
+            "database": env.str("FIRESTORE_DATABASE", default="(default)"),
+        }
+        if _store_backend == STORE_SHORTCUTS["firestore"]
+        else {}
+    ),
 }
 _keyring_backend = backend_setting("GROUPIE_KEYRING", KEYRING_SHORTCUTS, "local")
 GROUPIE_KEYRING: dict[str, Any] = {

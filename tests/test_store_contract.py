@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -19,13 +18,16 @@ from messages.stores.base import (
 )
 from messages.stores.orm import ORMStore
 
-BACKENDS = ["orm"]
+BACKENDS = ["orm", "firestore"]
 A, B, C = -1001000000000001, -1001000000000002, 4_000_000_001  # two groups and a private chat
 
 
 @pytest.fixture(params=BACKENDS)
-def store(request: pytest.FixtureRequest, db: None) -> Iterator[MessageStore]:
-    assert request.param == "orm"
+def store(request: pytest.FixtureRequest, db: None) -> MessageStore:
+    if request.param == "firestore":
+        from messages.stores.firestore import FirestoreStore
+
+        return FirestoreStore(project=request.getfixturevalue("firestore_project"))
     return ORMStore()
 
 
