@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
 from crypto.keyrings.local import LocalKeyring
 from crypto.services import get_keyring
@@ -17,10 +17,12 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         keyring = get_keyring()
         if not isinstance(keyring, LocalKeyring):
-            raise CommandError(
-                f"GROUPIE_KEYRING is {settings.GROUPIE_KEYRING['BACKEND']}; "
-                "init_keyring only creates a local keyring."
+            # Cloud KMS keys are created with gcloud (docs/backends.md): nothing to do here.
+            self.stdout.write(
+                f"GROUPIE_KEYRING is {settings.GROUPIE_KEYRING['BACKEND']}: no local keyring "
+                "to create."
             )
+            return
         if LocalKeyring.create_file(keyring.path):
             self.stdout.write(f"Created keyring {keyring.path} (mode 0600, KEK version 1).")
         else:
