@@ -118,6 +118,11 @@ class ChatKeys:
         key = self.keys.get((record.chat_id, record.version))
         if key is None:
             self._on_keyring_call("unwrap")
-            key, _ = self.keyring.unwrap(record.wrapped, wrap_aad(record.chat_id, record.version))
+            key, primary = self.keyring.unwrap(
+                record.wrapped, wrap_aad(record.chat_id, record.version)
+            )
+            if not primary:
+                # Still readable, but under an older KEK version: rewrap_keys will move it.
+                self._on_keyring_call("unwrap-not-primary")
             self.keys.set((record.chat_id, record.version), key)
         return key

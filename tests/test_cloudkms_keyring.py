@@ -124,3 +124,37 @@ def test_nothing_at_rest_holds_the_chat_keys_in_clear(kms: Any, db: None) -> Non
         key = chat_keys().key(row.chat_id, row.version)
         assert key not in bytes(row.wrapped)
     assert json.dumps(kms.calls)
+
+
+def test_a_chat_key_under_an_old_kek_version_is_counted_for_rewrap(kms: Any, db: None) -> None:
+    from groupie.metrics import KEYRING_CALLS
+
+    archive(parse_update(UpdateFactory()))  # type: ignore[arg-type]
+    get_keyring().rotate()
+    chat_keys().keys.clear()
+    chat_keys().active_versions.clear()
+    before = KEYRING_CALLS.labels("unwrap-not-primary")._value.get()
+    archive(parse_update(UpdateFactory()))  # type: ignore[arg-type]
+    assert KEYRING_CALLS.labels("unwrap-not-primary")._value.get() == before + 1
+
+
+def test_a_version_disabled_through_the_kms_api_stops_unwrapping(kms: Any) -> None:
+    keyring = get_keyring()
+    assert isinstance(keyring, CloudKMSKeyring)
+    wrapped, version = keyring.wrap(b"k" * 32, b"aad")
+    keyring.client.update_crypto_key_version(
+        request={"crypto_key_version": {"name": version, "state": DISABLED}, "update_mask": "state"}
+    )
+    assert [v.state for v in keyring.versions()] == ["disabled"]
+    with pytest.raises(DecryptionError):
+        keyring.unwrap(wrapped, b"aad")
+
+
+def test_a_slow_kms_hits_the_deadline_and_is_a_keyring_error(kms: Any) -> None:
+    keyring = CloudKMSKeyring(
+        key_name=kms.key_name, endpoint=kms.endpoint, timeout=0.2, attempts=2, backoff=0.01
+    )
+    kms.delay = 0.5
+    with pytest.raises(KeyringError):
+        keyring.wrap(b"k" * 32, b"aad")
+    assert kms.calls["Encrypt"] == 2
