@@ -250,3 +250,15 @@ def test_iter_messages_yields_every_message_with_its_revisions(
 
 def test_ping_answers(store: MessageStore) -> None:
     store.ping()
+
+
+def test_a_filter_on_many_chats_pages_across_all_of_them(store: MessageStore) -> None:
+    """More chats than one Firestore "in" filter takes (30): the pages still merge in order."""
+    chats = tuple(-1002000000000000 - n for n in range(35))
+    messages = [sealed(chat, 1, 5000 + n % 4) for n, chat in enumerate(chats)]
+    for message in messages:
+        store.put_message(message)
+    store.put_message(sealed(C, 1, 5001))  # not asked for
+    for descending in (True, False):
+        seen = walk(store, MessageQuery(chats=chats, descending=descending, limit=4))
+        assert seen == in_order(messages, descending=descending)
