@@ -18,6 +18,19 @@ from crypto.chatkeys import ChatKeyRecord
 MessageId = tuple[int, int]  # (chat_id, message_id)
 
 
+# The fields a message's head takes from its newest revision (edit_date order).
+HEAD_FIELDS = (
+    "date",
+    "edit_date",
+    "kind",
+    "thread_id",
+    "sender_id",
+    "reply_to_message_id",
+    "media_group_id",
+    "envelope",
+)
+
+
 class StoreError(Exception):
     """The store failed or cannot be reached. Callers answer 503 and retry later."""
 
@@ -177,11 +190,23 @@ class MessageStore(ABC):
     def add_chat_key(self, record: ChatKeyRecord) -> ChatKeyRecord:
         """Stores a chat-key version unless it exists; returns the stored record."""
 
-    @abstractmethod
     def iter_messages(
         self, chat_id: int | None = None, batch_size: int = 500
     ) -> Iterator[MessageHistory]:
-        """Every message with its revisions, in sort_key order, fetched in batches."""
+        """Every message with its revisions, in sort_key order, fetched in keyset batches."""
+        after: str | None = None
+        chats = (chat_id,) if chat_id is not None else ()
+        while True:
+            page = self.query(
+                MessageQuery(chats=chats, descending=False, after=after, limit=batch_size)
+            )
+            for head in page.items:
+                history = self.get_message(head.chat_id, head.message_id)
+                if history is not None:
+                    yield history
+            if not page.has_more:
+                return
+            after = page.items[-1].sort_key
 
     @abstractmethod
     def delete_chat(self, chat_id: int) -> DeleteResult:

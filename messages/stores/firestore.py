@@ -26,6 +26,7 @@ from google.api_core import exceptions as google_errors
 from crypto.chatkeys import ChatKeyRecord
 from messages import sortkey
 from messages.stores.base import (
+    HEAD_FIELDS,
     ChatRecord,
     DeleteResult,
     MessageHistory,
@@ -43,16 +44,6 @@ from messages.stores.base import (
 IN_LIMIT = 30  # Firestore's limit on the values of one "in" filter
 BATCH_LIMIT = 500  # and on the writes of one batch
 _STORED_FIELDS = tuple(f.name for f in fields(StoredMessage))
-_HEAD_FIELDS = (
-    "date",
-    "edit_date",
-    "kind",
-    "thread_id",
-    "sender_id",
-    "reply_to_message_id",
-    "media_group_id",
-    "envelope",
-)
 
 
 @contextmanager
@@ -107,7 +98,7 @@ class FirestoreStore(MessageStore):
                 "envelope": message.envelope,
             },
         )
-        fresh = {name: getattr(message, name) for name in _HEAD_FIELDS}
+        fresh = {name: getattr(message, name) for name in HEAD_FIELDS}
         if head.exists:
             current: Any = head.to_dict()
             changes: dict[str, Any] = {
@@ -318,23 +309,6 @@ class FirestoreStore(MessageStore):
                 for s in self._where(self.chat_keys, "chat_id", "==", chat_id).stream()
             ]
         return sorted(keys, key=lambda k: k.version)
-
-    def iter_messages(
-        self, chat_id: int | None = None, batch_size: int = 500
-    ) -> Iterator[MessageHistory]:
-        after: str | None = None
-        chats = (chat_id,) if chat_id is not None else ()
-        while True:
-            page = self.query(
-                MessageQuery(chats=chats, descending=False, after=after, limit=batch_size)
-            )
-            for head in page.items:
-                history = self.get_message(head.chat_id, head.message_id)
-                if history is not None:
-                    yield history
-            if not page.has_more:
-                return
-            after = page.items[-1].sort_key
 
     def ping(self) -> None:
         with _errors():

@@ -14,6 +14,7 @@ from crypto.chatkeys import ChatKeyRecord
 from messages import sortkey
 from messages.models import Chat, ChatKey, Message, MessageRevision
 from messages.stores.base import (
+    HEAD_FIELDS,
     ChatRecord,
     DeleteResult,
     MessageHistory,
@@ -28,18 +29,6 @@ from messages.stores.base import (
     StoreError,
 )
 from messages.stores.sqlite_writer import committer, uses_group_commit
-
-_HEAD_FIELDS = (
-    "date",
-    "edit_date",
-    "kind",
-    "thread_id",
-    "sender_id",
-    "reply_to_message_id",
-    "media_group_id",
-    "envelope",
-)
-
 
 _MESSAGE, _REVISION, _CHAT = (m._meta.db_table for m in (Message, MessageRevision, Chat))
 # The SQL below is built from our own table and column names only; every value is a parameter.
@@ -60,11 +49,11 @@ def _newer(column: str) -> str:
 
 
 _UPSERT_HEAD = f"""
-    INSERT INTO {_MESSAGE} (chat_id, message_id, sort_key, version_count, {", ".join(_HEAD_FIELDS)})
-    VALUES (%s, %s, %s, 1, {", ".join(["%s"] * len(_HEAD_FIELDS))})
+    INSERT INTO {_MESSAGE} (chat_id, message_id, sort_key, version_count, {", ".join(HEAD_FIELDS)})
+    VALUES (%s, %s, %s, 1, {", ".join(["%s"] * len(HEAD_FIELDS))})
     ON CONFLICT (chat_id, message_id) DO UPDATE SET
         version_count = {_MESSAGE}.version_count + 1,
-        {", ".join(_newer(c) for c in _HEAD_FIELDS if c not in ("date", "edit_date"))},
+        {", ".join(_newer(c) for c in HEAD_FIELDS if c not in ("date", "edit_date"))},
         {_newer("edit_date")}
     RETURNING version_count
 """  # noqa: S608
@@ -104,9 +93,9 @@ _PUT_MESSAGE_POSTGRESQL = f"""
         RETURNING 1
     ), head AS (
         INSERT INTO {_MESSAGE} (chat_id, message_id, sort_key, version_count,
-            {", ".join(_HEAD_FIELDS)})
+            {", ".join(HEAD_FIELDS)})
         SELECT %s::bigint, %s::bigint, %s::varchar, 1,
-            {", ".join(f"%s::{_CASTS[c]}" for c in _HEAD_FIELDS)}
+            {", ".join(f"%s::{_CASTS[c]}" for c in HEAD_FIELDS)}
         FROM revision
         ON CONFLICT {_UPSERT_HEAD.split("ON CONFLICT", 1)[1].strip()}
     ), chat AS (
@@ -125,7 +114,7 @@ def _revision_row(message: SealedMessage) -> tuple[Any, ...]:
 
 
 def _head_row(message: SealedMessage) -> tuple[Any, ...]:
-    fields = tuple(getattr(message, name) for name in _HEAD_FIELDS)
+    fields = tuple(getattr(message, name) for name in HEAD_FIELDS)
     return (message.chat_id, message.message_id, message.sort_key, *fields)
 
 
@@ -290,27 +279,6 @@ class ORMStore(MessageStore):
         with _database_errors():
             rows = ChatKey.objects.filter(chat_id=chat_id).order_by("version")
             return [_chat_key_record(r) for r in rows]
-
-    def iter_messages(
-        self, chat_id: int | None = None, batch_size: int = 500
-    ) -> Iterator[MessageHistory]:
-        after: str | None = None
-        while True:
-            page = self.query(
-                MessageQuery(
-                    chats=(chat_id,) if chat_id is not None else (),
-                    descending=False,
-                    after=after,
-                    limit=batch_size,
-                )
-            )
-            for head in page.items:
-                history = self.get_message(head.chat_id, head.message_id)
-                if history is not None:
-                    yield history
-            if not page.has_more:
-                return
-            after = page.items[-1].sort_key
 
     def ping(self) -> None:
         with _database_errors(), connection.cursor() as cursor:
