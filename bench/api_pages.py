@@ -20,13 +20,14 @@ Loading takes a bulk path for speed. It skips put_message's per-message transact
 revision check, chat-directory update per message) but uses the same sealing and the same
 tables: each message is sealed with ``crypto.services.seal`` under its chat's real key (created
 and wrapped by the keyring through ChatKeys and the store, as archive() does) with the identity
-``messages.services.message_identity(chat_id, message_id, 0)``, the plaintext is the Telegram
-message JSON as archive() serialises it, and the index fields come from
-``webhooks.updates.parse_update``. Message and MessageRevision rows (version_count 1) are
-bulk-inserted in batches, then the Chat directory rows (counts, first/last date, the title
-sealed with ``title_identity``). A loaded SQLite archive is cached under var/bench-cache/, keyed
-by the parameters and the migrations (``--no-cache`` to rebuild). PostgreSQL is loaded each run
-and ANALYZEd afterwards, as autovacuum would soon do on a live database.
+``messages.services.message_identity(chat_id, message_id, 0)``, the plaintext is
+``messages.services.sealed_plaintext`` of the Telegram message, as archive() seals it, and the
+index fields come from ``webhooks.updates.parse_update``. Message and MessageRevision rows
+(version_count 1) are bulk-inserted in batches, then the Chat directory rows (counts, first/last
+date, the title sealed with ``title_identity``). A loaded SQLite archive is cached under
+var/bench-cache/, keyed by the parameters and the migrations (``--no-cache`` to rebuild).
+PostgreSQL is loaded each run and ANALYZEd afterwards, as autovacuum would soon do on a live
+database.
 
 Performance targets are reported, not asserted: the exit status is non-zero only for a
 functional failure (an error status, a message that failed to decrypt or reads differently
@@ -392,10 +393,9 @@ def head_row(incoming: Any) -> Any:
     from crypto import services as crypto
     from messages import sortkey
     from messages.models import Message
-    from messages.services import message_identity
+    from messages.services import message_identity, sealed_plaintext
 
     chat_id, message_id = incoming.chat_id, incoming.message_id
-    plaintext = json.dumps(incoming.raw, ensure_ascii=False, separators=(",", ":"))
     identity = message_identity(chat_id, message_id, incoming.edit_date)
     return Message(
         chat_id=chat_id,
@@ -408,7 +408,7 @@ def head_row(incoming: Any) -> Any:
         sender_id=incoming.sender_id,
         reply_to_message_id=incoming.reply_to_message_id,
         media_group_id=incoming.media_group_id,
-        envelope=crypto.seal(chat_id, identity, plaintext.encode()),
+        envelope=crypto.seal(chat_id, identity, sealed_plaintext(incoming.raw)),
         version_count=1,
     )
 

@@ -258,20 +258,18 @@ GROUPIE_STORE: dict[str, Any] = {
     ),
 }
 _keyring_backend = backend_setting("GROUPIE_KEYRING", KEYRING_SHORTCUTS, "local")
-GROUPIE_KEYRING: dict[str, Any] = {
-    "BACKEND": _keyring_backend,
-    "OPTIONS": (
-        # KMS_ENDPOINT is for tests only: it points the client at a loopback peer, insecurely.
-        {
-            "key_name": env.str("KMS_KEY_NAME", default=""),
-            "endpoint": env.str("KMS_ENDPOINT", default=""),
-        }
-        if _keyring_backend == KEYRING_SHORTCUTS["cloudkms"]
-        else {"path": env.str("LOCAL_KEYRING_PATH", default=str(VAR_DIR / "keyring.json"))}
-        if _keyring_backend == KEYRING_SHORTCUTS["local"]
-        else {}
-    ),
-}
+_keyring_options: dict[str, Any] = {}
+if _keyring_backend == KEYRING_SHORTCUTS["local"]:
+    _keyring_options = {
+        "path": env.str("LOCAL_KEYRING_PATH", default=str(VAR_DIR / "keyring.json"))
+    }
+elif _keyring_backend == KEYRING_SHORTCUTS["cloudkms"]:
+    # KMS_ENDPOINT is for tests only: it points the client at a loopback peer, insecurely.
+    _keyring_options = {
+        "key_name": env.str("KMS_KEY_NAME", default=""),
+        "endpoint": env.str("KMS_ENDPOINT", default=""),
+    }
+GROUPIE_KEYRING: dict[str, Any] = {"BACKEND": _keyring_backend, "OPTIONS": _keyring_options}
 # Unwrapped chat keys stay in process memory this long, at most this many: KMS is then called
 # about once per chat per TTL per process, not once per message.
 GROUPIE_CHAT_KEY_CACHE = {

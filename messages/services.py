@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from typing import Any
 
 from crypto import services as crypto
 from crypto.envelope import Identity
@@ -24,13 +26,17 @@ def title_identity(chat_id: int) -> Identity:
     return Identity(chat_id=chat_id, message_id=0, revision=0, purpose=TITLE_PURPOSE)
 
 
+def sealed_plaintext(message: Mapping[str, Any]) -> bytes:
+    """The bytes sealed for a message: the whole Telegram message object as compact JSON."""
+    return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode()
+
+
 def archive(incoming: IncomingMessage) -> PutOutcome:
     """Seals one Telegram message revision and stores it durably.
 
     Idempotent: a replay returns DUPLICATE and changes nothing. Raises StoreError or
     KeyringError when either backend fails; nothing is stored half way then."""
     with metrics.ARCHIVE_SECONDS.time():
-        plaintext = json.dumps(incoming.raw, ensure_ascii=False, separators=(",", ":"))
         chat_id = incoming.chat_id
         identity = message_identity(chat_id, incoming.message_id, incoming.edit_date)
         title = incoming.chat_title
@@ -46,7 +52,7 @@ def archive(incoming: IncomingMessage) -> PutOutcome:
             date=incoming.date,
             edit_date=incoming.edit_date,
             kind=incoming.kind,
-            envelope=crypto.seal(chat_id, identity, plaintext.encode()),
+            envelope=crypto.seal(chat_id, identity, sealed_plaintext(incoming.raw)),
             sort_key=sortkey.sort_key(incoming.date, chat_id, incoming.message_id),
             thread_id=incoming.thread_id,
             sender_id=incoming.sender_id,

@@ -40,6 +40,13 @@ def crc32c(data: bytes) -> int:
     return int(google_crc32c.value(data))
 
 
+def _aad_fields(aad: bytes) -> dict[str, Any]:
+    return {
+        "additional_authenticated_data": aad,
+        "additional_authenticated_data_crc32c": crc32c(aad),
+    }
+
+
 class CloudKMSKeyring(Keyring):
     def __init__(
         self,
@@ -115,8 +122,7 @@ class CloudKMSKeyring(Keyring):
                     "name": self.key_name,
                     "plaintext": plaintext,
                     "plaintext_crc32c": crc32c(plaintext),
-                    "additional_authenticated_data": aad,
-                    "additional_authenticated_data_crc32c": crc32c(aad),
+                    **_aad_fields(aad),
                 },
                 timeout=self.timeout,
                 retry=None,
@@ -138,8 +144,7 @@ class CloudKMSKeyring(Keyring):
                     "name": self.key_name,
                     "ciphertext": wrapped,
                     "ciphertext_crc32c": crc32c(wrapped),
-                    "additional_authenticated_data": aad,
-                    "additional_authenticated_data_crc32c": crc32c(aad),
+                    **_aad_fields(aad),
                 },
                 timeout=self.timeout,
                 retry=None,

@@ -147,7 +147,6 @@ class ChatRecord:
 class DeleteResult:
     messages: int = 0
     revisions: int = 0
-    chat_keys: int = 0
     chats: int = 0
 
 

@@ -154,9 +154,6 @@ def _database_errors() -> Iterator[None]:
 
 
 class ORMStore(MessageStore):
-    def __init__(self) -> None:
-        pass
-
     # -- writes -------------------------------------------------------------------------------
 
     def put_message(self, message: SealedMessage) -> PutOutcome:
