@@ -378,6 +378,7 @@ def sealed_rows(
                 chat_id=head.chat_id,
                 message_id=head.message_id,
                 edit_date=head.edit_date,
+                key_version=head.key_version,
                 envelope=head.envelope,
             )
         )
@@ -391,12 +392,14 @@ def sealed_rows(
 def head_row(incoming: Any) -> Any:
     """The Message row archive() would store for this IncomingMessage, with its envelope."""
     from crypto import services as crypto
+    from crypto.envelope import key_version_of
     from messages import sortkey
     from messages.models import Message
     from messages.services import message_identity, sealed_plaintext
 
     chat_id, message_id = incoming.chat_id, incoming.message_id
     identity = message_identity(chat_id, message_id, incoming.edit_date)
+    sealed = crypto.seal(chat_id, identity, sealed_plaintext(incoming.raw))
     return Message(
         chat_id=chat_id,
         message_id=message_id,
@@ -408,7 +411,8 @@ def head_row(incoming: Any) -> Any:
         sender_id=incoming.sender_id,
         reply_to_message_id=incoming.reply_to_message_id,
         media_group_id=incoming.media_group_id,
-        envelope=crypto.seal(chat_id, identity, sealed_plaintext(incoming.raw)),
+        key_version=key_version_of(sealed),
+        envelope=sealed,
         version_count=1,
     )
 

@@ -35,6 +35,7 @@ class Message(models.Model):
     reply_to_message_id = models.BigIntegerField(null=True)
     # NULL, not "", for "no media group": the store contract says None and Firestore agrees.
     media_group_id = models.CharField(max_length=64, null=True)  # noqa: DJ001
+    key_version = models.PositiveIntegerField()  # the chat-key version the envelope names
     envelope = models.BinaryField()
     version_count = models.PositiveIntegerField(default=1)
 
@@ -64,6 +65,7 @@ class MessageRevision(models.Model):
     chat_id = models.BigIntegerField()
     message_id = models.BigIntegerField()
     edit_date = models.BigIntegerField()
+    key_version = models.PositiveIntegerField()  # the chat-key version the envelope names
     envelope = models.BinaryField()
 
     class Meta:
@@ -84,6 +86,7 @@ class ChatKey(models.Model):
     kek_version = models.CharField(max_length=255)
     state = models.CharField(max_length=16)
     created_at = models.DateTimeField()
+    changed_at = models.DateTimeField(null=True)
 
     class Meta:
         constraints = [
@@ -138,8 +141,8 @@ class AuditEntry(models.Model):
     Written by the admin pages and the API whenever they open sealed records. Staff can read
     the log in the admin but no one can add, change or delete entries there."""
 
-    ADMIN, API = "admin", "api"
-    CHANNELS = [(ADMIN, "Admin"), (API, "API")]
+    ADMIN, API, COMMAND = "admin", "api", "command"
+    CHANNELS = [(ADMIN, "Admin"), (API, "API"), (COMMAND, "manage.py command")]
 
     at = models.DateTimeField(auto_now_add=True, db_index=True)
     channel = models.CharField(max_length=8, choices=CHANNELS)
@@ -178,3 +181,32 @@ class BrowsableChat(models.Model):
 
     def __str__(self) -> str:
         return "chat"
+
+
+class MaintenanceLock(models.Model):
+    """The one lease that key-lifecycle commands hold while they run, so two never overlap.
+
+    A lease, not a session lock, because the commands may run on different machines against
+    one archive. A run renews it as it goes; one that was killed leaves it to expire, and a run
+    on the same host takes it over at once when the holder's process is gone."""
+
+    name = models.CharField(max_length=64, primary_key=True)
+    command = models.CharField(max_length=64)
+    host = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    acquired_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.command} on {self.host} (pid {self.pid})"
+
+
+class MaintenanceCheckpoint(models.Model):
+    """Where an interrupted command resumes: kept until the run that owns it completes."""
+
+    name = models.CharField(max_length=128, primary_key=True)
+    state = models.JSONField(default=dict)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.name

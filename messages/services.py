@@ -12,10 +12,17 @@ from crypto.envelope import Identity
 from groupie import metrics
 from messages import sortkey
 from messages.stores import get_store
-from messages.stores.base import ChatSnapshot, PutOutcome, SealedMessage
+from messages.stores.base import (
+    ChatSnapshot,
+    InactiveChatKey,
+    PutOutcome,
+    SealedMessage,
+    StoreError,
+)
 from webhooks.updates import IncomingMessage
 
 TITLE_PURPOSE = "chat-title"
+_SEAL_ATTEMPTS = 3
 
 
 def message_identity(chat_id: int, message_id: int, edit_date: int) -> Identity:
@@ -37,34 +44,49 @@ def archive(incoming: IncomingMessage) -> PutOutcome:
     Idempotent: a replay returns DUPLICATE and changes nothing. Raises StoreError or
     KeyringError when either backend fails; nothing is stored half way then."""
     with metrics.ARCHIVE_SECONDS.time():
-        chat_id = incoming.chat_id
-        identity = message_identity(chat_id, incoming.message_id, incoming.edit_date)
-        title = incoming.chat_title
-        sealed = SealedMessage(
-            chat=ChatSnapshot(
-                chat_id=chat_id,
-                type=incoming.chat_type,
-                sealed_title=(
-                    crypto.seal(chat_id, title_identity(chat_id), title.encode()) if title else None
-                ),
-            ),
-            message_id=incoming.message_id,
-            date=incoming.date,
-            edit_date=incoming.edit_date,
-            kind=incoming.kind,
-            envelope=crypto.seal(chat_id, identity, sealed_plaintext(incoming.raw)),
-            sort_key=sortkey.sort_key(incoming.date, chat_id, incoming.message_id),
-            thread_id=incoming.thread_id,
-            sender_id=incoming.sender_id,
-            reply_to_message_id=incoming.reply_to_message_id,
-            media_group_id=incoming.media_group_id,
-        )
         store = get_store()
-        outcome = store.put_message(sealed)
+        for attempt in range(1, _SEAL_ATTEMPTS + 1):
+            try:
+                outcome = store.put_message(_sealed(incoming))
+                break
+            except InactiveChatKey:
+                # Another process rotated or shredded this chat's key since this one cached
+                # it: the store refused the record. Seal again with the key as it is now.
+                crypto.chat_keys().forget(incoming.chat_id)
+                if attempt == _SEAL_ATTEMPTS:
+                    raise StoreError("the chat's key kept changing while archiving") from None
         # Link after the message is stored: a failure here is a 503, the redelivery finds the
         # message already stored and links again.
         if incoming.migrate_to_chat_id is not None:
-            store.link_chats(chat_id, incoming.migrate_to_chat_id)
+            store.link_chats(incoming.chat_id, incoming.migrate_to_chat_id)
         if incoming.migrate_from_chat_id is not None:
-            store.link_chats(incoming.migrate_from_chat_id, chat_id)
+            store.link_chats(incoming.migrate_from_chat_id, incoming.chat_id)
         return outcome
+
+
+def _sealed(incoming: IncomingMessage) -> SealedMessage:
+    chat_id = incoming.chat_id
+    identity = message_identity(chat_id, incoming.message_id, incoming.edit_date)
+    title = incoming.chat_title
+    records = [(identity, sealed_plaintext(incoming.raw))]
+    if title:
+        records.append((title_identity(chat_id), title.encode()))
+    key_version, sealed = crypto.seal_all(chat_id, records)
+    return SealedMessage(
+        chat=ChatSnapshot(
+            chat_id=chat_id,
+            type=incoming.chat_type,
+            sealed_title=sealed[1] if title else None,
+        ),
+        message_id=incoming.message_id,
+        date=incoming.date,
+        edit_date=incoming.edit_date,
+        kind=incoming.kind,
+        envelope=sealed[0],
+        key_version=key_version,
+        sort_key=sortkey.sort_key(incoming.date, chat_id, incoming.message_id),
+        thread_id=incoming.thread_id,
+        sender_id=incoming.sender_id,
+        reply_to_message_id=incoming.reply_to_message_id,
+        media_group_id=incoming.media_group_id,
+    )

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
 
-from crypto.chatkeys import ACTIVE, ChatKeyRecord
+from crypto.chatkeys import ACTIVE, DESTROYED, SUPERSEDED, ChatKeyRecord
 from messages import sortkey
 from messages.stores.base import (
     ChatSnapshot,
+    InactiveChatKey,
     MessageQuery,
     MessageStore,
     PutOutcome,
+    Reseal,
     SealedMessage,
 )
 from messages.stores.orm import ORMStore
@@ -49,10 +52,17 @@ def sealed(
         edit_date=edit_date,
         kind=kind,
         envelope=os.urandom(40),
+        key_version=1,
         sort_key=sortkey.sort_key(date, chat_id, message_id),
         thread_id=thread,
         sender_id=sender,
     )
+
+
+def put(store: MessageStore, message: SealedMessage) -> PutOutcome:
+    """put_message, with the chat's key version 1 stored first as archive() would have."""
+    store.add_chat_key(key_record(message.chat_id, message.key_version, b"wrapped"))
+    return store.put_message(message)
 
 
 def walk(store: MessageStore, query: MessageQuery) -> list[tuple[int, int]]:
@@ -68,9 +78,9 @@ def walk(store: MessageStore, query: MessageQuery) -> list[tuple[int, int]]:
 
 def test_a_put_is_idempotent(store: MessageStore) -> None:
     message = sealed(A, 1, 100)
-    assert store.put_message(message) is PutOutcome.CREATED
-    assert store.put_message(message) is PutOutcome.DUPLICATE
-    assert store.put_message(sealed(A, 1, 100)) is PutOutcome.DUPLICATE
+    assert put(store, message) is PutOutcome.CREATED
+    assert put(store, message) is PutOutcome.DUPLICATE
+    assert put(store, sealed(A, 1, 100)) is PutOutcome.DUPLICATE
     history = store.get_message(A, 1)
     assert history is not None
     assert len(history.revisions) == 1
@@ -82,7 +92,7 @@ def test_the_head_is_the_latest_edit_in_any_arrival_order(store: MessageStore) -
         sealed(A, 1, 100, edit_date=e, kind=k)
         for e, k in ((300, "photo"), (0, "text"), (200, "video"))
     ]
-    outcomes = [store.put_message(r) for r in revisions]
+    outcomes = [put(store, r) for r in revisions]
     assert outcomes == [PutOutcome.CREATED, PutOutcome.REVISED, PutOutcome.REVISED]
     history = store.get_message(A, 1)
     assert history is not None
@@ -96,14 +106,14 @@ def test_the_head_is_the_latest_edit_in_any_arrival_order(store: MessageStore) -
 
 
 def test_get_message_returns_none_for_an_unknown_message(store: MessageStore) -> None:
-    store.put_message(sealed(A, 1, 100))
+    put(store, sealed(A, 1, 100))
     assert store.get_message(A, 2) is None
     assert store.get_message(B, 1) is None
 
 
 def test_get_messages_fetches_a_batch_and_skips_unknown_ids(store: MessageStore) -> None:
     for chat, message in ((A, 1), (A, 2), (B, 1)):
-        store.put_message(sealed(chat, message, 100 + message))
+        put(store, sealed(chat, message, 100 + message))
     found = store.get_messages([(A, 1), (B, 1), (B, 9), (C, 1)])
     assert set(found) == {(A, 1), (B, 1)}
     assert found[(B, 1)].chat_id == B
@@ -127,8 +137,8 @@ def conversation(store: MessageStore) -> list[SealedMessage]:
             )
         )
     for message in reversed(messages):
-        store.put_message(message)
-    store.put_message(sealed(A, 1, 1000, edit_date=2000, kind="photo"))
+        put(store, message)
+    put(store, sealed(A, 1, 1000, edit_date=2000, kind="photo"))
     return messages
 
 
@@ -189,16 +199,16 @@ def test_the_chat_directory_counts_messages_not_revisions(
 
 
 def test_the_newest_message_decides_the_chat_title(store: MessageStore) -> None:
-    store.put_message(sealed(A, 2, 200, title=b"new"))
-    store.put_message(sealed(A, 1, 100, title=b"old"))
+    put(store, sealed(A, 2, 200, title=b"new"))
+    put(store, sealed(A, 1, 100, title=b"old"))
     chat = store.get_chat(A)
     assert chat is not None
     assert chat.sealed_title == b"new"
 
 
 def test_link_chats_records_a_migration_both_ways(store: MessageStore) -> None:
-    store.put_message(sealed(-4012345678, 1, 100))
-    store.put_message(sealed(A, 1, 200))
+    put(store, sealed(-4012345678, 1, 100))
+    put(store, sealed(A, 1, 200))
     store.link_chats(-4012345678, A)
     old, new = store.get_chat(-4012345678), store.get_chat(A)
     assert old is not None
@@ -207,8 +217,13 @@ def test_link_chats_records_a_migration_both_ways(store: MessageStore) -> None:
     assert new.migrated_from_chat_id == -4012345678
 
 
-def key_record(chat_id: int, version: int, wrapped: bytes) -> ChatKeyRecord:
-    return ChatKeyRecord(chat_id, version, wrapped, "1", ACTIVE, datetime.now(UTC))
+def key_record(
+    chat_id: int, version: int, wrapped: bytes, state: str = ACTIVE, kek: str = "1"
+) -> ChatKeyRecord:
+    # Whole seconds: Firestore keeps microseconds, but the comparison should not depend on it.
+    return ChatKeyRecord(
+        chat_id, version, wrapped, kek, state, datetime.now(UTC).replace(microsecond=0)
+    )
 
 
 def test_chat_keys_are_versioned_and_a_conflicting_add_returns_the_first(
@@ -257,8 +272,134 @@ def test_a_filter_on_many_chats_pages_across_all_of_them(store: MessageStore) ->
     chats = tuple(-1002000000000000 - n for n in range(35))
     messages = [sealed(chat, 1, 5000 + n % 4) for n, chat in enumerate(chats)]
     for message in messages:
-        store.put_message(message)
-    store.put_message(sealed(C, 1, 5001))  # not asked for
+        put(store, message)
+    put(store, sealed(C, 1, 5001))  # not asked for
     for descending in (True, False):
         seen = walk(store, MessageQuery(chats=chats, descending=descending, limit=4))
         assert seen == in_order(messages, descending=descending)
+
+
+# -- key lifecycle --------------------------------------------------------------------------
+
+
+def rotate(store: MessageStore, chat_id: int) -> list:
+    """Supersedes the chat's active key version with a new one, as rotate_chat_keys does."""
+    current = store.get_chat_keys(chat_id)
+    active = next(k for k in current if k.state == ACTIVE)
+    changed = [
+        replace(active, state=SUPERSEDED),
+        key_record(chat_id, active.version + 1, f"v{active.version + 1}".encode()),
+    ]
+    assert store.change_chat_keys(chat_id, current, changed)
+    return store.get_chat_keys(chat_id)
+
+
+def test_a_put_under_a_key_version_that_is_not_active_is_refused(store: MessageStore) -> None:
+    with pytest.raises(InactiveChatKey):
+        store.put_message(sealed(A, 1, 100))  # no key at all
+    store.add_chat_key(key_record(A, 1, b"v1"))
+    assert store.put_message(sealed(A, 1, 100)) is PutOutcome.CREATED
+    rotate(store, A)
+    stale = replace(sealed(A, 2, 200), key_version=1)
+    with pytest.raises(InactiveChatKey):
+        store.put_message(stale)
+    assert store.get_message(A, 2) is None
+    chat = store.get_chat(A)
+    assert chat is not None
+    assert chat.message_count == 1
+    # A replay of what was stored before the rotation is still a duplicate, not an error.
+    assert store.put_message(sealed(A, 1, 100)) is PutOutcome.DUPLICATE
+    assert store.put_message(replace(stale, key_version=2)) is PutOutcome.CREATED
+
+
+def test_change_chat_keys_is_compare_and_set(store: MessageStore) -> None:
+    store.add_chat_key(key_record(A, 1, b"v1"))
+    before = store.get_chat_keys(A)
+    stale = [replace(before[0], wrapped=b"someone else's")]
+    assert not store.change_chat_keys(A, stale, [replace(before[0], state=DESTROYED)])
+    assert store.get_chat_keys(A) == before
+    after = rotate(store, A)
+    assert [(k.version, k.state, k.wrapped) for k in after] == [
+        (1, SUPERSEDED, b"v1"),
+        (2, ACTIVE, b"v2"),
+    ]
+    # The first rotation's expectation no longer holds: a second run changes nothing.
+    assert not store.change_chat_keys(A, before, [replace(before[0], state=DESTROYED)])
+    erased = [k.erased(DESTROYED) for k in after]
+    assert store.change_chat_keys(A, after, erased)
+    shredded = store.get_chat_keys(A)
+    assert [(k.state, k.wrapped) for k in shredded] == [(DESTROYED, b"")] * 2
+    assert all(k.changed_at is not None for k in shredded)
+
+
+def test_chat_keys_of_many_chats_in_one_batch_and_all_of_them_in_order(
+    store: MessageStore,
+) -> None:
+    chats = [-1003000000000000 - n for n in range(35)]  # more than one Firestore "in" takes
+    for chat_id in chats:
+        store.add_chat_key(key_record(chat_id, 1, b"one", kek="7"))
+    rotate(store, chats[0])
+    found = store.get_chat_keys_many([*chats, C])
+    assert set(found) == set(chats)
+    assert [k.version for k in found[chats[0]]] == [1, 2]
+    assert store.get_chat_keys_many([]) == {}
+    every = [(k.chat_id, k.version) for k in store.iter_chat_keys()]
+    assert every == sorted((c, v) for c in chats for v in ([1, 2] if c == chats[0] else [1]))
+
+
+def test_revisions_page_in_position_order_and_filter_by_key_version(
+    store: MessageStore,
+) -> None:
+    for message_id in (1, 2, 3):
+        for edit_date in (0, 10, 20):
+            put(store, sealed(A, message_id, 100, edit_date=edit_date))
+    put(store, sealed(B, 1, 100))
+    rotate(store, A)
+    put(store, replace(sealed(A, 4, 100), key_version=2))
+    every = list(store.iter_revisions(A, batch_size=2))
+    assert [r.position for r in every] == [(m, e) for m in (1, 2, 3) for e in (0, 10, 20)] + [
+        (4, 0)
+    ]
+    assert [r.position for r in store.revisions(A, after=(2, 10), limit=2)] == [(2, 20), (3, 0)]
+    assert [r.position for r in store.iter_revisions(A, key_version=2)] == [(4, 0)]
+    assert len(list(store.iter_revisions(A, key_version=1, batch_size=4))) == 9
+    assert store.count_revisions(A) == {(A, 1): 9, (A, 2): 1}
+    assert store.count_revisions() == {(A, 1): 9, (A, 2): 1, (B, 1): 1}
+
+
+def test_replace_envelopes_touches_a_head_only_while_it_holds_the_old_envelope(
+    store: MessageStore,
+) -> None:
+    original, edit = sealed(A, 1, 100), sealed(A, 1, 100, edit_date=50)
+    put(store, original)
+    put(store, edit)
+    rotate(store, A)
+    reseals = [
+        Reseal(1, 0, original.envelope, b"new original", 2),
+        Reseal(1, 50, edit.envelope, b"new edit", 2),
+        Reseal(1, 99, b"no such revision", b"x", 2),
+    ]
+    assert store.replace_envelopes(A, reseals) == 2
+    history = store.get_message(A, 1)
+    assert history is not None
+    assert [r.envelope for r in history.revisions] == [b"new original", b"new edit"]
+    assert (history.head.envelope, history.head.key_version) == (b"new edit", 2)
+    # Replaying the batch finds nothing holding the old envelopes any more.
+    assert store.replace_envelopes(A, reseals) == 0
+    assert store.count_revisions(A) == {(A, 2): 2}
+
+
+def test_replace_chat_title_is_compare_and_set(store: MessageStore) -> None:
+    put(store, sealed(A, 1, 100, title=b"sealed title"))
+    assert not store.replace_chat_title(A, b"not the title", b"new")
+    assert store.replace_chat_title(A, b"sealed title", b"new")
+    chat = store.get_chat(A)
+    assert chat is not None
+    assert chat.sealed_title == b"new"
+
+
+def test_delete_chat_keeps_the_keys_for_the_shred_record(store: MessageStore) -> None:
+    put(store, sealed(A, 1, 100))
+    store.delete_chat(A)
+    assert [k.version for k in store.get_chat_keys(A)] == [1]
+    assert store.count_revisions(A) == {}

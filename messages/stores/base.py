@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from crypto.chatkeys import ChatKeyRecord
@@ -27,12 +27,19 @@ HEAD_FIELDS = (
     "sender_id",
     "reply_to_message_id",
     "media_group_id",
+    "key_version",
     "envelope",
 )
 
 
 class StoreError(Exception):
     """The store failed or cannot be reached. Callers answer 503 and retry later."""
+
+
+class InactiveChatKey(Exception):
+    """The record was sealed with a chat-key version that is no longer the chat's active one
+    (rotated or shredded since this process cached it). Nothing was stored: forget the cached
+    key and seal again."""
 
 
 class PutOutcome(enum.Enum):
@@ -60,6 +67,7 @@ class SealedMessage:
     edit_date: int
     kind: str
     envelope: bytes
+    key_version: int  # the chat-key version the envelope (and the chat title) was sealed with
     sort_key: str
     thread_id: int | None = None
     sender_id: int | None = None
@@ -81,6 +89,7 @@ class StoredMessage:
     edit_date: int
     kind: str
     envelope: bytes
+    key_version: int
     sort_key: str
     version_count: int
     thread_id: int | None = None
@@ -98,6 +107,33 @@ class StoredRevision:
     version: int  # 1 for the earliest revision stored, in edit_date order
     edit_date: int
     envelope: bytes
+
+
+@dataclass(frozen=True)
+class SealedRevision:
+    """One stored revision with where it lives, for re-sealing and verifying."""
+
+    chat_id: int
+    message_id: int
+    edit_date: int
+    key_version: int
+    envelope: bytes
+
+    @property
+    def position(self) -> tuple[int, int]:
+        return (self.message_id, self.edit_date)
+
+
+@dataclass(frozen=True)
+class Reseal:
+    """Replace ``old`` by ``new`` (sealed with chat-key ``key_version``) in one revision, and in
+    the message's head when the head still holds ``old``."""
+
+    message_id: int
+    edit_date: int
+    old: bytes
+    new: bytes
+    key_version: int
 
 
 @dataclass(frozen=True)
@@ -156,7 +192,11 @@ class MessageStore(ABC):
     @abstractmethod
     def put_message(self, message: SealedMessage) -> PutOutcome:
         """Stores one revision idempotently and updates the head and the chat directory, all
-        or nothing. Durable when it returns."""
+        or nothing. Durable when it returns.
+
+        Raises InactiveChatKey, storing nothing, unless ``message.key_version`` is the chat's
+        active key version when the write commits (a replay is a DUPLICATE whatever its key):
+        so no record is ever stored under a key that a rotation or shred has moved past."""
 
     @abstractmethod
     def get_message(self, chat_id: int, message_id: int) -> MessageHistory | None:
@@ -181,31 +221,100 @@ class MessageStore(ABC):
     def link_chats(self, old_chat_id: int, new_chat_id: int) -> None:
         """Records that a group became a supergroup (Telegram's migrate_to_chat_id)."""
 
+    # -- chat keys ---------------------------------------------------------------------------
+
     @abstractmethod
     def get_chat_keys(self, chat_id: int) -> list[ChatKeyRecord]:
         """Every version of a chat's key, oldest first."""
 
     @abstractmethod
+    def get_chat_keys_many(self, chat_ids: Collection[int]) -> dict[int, list[ChatKeyRecord]]:
+        """Every version of each chat's key, oldest first, in one batch; chats without keys
+        are left out."""
+
+    @abstractmethod
+    def iter_chat_keys(self) -> Iterator[ChatKeyRecord]:
+        """Every version of every chat's key, by chat and version."""
+
+    @abstractmethod
     def add_chat_key(self, record: ChatKeyRecord) -> ChatKeyRecord:
         """Stores a chat-key version unless it exists; returns the stored record."""
 
-    def iter_messages(
+    @abstractmethod
+    def change_chat_keys(
+        self, chat_id: int, expected: Sequence[ChatKeyRecord], changed: Sequence[ChatKeyRecord]
+    ) -> bool:
+        """Compare and set on a chat's key versions, atomically: when the chat's versions are
+        exactly ``expected`` (same versions, states and wrapped keys), writes each record of
+        ``changed`` (replacing its version or adding it) and returns True; otherwise changes
+        nothing and returns False. Rotation, rewrapping, retirement and shredding all go
+        through here, so two of them can never interleave on one chat."""
+
+    # -- sealed records, for rotation and verification ---------------------------------------
+
+    @abstractmethod
+    def revisions(
+        self,
+        chat_id: int,
+        *,
+        key_version: int | None = None,
+        after: tuple[int, int] | None = None,
+        limit: int = 500,
+    ) -> list[SealedRevision]:
+        """Up to ``limit`` of a chat's revisions in (message_id, edit_date) order, after the
+        ``after`` position, only those sealed with ``key_version`` if given."""
+
+    @abstractmethod
+    def count_revisions(self, chat_id: int | None = None) -> dict[tuple[int, int], int]:
+        """How many revisions each (chat, key version) has, for one chat or all."""
+
+    @abstractmethod
+    def replace_envelopes(self, chat_id: int, reseals: Sequence[Reseal]) -> int:
+        """Applies each reseal whose revision still holds ``old``, atomically per batch;
+        returns how many revisions changed. A head is replaced only if it holds ``old``, so a
+        newer edit stored meanwhile is never overwritten."""
+
+    @abstractmethod
+    def replace_chat_title(self, chat_id: int, old: bytes, new: bytes) -> bool:
+        """Replaces the chat's sealed title if it still is ``old``."""
+
+    def iter_revisions(
+        self, chat_id: int, *, key_version: int | None = None, batch_size: int = 500
+    ) -> Iterator[SealedRevision]:
+        """Every revision of a chat (sealed with ``key_version`` if given), in keyset batches.
+
+        Safe to use while re-sealing what it yields: positions only move forward."""
+        after: tuple[int, int] | None = None
+        while True:
+            batch = self.revisions(chat_id, key_version=key_version, after=after, limit=batch_size)
+            yield from batch
+            if len(batch) < batch_size:
+                return
+            after = batch[-1].position
+
+    def iter_heads(
         self, chat_id: int | None = None, batch_size: int = 500
-    ) -> Iterator[MessageHistory]:
-        """Every message with its revisions, in sort_key order, fetched in keyset batches."""
+    ) -> Iterator[StoredMessage]:
+        """Every message's head, in sort_key order, fetched in keyset batches."""
         after: str | None = None
         chats = (chat_id,) if chat_id is not None else ()
         while True:
             page = self.query(
                 MessageQuery(chats=chats, descending=False, after=after, limit=batch_size)
             )
-            for head in page.items:
-                history = self.get_message(head.chat_id, head.message_id)
-                if history is not None:
-                    yield history
+            yield from page.items
             if not page.has_more:
                 return
             after = page.items[-1].sort_key
+
+    def iter_messages(
+        self, chat_id: int | None = None, batch_size: int = 500
+    ) -> Iterator[MessageHistory]:
+        """Every message with its revisions, in sort_key order."""
+        for head in self.iter_heads(chat_id, batch_size):
+            history = self.get_message(head.chat_id, head.message_id)
+            if history is not None:
+                yield history
 
     @abstractmethod
     def delete_chat(self, chat_id: int) -> DeleteResult:

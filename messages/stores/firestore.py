@@ -3,46 +3,58 @@
 Documents (all top-level collections, so no collection-group queries are needed):
 
 - ``chats/{chat_id}``: type, sealed_title, first_date, last_date, message_count, migration links;
-- ``messages/{chat_id}:{message_id}``: the head (index fields, envelope, version_count, sort_key);
-- ``revisions/{chat_id}:{message_id}:{edit_date}``: one per revision (envelope);
-- ``chat_keys/{chat_id}:{version}``: wrapped chat keys.
+- ``messages/{chat_id}:{message_id}``: the head (index fields, key_version, envelope,
+  version_count, sort_key);
+- ``revisions/{chat_id}:{message_id}:{edit_date}``: one per revision (key_version, envelope);
+- ``chat_keys/{chat_id}:{version}``: wrapped chat keys, with their state.
 
-A put is one transaction (reads of the revision, head and chat documents, then the writes),
-so a replay finds its revision and changes nothing. Pages are the one range filter on
-``sort_key`` beside equality filters, ordered by ``sort_key``: the composite indexes this needs
-are in firestore.indexes.json. Nothing here sees plaintext.
+A put is one transaction (one batched read of the revision, head, chat and chat-key documents,
+then the writes), so a replay finds its revision and changes nothing, and a record is stored
+only while its chat-key version is active: a rotation or shred is itself a transaction
+(``change_chat_keys``, a compare-and-set on the chat's key documents read in that transaction),
+so Firestore serializes the two. Re-sealing and title replacement are compare-and-set
+transactions too. Pages are the one range filter on ``sort_key`` beside equality filters,
+ordered by ``sort_key``; revisions and chat keys are walked by keyset on two fields, as two
+queries (Firestore cursors are not used): the composite indexes this needs are in
+firestore.indexes.json. Nothing here sees plaintext.
 """
 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Iterator
+from collections import Counter
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import fields
+from dataclasses import MISSING, fields
 from typing import Any
 
 from google.api_core import exceptions as google_errors
 
-from crypto.chatkeys import ChatKeyRecord
+from crypto.chatkeys import ACTIVE, ChatKeyRecord
 from messages import sortkey
 from messages.stores.base import (
     HEAD_FIELDS,
     ChatRecord,
     DeleteResult,
+    InactiveChatKey,
     MessageHistory,
     MessageId,
     MessageQuery,
     MessageStore,
     Page,
     PutOutcome,
+    Reseal,
     SealedMessage,
+    SealedRevision,
     StoredMessage,
     StoredRevision,
     StoreError,
 )
 
 IN_LIMIT = 30  # Firestore's limit on the values of one "in" filter
-BATCH_LIMIT = 500  # and on the writes of one batch
+BATCH_LIMIT = 500  # and on the writes of one batch or transaction
+RESEAL_LIMIT = 200  # reseals per transaction: two writes each (revision and head)
+KEY_PAGE = 1000  # chat keys read per query by iter_chat_keys
 _STORED_FIELDS = tuple(f.name for f in fields(StoredMessage))
 
 
@@ -52,6 +64,11 @@ def _errors() -> Iterator[None]:
         yield
     except google_errors.GoogleAPICallError as exc:
         raise StoreError(f"Firestore error: {type(exc).__name__}") from exc
+    except ValueError as exc:
+        # A transaction still contended after its attempts: the client wraps the last Aborted.
+        if isinstance(exc.__cause__, google_errors.GoogleAPICallError):
+            raise StoreError(f"Firestore error: {type(exc.__cause__).__name__}") from exc
+        raise
 
 
 class FirestoreStore(MessageStore):
@@ -63,38 +80,53 @@ class FirestoreStore(MessageStore):
         self.client = firestore.Client(project=project or None, database=database or None)
         self.chats = self.client.collection("chats")
         self.messages = self.client.collection("messages")
-        self.revisions = self.client.collection("revisions")
+        # Not ``revisions``: that is the contract's method.
+        self.revision_docs = self.client.collection("revisions")
         self.chat_keys = self.client.collection("chat_keys")
+        # Every collection the store writes (Firestore clients cannot always list them).
+        self.collections = (self.chats, self.messages, self.revision_docs, self.chat_keys)
+
+    def _run(self, function: Any, *args: Any) -> Any:
+        """Runs ``function(transaction, *args)`` as one transaction, retried on contention.
+
+        An exception it raises rolls the transaction back (nothing is written) and propagates."""
+        with _errors():
+            return self._firestore.transactional(function)(self.client.transaction(), *args)
 
     # -- writes -------------------------------------------------------------------------------
 
     def put_message(self, message: SealedMessage) -> PutOutcome:
-        transactional = self._firestore.transactional
-
-        @transactional
-        def put(transaction: Any) -> PutOutcome:
-            return self._put(transaction, message)
-
-        with _errors():
-            outcome: PutOutcome = put(self.client.transaction())
+        outcome: PutOutcome = self._run(self._put, message)
         return outcome
 
     def _put(self, transaction: Any, message: SealedMessage) -> PutOutcome:
         chat_id, message_id = message.chat_id, message.message_id
-        revision_ref = self.revisions.document(f"{chat_id}:{message_id}:{message.edit_date}")
+        revision_ref = self.revision_docs.document(f"{chat_id}:{message_id}:{message.edit_date}")
         head_ref = self.messages.document(f"{chat_id}:{message_id}")
         chat_ref = self.chats.document(str(chat_id))
-        revision, head, chat = (
-            ref.get(transaction=transaction) for ref in (revision_ref, head_ref, chat_ref)
+        key_ref = self.chat_keys.document(f"{chat_id}:{message.key_version}")
+        # One round trip for the four reads; every read comes before any write.
+        found = {
+            s.reference.path: s
+            for s in transaction.get_all([revision_ref, head_ref, chat_ref, key_ref])
+        }
+        revision, head, chat, key = (
+            found[ref.path] for ref in (revision_ref, head_ref, chat_ref, key_ref)
         )
         if revision.exists:
             return PutOutcome.DUPLICATE
+        if not key.exists or (key.to_dict() or {}).get("state") != ACTIVE:
+            # Raised inside the transaction: it is rolled back and nothing is written.
+            raise InactiveChatKey(
+                f"chat {chat_id} key version {message.key_version} is no longer active"
+            )
         transaction.create(
             revision_ref,
             {
                 "chat_id": chat_id,
                 "message_id": message_id,
                 "edit_date": message.edit_date,
+                "key_version": message.key_version,
                 "envelope": message.envelope,
             },
         )
@@ -171,28 +203,89 @@ class FirestoreStore(MessageStore):
                     ref.update({field: value})
 
     def add_chat_key(self, record: ChatKeyRecord) -> ChatKeyRecord:
-        ref = self.chat_keys.document(f"{record.chat_id}:{record.version}")
+        ref = self._chat_key_ref(record)
         with _errors():
             try:
-                ref.create(
-                    {
-                        "chat_id": record.chat_id,
-                        "version": record.version,
-                        "wrapped": record.wrapped,
-                        "kek_version": record.kek_version,
-                        "state": record.state,
-                        "created_at": record.created_at,
-                    }
-                )
+                ref.create(_chat_key_fields(record))
             except google_errors.AlreadyExists:
                 return _chat_key(ref.get().to_dict())
         return record
+
+    def change_chat_keys(
+        self, chat_id: int, expected: Sequence[ChatKeyRecord], changed: Sequence[ChatKeyRecord]
+    ) -> bool:
+        def compare_and_set(transaction: Any) -> bool:
+            # Read with the transaction: a put that checks one of these keys, or another
+            # change, is serialized with this one.
+            query = self._where(self.chat_keys, "chat_id", "==", chat_id)
+            current = [_chat_key(s.to_dict()) for s in transaction.get(query)]
+            if _fingerprint(current) != _fingerprint(expected):
+                return False
+            for record in changed:
+                transaction.set(self._chat_key_ref(record), _chat_key_fields(record))
+            return True
+
+        done: bool = self._run(compare_and_set)
+        return done
+
+    def _chat_key_ref(self, record: ChatKeyRecord) -> Any:
+        return self.chat_keys.document(f"{record.chat_id}:{record.version}")
+
+    def replace_envelopes(self, chat_id: int, reseals: Sequence[Reseal]) -> int:
+        changed = 0
+        for start in range(0, len(reseals), RESEAL_LIMIT):
+            done: int = self._run(self._reseal, chat_id, reseals[start : start + RESEAL_LIMIT])
+            changed += done
+        return changed
+
+    def _reseal(self, transaction: Any, chat_id: int, reseals: Sequence[Reseal]) -> int:
+        revision_refs = [
+            self.revision_docs.document(f"{chat_id}:{r.message_id}:{r.edit_date}") for r in reseals
+        ]
+        head_refs = [self.messages.document(f"{chat_id}:{r.message_id}") for r in reseals]
+        unique = {ref.path: ref for ref in (*revision_refs, *head_refs)}
+        # What each document holds, as the reseals before it in this batch leave it.
+        held: dict[str, dict[str, Any] | None] = {
+            s.reference.path: s.to_dict() if s.exists else None
+            for s in transaction.get_all(list(unique.values()))
+        }
+        changed = 0
+        for reseal, revision_ref, head_ref in zip(reseals, revision_refs, head_refs, strict=True):
+            update = {"envelope": reseal.new, "key_version": reseal.key_version}
+            revision = held[revision_ref.path]
+            if revision is not None and bytes(revision["envelope"]) == reseal.old:
+                transaction.update(revision_ref, update)
+                revision.update(update)
+                changed += 1
+            head = held[head_ref.path]
+            if (
+                head is not None
+                and head["edit_date"] == reseal.edit_date
+                and bytes(head["envelope"]) == reseal.old
+            ):
+                transaction.update(head_ref, update)
+                head.update(update)
+        return changed
+
+    def replace_chat_title(self, chat_id: int, old: bytes, new: bytes) -> bool:
+        ref = self.chats.document(str(chat_id))
+
+        def compare_and_set(transaction: Any) -> bool:
+            snapshot = ref.get(transaction=transaction)
+            title = (snapshot.to_dict() or {}).get("sealed_title") if snapshot.exists else None
+            if title is None or bytes(title) != old:
+                return False
+            transaction.update(ref, {"sealed_title": new})
+            return True
+
+        done: bool = self._run(compare_and_set)
+        return done
 
     def delete_chat(self, chat_id: int) -> DeleteResult:
         with _errors():
             result = DeleteResult(
                 messages=self._delete_where(self.messages, chat_id),
-                revisions=self._delete_where(self.revisions, chat_id),
+                revisions=self._delete_where(self.revision_docs, chat_id),
             )
             chat = self.chats.document(str(chat_id))
             if chat.get().exists:
@@ -221,6 +314,27 @@ class FirestoreStore(MessageStore):
 
         return query.where(filter=FieldFilter(field, op, value))
 
+    def _keyset(
+        self,
+        query: Any,
+        order: tuple[str, str],
+        after: tuple[Any, Any] | None,
+        limit: int,
+    ) -> list[Any]:
+        """Up to ``limit`` documents of ``query`` in ``order``, after the ``after``
+        position. As two queries, (first == a, second > b) then (first > a), rather than a
+        cursor: each takes the index on (equality fields, first, second)."""
+        first, second = order
+        if after is None:
+            return list(query.order_by(first).order_by(second).limit(limit).stream())
+        a, b = after
+        same = self._where(self._where(query, first, "==", a), second, ">", b)
+        found = list(same.order_by(second).limit(limit).stream())
+        if len(found) < limit:
+            later = self._where(query, first, ">", a).order_by(first).order_by(second)
+            found += later.limit(limit - len(found)).stream()
+        return found
+
     def get_message(self, chat_id: int, message_id: int) -> MessageHistory | None:
         with _errors():
             head = self.messages.document(f"{chat_id}:{message_id}").get()
@@ -229,7 +343,7 @@ class FirestoreStore(MessageStore):
             revisions = [
                 s.to_dict()
                 for s in self._where(
-                    self._where(self.revisions, "chat_id", "==", chat_id),
+                    self._where(self.revision_docs, "chat_id", "==", chat_id),
                     "message_id",
                     "==",
                     message_id,
@@ -303,12 +417,69 @@ class FirestoreStore(MessageStore):
         return sorted(chats, key=lambda c: (-c.last_date, c.chat_id))
 
     def get_chat_keys(self, chat_id: int) -> list[ChatKeyRecord]:
+        return self.get_chat_keys_many([chat_id]).get(chat_id, [])
+
+    def get_chat_keys_many(self, chat_ids: Collection[int]) -> dict[int, list[ChatKeyRecord]]:
+        chats = sorted(set(chat_ids))
+        keys: list[ChatKeyRecord] = []
         with _errors():
-            keys = [
-                _chat_key(s.to_dict())
-                for s in self._where(self.chat_keys, "chat_id", "==", chat_id).stream()
+            for start in range(0, len(chats), IN_LIMIT):
+                group = chats[start : start + IN_LIMIT]
+                if len(group) == 1:
+                    q = self._where(self.chat_keys, "chat_id", "==", group[0])
+                else:
+                    q = self._where(self.chat_keys, "chat_id", "in", group)
+                keys += (_chat_key(s.to_dict()) for s in q.stream())
+        found: dict[int, list[ChatKeyRecord]] = {}
+        for key in sorted(keys, key=lambda k: (k.chat_id, k.version)):
+            found.setdefault(key.chat_id, []).append(key)
+        return found
+
+    def iter_chat_keys(self) -> Iterator[ChatKeyRecord]:
+        # In pages, not one stream held open while the caller works on each key.
+        after: tuple[int, int] | None = None
+        while True:
+            with _errors():
+                page = self._keyset(self.chat_keys, ("chat_id", "version"), after, KEY_PAGE)
+            keys = [_chat_key(s.to_dict()) for s in page]
+            yield from keys
+            if len(keys) < KEY_PAGE:
+                return
+            after = (keys[-1].chat_id, keys[-1].version)
+
+    def revisions(
+        self,
+        chat_id: int,
+        *,
+        key_version: int | None = None,
+        after: tuple[int, int] | None = None,
+        limit: int = 500,
+    ) -> list[SealedRevision]:
+        q = self._where(self.revision_docs, "chat_id", "==", chat_id)
+        if key_version is not None:
+            q = self._where(q, "key_version", "==", key_version)
+        with _errors():
+            found = [
+                s.to_dict() for s in self._keyset(q, ("message_id", "edit_date"), after, limit)
             ]
-        return sorted(keys, key=lambda k: k.version)
+        return [
+            SealedRevision(
+                chat_id, d["message_id"], d["edit_date"], d["key_version"], bytes(d["envelope"])
+            )
+            for d in found
+        ]
+
+    def count_revisions(self, chat_id: int | None = None) -> dict[tuple[int, int], int]:
+        q: Any = self.revision_docs
+        if chat_id is not None:
+            q = self._where(q, "chat_id", "==", chat_id)
+        # Only the two fields are needed (the emulator ignores the projection: no matter).
+        q = q.select(["chat_id", "key_version"])
+        with _errors():
+            counts = Counter(
+                (d["chat_id"], d["key_version"]) for d in (s.to_dict() for s in q.stream())
+            )
+        return dict(counts)
 
     def ping(self) -> None:
         with _errors():
@@ -336,11 +507,18 @@ def _chat(data: Any) -> ChatRecord:
 
 
 def _chat_key(data: Any) -> ChatKeyRecord:
-    return ChatKeyRecord(
-        chat_id=data["chat_id"],
-        version=data["version"],
-        wrapped=bytes(data["wrapped"]),
-        kek_version=data["kek_version"],
-        state=data["state"],
-        created_at=data["created_at"],
-    )
+    # A field with a default may be missing from a document written before it existed.
+    values: dict[str, Any] = {
+        f.name: data[f.name] if f.default is MISSING else data.get(f.name, f.default)
+        for f in fields(ChatKeyRecord)
+    }
+    values["wrapped"] = bytes(values["wrapped"])
+    return ChatKeyRecord(**values)
+
+
+def _chat_key_fields(record: ChatKeyRecord) -> dict[str, Any]:
+    return {f.name: getattr(record, f.name) for f in fields(ChatKeyRecord)}
+
+
+def _fingerprint(records: Iterable[ChatKeyRecord]) -> set[tuple[Any, ...]]:
+    return {(r.version, r.state, bytes(r.wrapped), r.kek_version) for r in records}

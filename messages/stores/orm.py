@@ -2,40 +2,66 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import fields
 from typing import Any
 
 from django.db import DatabaseError, IntegrityError, connection, transaction
-from django.db.models import Q
+from django.db.models import Count, Q
 
-from crypto.chatkeys import ChatKeyRecord
+from crypto.chatkeys import ACTIVE, ChatKeyRecord
 from messages import sortkey
 from messages.models import Chat, ChatKey, Message, MessageRevision
 from messages.stores.base import (
     HEAD_FIELDS,
     ChatRecord,
     DeleteResult,
+    InactiveChatKey,
     MessageHistory,
     MessageId,
     MessageQuery,
     MessageStore,
     Page,
     PutOutcome,
+    Reseal,
     SealedMessage,
+    SealedRevision,
     StoredMessage,
     StoredRevision,
     StoreError,
 )
 from messages.stores.sqlite_writer import committer, uses_group_commit
 
-_MESSAGE, _REVISION, _CHAT = (m._meta.db_table for m in (Message, MessageRevision, Chat))
+_MESSAGE, _REVISION, _CHAT, _CHAT_KEY = (
+    m._meta.db_table for m in (Message, MessageRevision, Chat, ChatKey)
+)
 # The SQL below is built from our own table and column names only; every value is a parameter.
 
-_INSERT_REVISION = f"""
-    INSERT INTO {_REVISION} (chat_id, message_id, edit_date, envelope) VALUES (%s, %s, %s, %s)
-    ON CONFLICT (chat_id, message_id, edit_date) DO NOTHING
+
+def _insert_revision(*, casts: bool, lock: str) -> str:
+    """Inserts a revision only if its chat-key version is the chat's active one, in the same
+    statement. On PostgreSQL the check takes a share lock on the key row, so a rotation or
+    shred (which updates that row) either waits for this write or makes it find the key no
+    longer active; SQLite serializes writers anyway."""
+    values = (
+        "%s::bigint, %s::bigint, %s::bigint, %s::integer, %s::bytea"
+        if casts
+        else ("%s, %s, %s, %s, %s")
+    )
+    return f"""
+        INSERT INTO {_REVISION} (chat_id, message_id, edit_date, key_version, envelope)
+        SELECT {values} WHERE EXISTS (
+            SELECT 1 FROM {_CHAT_KEY}
+            WHERE chat_id = %s AND version = %s AND state = '{ACTIVE}' {lock}
+        )
+        ON CONFLICT (chat_id, message_id, edit_date) DO NOTHING
+    """  # noqa: S608
+
+
+_INSERT_REVISION = _insert_revision(casts=False, lock="")
+_REVISION_EXISTS = f"""
+    SELECT 1 FROM {_REVISION} WHERE chat_id = %s AND message_id = %s AND edit_date = %s
 """  # noqa: S608
 
 
@@ -85,11 +111,12 @@ _CASTS = {
     "sender_id": "bigint",
     "reply_to_message_id": "bigint",
     "media_group_id": "varchar",
+    "key_version": "integer",
     "envelope": "bytea",
 }
 _PUT_MESSAGE_POSTGRESQL = f"""
     WITH revision AS (
-        {_INSERT_REVISION.strip()}
+        {_insert_revision(casts=True, lock="FOR SHARE").strip()}
         RETURNING 1
     ), head AS (
         INSERT INTO {_MESSAGE} (chat_id, message_id, sort_key, version_count,
@@ -110,7 +137,25 @@ _PUT_MESSAGE_POSTGRESQL = f"""
 
 
 def _revision_row(message: SealedMessage) -> tuple[Any, ...]:
-    return (message.chat_id, message.message_id, message.edit_date, message.envelope)
+    return (
+        message.chat_id,
+        message.message_id,
+        message.edit_date,
+        message.key_version,
+        message.envelope,
+        message.chat_id,
+        message.key_version,
+    )
+
+
+def _not_stored(cursor: Any, message: SealedMessage) -> PutOutcome:
+    """Nothing was inserted: the revision was stored before, or its key is no longer active."""
+    cursor.execute(_REVISION_EXISTS, (message.chat_id, message.message_id, message.edit_date))
+    if cursor.fetchone() is not None:
+        return PutOutcome.DUPLICATE
+    raise InactiveChatKey(
+        f"chat {message.chat_id} key version {message.key_version} is no longer active"
+    )
 
 
 def _head_row(message: SealedMessage) -> tuple[Any, ...]:
@@ -136,7 +181,7 @@ def _put(cursor: Any, message: SealedMessage) -> PutOutcome:
     request's cost. Each statement is an atomic upsert on a unique index."""
     cursor.execute(_INSERT_REVISION, _revision_row(message))
     if cursor.rowcount == 0:
-        return PutOutcome.DUPLICATE
+        return _not_stored(cursor, message)
     cursor.execute(_UPSERT_HEAD, _head_row(message))
     (version_count,) = cursor.fetchone()
     created = version_count == 1
@@ -175,8 +220,8 @@ class ORMStore(MessageStore):
         with _database_errors(), nested, connection.cursor() as cursor:
             cursor.execute(_PUT_MESSAGE_POSTGRESQL, parameters)
             row = cursor.fetchone()
-        if row is None:
-            return PutOutcome.DUPLICATE
+            if row is None:
+                return _not_stored(cursor, message)
         return PutOutcome.CREATED if row[0] == 1 else PutOutcome.REVISED
 
     def link_chats(self, old_chat_id: int, new_chat_id: int) -> None:
@@ -188,18 +233,45 @@ class ORMStore(MessageStore):
         with _database_errors():
             try:
                 with transaction.atomic():
-                    ChatKey.objects.create(
-                        chat_id=record.chat_id,
-                        version=record.version,
-                        wrapped=record.wrapped,
-                        kek_version=record.kek_version,
-                        state=record.state,
-                        created_at=record.created_at,
-                    )
+                    ChatKey.objects.create(**_chat_key_fields(record))
                 return record
             except IntegrityError:
                 row = ChatKey.objects.get(chat_id=record.chat_id, version=record.version)
                 return _chat_key_record(row)
+
+    def change_chat_keys(
+        self, chat_id: int, expected: Sequence[ChatKeyRecord], changed: Sequence[ChatKeyRecord]
+    ) -> bool:
+        with _database_errors(), transaction.atomic():
+            rows = ChatKey.objects.select_for_update().filter(chat_id=chat_id)
+            if _fingerprint(map(_chat_key_record, rows)) != _fingerprint(expected):
+                return False
+            for record in changed:
+                values = _chat_key_fields(record)
+                ChatKey.objects.update_or_create(
+                    chat_id=values.pop("chat_id"), version=values.pop("version"), defaults=values
+                )
+            return True
+
+    def replace_envelopes(self, chat_id: int, reseals: Sequence[Reseal]) -> int:
+        changed = 0
+        with _database_errors(), transaction.atomic():
+            for reseal in reseals:
+                where = {
+                    "chat_id": chat_id,
+                    "message_id": reseal.message_id,
+                    "edit_date": reseal.edit_date,
+                    "envelope": reseal.old,
+                }
+                update = {"envelope": reseal.new, "key_version": reseal.key_version}
+                changed += MessageRevision.objects.filter(**where).update(**update)
+                Message.objects.filter(**where).update(**update)
+        return changed
+
+    def replace_chat_title(self, chat_id: int, old: bytes, new: bytes) -> bool:
+        with _database_errors():
+            rows = Chat.objects.filter(chat_id=chat_id, sealed_title=old)
+            return rows.update(sealed_title=new) == 1
 
     def delete_chat(self, chat_id: int) -> DeleteResult:
         with _database_errors(), transaction.atomic():
@@ -273,9 +345,55 @@ class ORMStore(MessageStore):
             return [_chat_record(r) for r in Chat.objects.order_by("-last_date", "chat_id")]
 
     def get_chat_keys(self, chat_id: int) -> list[ChatKeyRecord]:
+        return self.get_chat_keys_many([chat_id]).get(chat_id, [])
+
+    def get_chat_keys_many(self, chat_ids: Collection[int]) -> dict[int, list[ChatKeyRecord]]:
+        found: dict[int, list[ChatKeyRecord]] = {}
+        if not chat_ids:
+            return found
+        rows = ChatKey.objects.filter(chat_id__in=set(chat_ids)).order_by("chat_id", "version")
         with _database_errors():
-            rows = ChatKey.objects.filter(chat_id=chat_id).order_by("version")
-            return [_chat_key_record(r) for r in rows]
+            for row in rows:
+                found.setdefault(row.chat_id, []).append(_chat_key_record(row))
+        return found
+
+    def iter_chat_keys(self) -> Iterator[ChatKeyRecord]:
+        rows = ChatKey.objects.order_by("chat_id", "version")
+        with _database_errors():
+            for row in rows.iterator(chunk_size=1000):
+                yield _chat_key_record(row)
+
+    def revisions(
+        self,
+        chat_id: int,
+        *,
+        key_version: int | None = None,
+        after: tuple[int, int] | None = None,
+        limit: int = 500,
+    ) -> list[SealedRevision]:
+        rows = MessageRevision.objects.filter(chat_id=chat_id)
+        if key_version is not None:
+            rows = rows.filter(key_version=key_version)
+        if after is not None:
+            message_id, edit_date = after
+            rows = rows.filter(
+                Q(message_id__gt=message_id) | Q(message_id=message_id, edit_date__gt=edit_date)
+            )
+        columns = ("message_id", "edit_date", "key_version", "envelope")
+        with _database_errors():
+            found = rows.order_by("message_id", "edit_date").values_list(*columns)[:limit]
+            return [
+                SealedRevision(chat_id, message_id, edit_date, version, bytes(envelope))
+                for message_id, edit_date, version, envelope in found
+            ]
+
+    def count_revisions(self, chat_id: int | None = None) -> dict[tuple[int, int], int]:
+        rows = MessageRevision.objects.all()
+        if chat_id is not None:
+            rows = rows.filter(chat_id=chat_id)
+        counts = rows.values("chat_id", "key_version").annotate(n=Count("*")).order_by()
+        with _database_errors():
+            return {(r["chat_id"], r["key_version"]): r["n"] for r in counts}
 
     def ping(self) -> None:
         with _database_errors(), connection.cursor() as cursor:
@@ -318,4 +436,13 @@ def _chat_key_record(row: ChatKey) -> ChatKeyRecord:
         kek_version=row.kek_version,
         state=row.state,
         created_at=row.created_at,
+        changed_at=row.changed_at,
     )
+
+
+def _chat_key_fields(record: ChatKeyRecord) -> dict[str, Any]:
+    return {f.name: getattr(record, f.name) for f in fields(ChatKeyRecord)}
+
+
+def _fingerprint(records: Iterable[ChatKeyRecord]) -> set[tuple[Any, ...]]:
+    return {(r.version, r.state, bytes(r.wrapped), r.kek_version) for r in records}
