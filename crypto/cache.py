@@ -49,6 +49,11 @@ class TTLCache(Generic[V]):
         with self._lock:
             self._data.pop(key, None)
 
+    def discard_where(self, predicate: Callable[[Hashable], bool]) -> None:
+        with self._lock:
+            for key in [k for k in self._data if predicate(k)]:
+                del self._data[key]
+
     def clear(self) -> None:
         with self._lock:
             self._data.clear()

@@ -1,24 +1,43 @@
 """Chat keys: one 32-byte key per chat and version, stored only wrapped by the keyring's KEK.
 
-A chat's key is the unit of rotation and of crypto-shredding. Unwrapped keys are kept in a
-per-process TTL cache, so the keyring (Cloud KMS in production) is called about once per chat
-per TTL per process, not once per message. Framework-free: the store and keyring are passed in.
+A chat's key is the unit of rotation and of crypto-shredding. A version's life:
+
+- ``active``: new records of the chat are sealed with it; exactly one per chat;
+- ``superseded``: a newer version is active (``rotate_chat_keys``); it still opens the records
+  sealed with it until ``reencrypt_messages`` has re-sealed them;
+- ``retired``: no record uses it any more; its wrapped key is erased;
+- ``destroyed``: the chat was shredded; its wrapped key is erased.
+
+Unwrapped keys are kept in a per-process TTL cache, so the keyring (Cloud KMS in production) is
+called about once per chat per TTL per process, not once per message. The cache never decides
+whether a version may be used: every batch of records opened checks the versions' states in the
+store first (one read per batch), and the store refuses a record sealed with a version that is
+no longer active. So a rotation, retirement or shred in another process takes effect at once.
+Framework-free: the store and keyring are passed in.
 """
 
 from __future__ import annotations
 
 import os
 import struct
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Protocol
 
 from crypto.cache import TTLCache
-from crypto.errors import ChatKeyDestroyed, ChatKeyMissing
+from crypto.errors import (
+    ChatKeyDestroyed,
+    ChatKeyMissing,
+    ChatKeyRetired,
+    CryptoError,
+    DecryptionError,
+)
 from crypto.keyrings.base import Keyring
 
-ACTIVE, RETIRED, DESTROYED = "active", "retired", "destroyed"
+ACTIVE, SUPERSEDED, RETIRED, DESTROYED = "active", "superseded", "retired", "destroyed"
+STATES = (ACTIVE, SUPERSEDED, RETIRED, DESTROYED)
+OPENABLE = frozenset({ACTIVE, SUPERSEDED})  # the states whose wrapped key is kept
 _WRAP_AAD = struct.Struct(">qI")
 
 
@@ -26,23 +45,40 @@ _WRAP_AAD = struct.Struct(">qI")
 class ChatKeyRecord:
     chat_id: int
     version: int
-    wrapped: bytes
+    wrapped: bytes  # empty once retired or destroyed
     kek_version: str
-    state: str  # ACTIVE, RETIRED or DESTROYED
+    state: str  # one of STATES
     created_at: datetime
+    changed_at: datetime | None = None  # when the state last changed
+
+    def erased(self, state: str) -> ChatKeyRecord:
+        """This version retired or destroyed: the wrapped key is gone for good."""
+        return replace(self, state=state, wrapped=b"", changed_at=datetime.now(UTC))
 
 
 class ChatKeyStore(Protocol):
     def get_chat_keys(self, chat_id: int) -> list[ChatKeyRecord]:
         """Every version of the chat's key, oldest first."""
 
+    def get_chat_keys_many(self, chat_ids: Collection[int]) -> dict[int, list[ChatKeyRecord]]:
+        """Every version of each chat's key, oldest first; chats without keys are left out."""
+
     def add_chat_key(self, record: ChatKeyRecord) -> ChatKeyRecord:
         """Stores ``record`` unless that (chat, version) exists; returns the stored one."""
+
+    def get_chat(self, chat_id: int) -> object | None:
+        """The chat's directory entry, present while the chat has records."""
 
 
 def wrap_aad(chat_id: int, version: int) -> bytes:
     """Binds a wrapped key to its chat and version: a wrapped key copied elsewhere won't open."""
     return b"groupie/v1/chat-key|" + _WRAP_AAD.pack(chat_id, version)
+
+
+def is_shredded(records: Iterable[ChatKeyRecord]) -> bool:
+    """Whether the chat's newest key version was destroyed (and none was created since)."""
+    records = list(records)
+    return bool(records) and records[-1].state == DESTROYED
 
 
 class ChatKeys:
@@ -62,7 +98,10 @@ class ChatKeys:
         self._on_keyring_call = on_keyring_call or (lambda op: None)
 
     def active_key(self, chat_id: int) -> tuple[int, bytes]:
-        """The version and key new records of this chat are sealed with, created if needed."""
+        """The version and key new records of this chat are sealed with, created if needed.
+
+        The version may be stale (rotated in another process within the TTL): the store then
+        refuses the record and the caller calls ``forget`` and seals again."""
         version = self.active_versions.get(chat_id)
         if version is not None:
             key = self.keys.get((chat_id, version))
@@ -70,29 +109,70 @@ class ChatKeys:
                 return version, key
         records = self.store.get_chat_keys(chat_id)
         active = [r for r in records if r.state == ACTIVE]
-        record = active[-1] if active else self._create(chat_id, records)
+        if active:
+            record = active[-1]
+        elif is_shredded(records) and self.store.get_chat(chat_id) is not None:
+            # Its keys are destroyed but its records not yet deleted: a shred is under way.
+            # Refusing (the webhook answers 503) lets Telegram redeliver once it is done, when
+            # the message starts the chat afresh under a new key.
+            raise ChatKeyDestroyed(f"chat {chat_id} is being shredded")
+        else:
+            record = self._create(chat_id, records)
         key = self._unwrap(record)
         self.active_versions.set(chat_id, record.version)
         return record.version, key
 
+    def keys_for(
+        self, wanted: Iterable[tuple[int, int]]
+    ) -> dict[tuple[int, int], bytes | CryptoError]:
+        """The keys of (chat, version) pairs for opening records, with one store read for all.
+
+        A version that is missing, retired or destroyed, or whose wrapped key fails to unwrap,
+        maps to its error. A keyring outage raises KeyringError (the caller answers 503)."""
+        wanted = set(wanted)
+        stored = self.store.get_chat_keys_many({chat_id for chat_id, _ in wanted})
+        found: dict[tuple[int, int], bytes | CryptoError] = {}
+        for chat_id, version in wanted:
+            record = next((r for r in stored.get(chat_id, ()) if r.version == version), None)
+            try:
+                found[chat_id, version] = self._openable(chat_id, version, record)
+            except DecryptionError as exc:
+                found[chat_id, version] = exc
+            except (ChatKeyMissing, ChatKeyDestroyed, ChatKeyRetired) as exc:
+                self.keys.discard((chat_id, version))
+                found[chat_id, version] = exc
+        return found
+
     def key(self, chat_id: int, version: int) -> bytes:
-        """The key of one version, for opening records. Raises ChatKeyMissing/ChatKeyDestroyed."""
-        key = self.keys.get((chat_id, version))
-        if key is not None:
-            return key
-        record = next((r for r in self.store.get_chat_keys(chat_id) if r.version == version), None)
-        if record is None:
-            raise ChatKeyMissing(f"chat {chat_id} has no key version {version}")
-        return self._unwrap(record)
+        """One version's key. Raises ChatKeyMissing, ChatKeyRetired or ChatKeyDestroyed."""
+        result = self.keys_for([(chat_id, version)])[chat_id, version]
+        if isinstance(result, CryptoError):
+            raise result
+        return result
 
     def forget(self, chat_id: int) -> None:
         """Drops a chat's cached keys (after rotation or shredding)."""
         self.active_versions.discard(chat_id)
-        for record in self.store.get_chat_keys(chat_id):
-            self.keys.discard((chat_id, record.version))
+        self.keys.discard_where(lambda entry: isinstance(entry, tuple) and entry[0] == chat_id)
+
+    def _openable(self, chat_id: int, version: int, record: ChatKeyRecord | None) -> bytes:
+        if record is None:
+            raise ChatKeyMissing(f"chat {chat_id} has no key version {version}")
+        if record.state == RETIRED:
+            raise ChatKeyRetired(f"chat {chat_id} key version {version} is retired")
+        return self._unwrap(record)
 
     def _create(self, chat_id: int, existing: list[ChatKeyRecord]) -> ChatKeyRecord:
         version = max((r.version for r in existing), default=0) + 1
+        record, secret = self.new_record(chat_id, version)
+        stored = self.store.add_chat_key(record)
+        if stored.wrapped == record.wrapped:
+            self.keys.set((chat_id, version), secret)
+        # Otherwise another process created this version first: its key is the one to use.
+        return stored
+
+    def new_record(self, chat_id: int, version: int) -> tuple[ChatKeyRecord, bytes]:
+        """A fresh random key for (chat, version) and its wrapped record, not yet stored."""
         secret = os.urandom(32)
         self._on_keyring_call("wrap")
         wrapped, kek_version = self.keyring.wrap(secret, wrap_aad(chat_id, version))
@@ -104,25 +184,30 @@ class ChatKeys:
             state=ACTIVE,
             created_at=datetime.now(UTC),
         )
-        stored = self.store.add_chat_key(record)
-        if stored.wrapped == wrapped:
-            self.keys.set((chat_id, version), secret)
-        # Otherwise another process created this version first: its key is the one to use.
-        return stored
+        return record, secret
+
+    def unwrap(self, record: ChatKeyRecord) -> tuple[bytes, bool]:
+        """Asks the keyring for a record's key, bypassing the cache; returns (key, primary)."""
+        if record.state not in OPENABLE:
+            raise ChatKeyDestroyed(
+                f"chat {record.chat_id} key version {record.version} is {record.state}"
+            )
+        self._on_keyring_call("unwrap")
+        key, primary = self.keyring.unwrap(record.wrapped, wrap_aad(record.chat_id, record.version))
+        if not primary:
+            # Still readable, but under an older KEK version: rewrap_keys will move it.
+            self._on_keyring_call("unwrap-not-primary")
+        return key, primary
 
     def _unwrap(self, record: ChatKeyRecord) -> bytes:
         if record.state == DESTROYED:
             raise ChatKeyDestroyed(
                 f"chat {record.chat_id} key version {record.version} is shredded"
             )
+        if record.state == RETIRED:
+            raise ChatKeyRetired(f"chat {record.chat_id} key version {record.version} is retired")
         key = self.keys.get((record.chat_id, record.version))
         if key is None:
-            self._on_keyring_call("unwrap")
-            key, primary = self.keyring.unwrap(
-                record.wrapped, wrap_aad(record.chat_id, record.version)
-            )
-            if not primary:
-                # Still readable, but under an older KEK version: rewrap_keys will move it.
-                self._on_keyring_call("unwrap-not-primary")
+            key, _ = self.unwrap(record)
             self.keys.set((record.chat_id, record.version), key)
         return key

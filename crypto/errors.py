@@ -23,6 +23,11 @@ class ChatKeyDestroyed(CryptoError):
     """The chat key was shredded: its records can never be opened again."""
 
 
+class ChatKeyRetired(CryptoError):
+    """The chat-key version was retired after its records were re-sealed under a newer one; a
+    record still naming it was missed by ``reencrypt_messages`` or restored from elsewhere."""
+
+
 class KeyringError(CryptoError):
     """The keyring (KEK backend) failed or is unreachable. Callers answer 503 and retry later."""
 

@@ -16,7 +16,7 @@ from django.core.signals import setting_changed
 from crypto import envelope
 from crypto.chatkeys import ChatKeys
 from crypto.envelope import Identity
-from crypto.errors import CryptoError, KeyringError
+from crypto.errors import CryptoError
 from crypto.keyrings.base import Keyring
 from groupie import metrics
 from groupie.backends import BackendHandler
@@ -63,24 +63,45 @@ def seal(chat_id: int, identity: Identity, plaintext: bytes) -> bytes:
     return envelope.seal(key, version, identity, plaintext)
 
 
+def seal_all(chat_id: int, items: Sequence[tuple[Identity, bytes]]) -> tuple[int, list[bytes]]:
+    """Seals several records of one chat under the same active key version; returns it too."""
+    version, key = chat_keys().active_key(chat_id)
+    return version, [envelope.seal(key, version, identity, plain) for identity, plain in items]
+
+
 def open_one(identity: Identity, sealed: bytes) -> bytes:
     """Opens one envelope; raises a CryptoError subclass, never returns anything else."""
-    key = chat_keys().key(identity.chat_id, envelope.key_version_of(sealed))
-    return envelope.open_envelope(key, identity, sealed)
+    [result] = open_many([(identity, sealed)])
+    if isinstance(result, CryptoError):
+        raise result
+    return result
 
 
 def open_many(items: Sequence[tuple[Identity, bytes]]) -> list[bytes | CryptoError]:
-    """Opens a batch; each chat key needed is unwrapped at most once (the cache holds it).
+    """Opens a batch with one store read for the chat keys' states; each chat key needed is
+    unwrapped at most once (the cache holds it).
 
     A record that fails comes back as its error, in place, so one bad record does not hide a
     page; the caller reports it as such. A keyring outage is not a property of a record: it
     raises KeyringError (the caller answers 503)."""
-    results: list[bytes | CryptoError] = []
-    for identity, sealed in items:
+    versions: list[int | CryptoError] = []
+    for _, sealed in items:
         try:
-            results.append(open_one(identity, sealed))
-        except KeyringError:
-            raise
+            versions.append(envelope.key_version_of(sealed))
+        except CryptoError as exc:
+            versions.append(exc)
+    keys = chat_keys().keys_for(
+        (identity.chat_id, version)
+        for (identity, _), version in zip(items, versions, strict=True)
+        if isinstance(version, int)
+    )
+    results: list[bytes | CryptoError] = []
+    for (identity, sealed), version in zip(items, versions, strict=True):
+        key = keys[identity.chat_id, version] if isinstance(version, int) else version
+        try:
+            if isinstance(key, CryptoError):
+                raise key
+            results.append(envelope.open_envelope(key, identity, sealed))
         except CryptoError as exc:
             metrics.DECRYPT_FAILURES.labels(type(exc).__name__).inc()
             results.append(exc)

@@ -8,9 +8,19 @@ from pathlib import Path
 
 import pytest
 
-from crypto.chatkeys import ACTIVE, DESTROYED, RETIRED, ChatKeyRecord, ChatKeys, wrap_aad
-from crypto.errors import ChatKeyDestroyed, ChatKeyMissing, DecryptionError
+from crypto.chatkeys import (
+    ACTIVE,
+    DESTROYED,
+    RETIRED,
+    SUPERSEDED,
+    ChatKeyRecord,
+    ChatKeys,
+    wrap_aad,
+)
+from crypto.errors import ChatKeyDestroyed, ChatKeyMissing, ChatKeyRetired, DecryptionError
 from crypto.keyrings.local import LocalKeyring
+from messages import sortkey
+from messages.stores.base import ChatSnapshot, SealedMessage
 from messages.stores.orm import ORMStore
 
 pytestmark = pytest.mark.django_db
@@ -54,6 +64,23 @@ def chat_keys(store: ORMStore, keyring: CountingKeyring) -> ChatKeys:
 def another_process(store: ORMStore, keyring_path: Path, **kwargs: float) -> ChatKeys:
     """A ChatKeys with its own keyring instance and an empty cache, as a second worker has."""
     return ChatKeys(store, CountingKeyring(path=str(keyring_path)), **kwargs)
+
+
+def put_message(store: ORMStore, chat_id: int, chat_keys: ChatKeys) -> None:
+    """One record of the chat, sealed with its active key, as archive() stores it."""
+    version, _ = chat_keys.active_key(chat_id)
+    store.put_message(
+        SealedMessage(
+            chat=ChatSnapshot(chat_id=chat_id, type="supergroup"),
+            message_id=1,
+            date=1_700_000_000,
+            edit_date=0,
+            kind="text",
+            envelope=b"sealed",
+            key_version=version,
+            sort_key=sortkey.sort_key(1_700_000_000, chat_id, 1),
+        )
+    )
 
 
 def record(chat_id: int, version: int, wrapped: bytes, state: str = ACTIVE) -> ChatKeyRecord:
@@ -215,16 +242,53 @@ def test_a_chat_whose_key_was_destroyed_gets_a_new_version(
         chat_keys.key(CHAT, 1)
 
 
-def test_a_retired_key_still_opens_old_records(
+def test_a_superseded_key_still_opens_old_records(
     chat_keys: ChatKeys, store: ORMStore, keyring: CountingKeyring
 ) -> None:
     old = bytes(range(32))
     wrapped, _ = keyring.wrap(old, wrap_aad(CHAT, 1))
-    store.add_chat_key(record(CHAT, 1, wrapped, state=RETIRED))
+    store.add_chat_key(record(CHAT, 1, wrapped, state=SUPERSEDED))
     assert chat_keys.key(CHAT, 1) == old
     version, key = chat_keys.active_key(CHAT)
     assert version == 2
     assert key != old
+
+
+def test_a_retired_key_opens_nothing(
+    chat_keys: ChatKeys, store: ORMStore, keyring: CountingKeyring
+) -> None:
+    store.add_chat_key(record(CHAT, 1, b"", state=RETIRED))
+    with pytest.raises(ChatKeyRetired):
+        chat_keys.key(CHAT, 1)
+
+
+def test_a_key_destroyed_by_another_process_is_not_served_from_the_cache(
+    chat_keys: ChatKeys, store: ORMStore, keyring: CountingKeyring
+) -> None:
+    version, key = chat_keys.active_key(CHAT)
+    assert chat_keys.key(CHAT, version) == key  # cached now
+    current = store.get_chat_keys(CHAT)
+    assert store.change_chat_keys(CHAT, current, [r.erased(DESTROYED) for r in current])
+    unwraps = keyring.unwraps
+    with pytest.raises(ChatKeyDestroyed):
+        chat_keys.key(CHAT, version)
+    assert keyring.unwraps == unwraps
+    assert chat_keys.keys.get((CHAT, version)) is None  # and the cached key is dropped
+
+
+def test_no_new_key_while_a_shred_is_deleting_the_chat(
+    chat_keys: ChatKeys, store: ORMStore, keyring: CountingKeyring
+) -> None:
+    """Keys destroyed, records not yet deleted: a message arriving now is refused (503, so
+    Telegram redelivers) rather than archived and then deleted by the shred."""
+    put_message(store, CHAT, chat_keys)
+    current = store.get_chat_keys(CHAT)
+    store.change_chat_keys(CHAT, current, [r.erased(DESTROYED) for r in current])
+    chat_keys.forget(CHAT)
+    with pytest.raises(ChatKeyDestroyed):
+        chat_keys.active_key(CHAT)
+    store.delete_chat(CHAT)
+    assert chat_keys.active_key(CHAT)[0] == 2  # once deleted, the chat starts afresh
 
 
 def test_the_newest_active_version_is_the_one_used(
