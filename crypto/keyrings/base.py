@@ -3,14 +3,29 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
+
+ENABLED, DISABLED, DESTROYED = "enabled", "disabled", "destroyed"
+SETTABLE_STATES = (ENABLED, DISABLED, DESTROYED)
 
 
 @dataclass(frozen=True)
 class KekVersion:
     version: str
-    state: str  # "enabled", "disabled" or "destroyed"
+    state: str  # ENABLED, DISABLED, DESTROYED, or the backend's own (e.g. "destroy_scheduled")
     primary: bool
+    created_at: datetime | None = field(default=None, compare=False)
+    below_minimum: bool = False  # older than the minimum decryption version
+
+    @property
+    def decrypts(self) -> bool:
+        return self.state == ENABLED and not self.below_minimum
+
+    @property
+    def label(self) -> str:
+        """A short name for reports: the number, not a Cloud KMS resource path."""
+        return self.version.rsplit("/", 1)[-1]
 
 
 class Keyring(ABC):
@@ -42,3 +57,24 @@ class Keyring(ABC):
     @abstractmethod
     def versions(self) -> list[KekVersion]:
         """Every KEK version, oldest first."""
+
+    @abstractmethod
+    def set_state(self, version: str, state: str) -> KekVersion:
+        """Enables, disables or destroys one KEK version (not the primary one) and returns it.
+
+        ``version`` is an id as ``versions()`` reports it, or its short label. Disabling is
+        reversible; destroying is not (Cloud KMS schedules it)."""
+
+    @abstractmethod
+    def set_min_decryption_version(self, version: str) -> list[KekVersion]:
+        """Refuses to unwrap under any version older than ``version``, as Vault Transit's
+        ``min_decryption_version`` does; returns the versions that stopped decrypting."""
+
+    def version_of(self, version: str) -> KekVersion:
+        """The version named by an id or a short label; KeyringConfigurationError if none."""
+        from crypto.errors import KeyringConfigurationError
+
+        for candidate in self.versions():
+            if version in (candidate.version, candidate.label):
+                return candidate
+        raise KeyringConfigurationError(f"the keyring has no KEK version {version}")

@@ -5,6 +5,14 @@ come back (Google's data-integrity guidance); a mismatch is retried like a trans
 bounded number of times with backoff, and then fails as a KeyringError (the webhook answers 503
 and Telegram redelivers). Credentials are Application Default Credentials; ``endpoint`` (the
 KMS_ENDPOINT setting) points the client at a loopback peer over an insecure channel, for tests.
+
+KEK version states map onto CryptoKeyVersion states. Destroying a version schedules its
+destruction (DESTROY_SCHEDULED, reported as "destroy_scheduled"): it stops decrypting at once
+and, as the keyring contract says, this keyring never brings it back; within the scheduled
+window an operator can still ``gcloud kms keys versions restore`` it (it returns DISABLED).
+Cloud KMS has no minimum decryption version: ``set_min_decryption_version`` disables the
+older versions instead, so unlike Vault or the local keyring nothing stops an operator from
+enabling one of them again later.
 """
 
 from __future__ import annotations
@@ -12,13 +20,21 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, TypeVar
 
 import google_crc32c
 from google.api_core import exceptions as google_errors
 
-from crypto.errors import DecryptionError, KeyringConfigurationError, KeyringError
-from crypto.keyrings.base import KekVersion, Keyring
+from crypto.errors import CryptoError, DecryptionError, KeyringConfigurationError, KeyringError
+from crypto.keyrings.base import (
+    DESTROYED,
+    DISABLED,
+    ENABLED,
+    SETTABLE_STATES,
+    KekVersion,
+    Keyring,
+)
 
 T = TypeVar("T")
 
@@ -30,6 +46,14 @@ _TRANSIENT = (
     google_errors.Aborted,
 )
 _REFUSED = (google_errors.InvalidArgument, google_errors.FailedPrecondition)
+DESTROY_SCHEDULED = "destroy_scheduled"
+_STATES = {
+    "ENABLED": ENABLED,
+    "DISABLED": DISABLED,
+    "DESTROYED": DESTROYED,
+    "DESTROY_SCHEDULED": DESTROY_SCHEDULED,
+}
+_GONE = (DESTROYED, DESTROY_SCHEDULED)
 
 
 class _ChecksumMismatch(Exception):
@@ -38,6 +62,12 @@ class _ChecksumMismatch(Exception):
 
 def crc32c(data: bytes) -> int:
     return int(google_crc32c.value(data))
+
+
+def state_name(state: Any) -> str:
+    """A CryptoKeyVersionState as KekVersion reports it."""
+    name = str(getattr(state, "name", state))
+    return _STATES.get(name, name.lower())
 
 
 def _aad_fields(aad: bytes) -> dict[str, Any]:
@@ -94,16 +124,24 @@ class CloudKMSKeyring(Keyring):
         )
         return kms_v1.KeyManagementServiceClient(transport=transport)
 
-    def _call(self, operation: str, function: Callable[[], T]) -> T:
+    def _call(
+        self,
+        operation: str,
+        function: Callable[[], T],
+        *,
+        refused: type[CryptoError] = DecryptionError,
+    ) -> T:
         """Runs ``function`` with bounded retries on transient errors and checksum mismatches.
 
         Every client call passes ``retry=None``: the library's own policy retries for up to a
-        minute, longer than Telegram waits for an answer."""
+        minute, longer than Telegram waits for an answer. A refusal (INVALID_ARGUMENT,
+        FAILED_PRECONDITION) raises ``refused``: a DecryptionError for the data path, a
+        KeyringConfigurationError for the operations on KEK versions."""
         for attempt in range(1, self.attempts + 1):
             try:
                 return function()
             except _REFUSED as exc:
-                raise DecryptionError(f"Cloud KMS refused {operation}: {exc.message}") from None
+                raise refused(f"Cloud KMS refused {operation}: {exc.message}") from None
             except (*_TRANSIENT, _ChecksumMismatch) as exc:
                 if attempt == self.attempts:
                     raise KeyringError(
@@ -195,6 +233,90 @@ class CloudKMSKeyring(Keyring):
                 )
             ),
         )
-        return [
-            KekVersion(str(v.name), v.state.name.lower(), str(v.name) == primary) for v in listed
+        return [_kek_version(v, primary=str(v.name) == primary) for v in listed]
+
+    def set_state(self, version: str, state: str) -> KekVersion:
+        if state not in SETTABLE_STATES:
+            raise ValueError(f"a KEK version's state is one of {', '.join(SETTABLE_STATES)}")
+        target = self.version_of(version)  # KeyringConfigurationError if there is none
+        if target.primary and state != ENABLED:
+            raise KeyringConfigurationError(
+                f"KEK version {target.label} is the primary version: rotate_kek first"
+            )
+        if target.state in _GONE:
+            if state == DESTROYED:
+                return target  # already on its way out, as the local keyring's destroy is
+            raise KeyringConfigurationError(
+                f"KEK version {target.label} is {target.state} and stays so; within the "
+                "scheduled window only `gcloud kms keys versions restore` can bring it back"
+            )
+        if state == DESTROYED:
+            destroyed = self._call(
+                "DestroyCryptoKeyVersion",
+                lambda: self.client.destroy_crypto_key_version(
+                    request={"name": target.version}, timeout=self.timeout, retry=None
+                ),
+                refused=KeyringConfigurationError,
+            )
+            return _kek_version(destroyed, primary=False)
+        return self._update_state(target, state)
+
+    def set_min_decryption_version(self, version: str) -> list[KekVersion]:
+        listed = self.versions()
+        target = _named(listed, version)
+        primary = next((v for v in listed if v.primary), None)
+        if primary is not None and _number(target) > _number(primary):
+            raise KeyringConfigurationError(
+                "the minimum decryption version cannot be newer than the primary version"
+            )
+        older = [
+            v
+            for v in listed
+            if v.state == ENABLED and not v.primary and _number(v) < _number(target)
         ]
+        return [self._update_state(v, DISABLED) for v in older]
+
+    def _update_state(self, target: KekVersion, state: str) -> KekVersion:
+        from google.cloud import kms_v1
+
+        states = kms_v1.CryptoKeyVersion.CryptoKeyVersionState
+        wanted = states.ENABLED if state == ENABLED else states.DISABLED
+        updated = self._call(
+            "UpdateCryptoKeyVersion",
+            lambda: self.client.update_crypto_key_version(
+                request={
+                    "crypto_key_version": {"name": target.version, "state": wanted},
+                    "update_mask": {"paths": ["state"]},
+                },
+                timeout=self.timeout,
+                retry=None,
+            ),
+            refused=KeyringConfigurationError,
+        )
+        return _kek_version(updated, primary=target.primary)
+
+
+def _kek_version(message: Any, *, primary: bool) -> KekVersion:
+    created: datetime | None = message.create_time if "create_time" in message else None
+    return KekVersion(
+        version=str(message.name),
+        state=state_name(message.state),
+        primary=primary,
+        created_at=created,
+    )
+
+
+def _named(listed: list[KekVersion], version: str) -> KekVersion:
+    for candidate in listed:
+        if version in (candidate.version, candidate.label):
+            return candidate
+    raise KeyringConfigurationError(f"the keyring has no KEK version {version}")
+
+
+def _number(version: KekVersion) -> int:
+    try:
+        return int(version.label)
+    except ValueError:
+        raise KeyringConfigurationError(
+            f"{version.version} is not a numbered Cloud KMS key version"
+        ) from None

@@ -22,7 +22,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from crypto.errors import DecryptionError, KeyringConfigurationError, KeyringError
-from crypto.keyrings.base import KekVersion, Keyring
+from crypto.keyrings.base import DESTROYED, ENABLED, SETTABLE_STATES, KekVersion, Keyring
 
 FILE_FORMAT = "groupie-local-keyring/1"
 _WRAP_HEADER = struct.Struct(">I")
@@ -123,7 +123,7 @@ class LocalKeyring(Keyring):
         state = self._load()
         primary = int(state["primary"])
         entry = _find(state, primary)
-        if entry is None or entry["state"] != "enabled":
+        if entry is None or entry["state"] != ENABLED:
             raise KeyringConfigurationError("the primary KEK version is not enabled")
         nonce = os.urandom(_NONCE_BYTES)
         ciphertext = AESGCM(entry["_key"]).encrypt(nonce, plaintext, _AAD_PREFIX + aad)
@@ -136,8 +136,13 @@ class LocalKeyring(Keyring):
         entry = self._version(number)
         if entry is None:
             raise DecryptionError(f"KEK version {number} is not in the keyring")
-        if entry["state"] != "enabled":
+        if entry["state"] != ENABLED:
             raise DecryptionError(f"KEK version {number} is {entry['state']}")
+        minimum = int(self._load().get("min_decryption_version", 1))
+        if number < minimum:
+            raise DecryptionError(
+                f"KEK version {number} is below the minimum decryption version {minimum}"
+            )
         nonce = wrapped[_WRAP_HEADER.size : _WRAP_HEADER.size + _NONCE_BYTES]
         try:
             plaintext = AESGCM(entry["_key"]).decrypt(
@@ -148,16 +153,13 @@ class LocalKeyring(Keyring):
         return plaintext, number == int(self._load()["primary"])
 
     def rotate(self) -> str:
-        with _file_lock(self.path):
-            # Work on a copy: if the write fails, this process must not go on wrapping under a
-            # KEK version that was never saved.
-            state = copy.deepcopy(self._load(refresh=True))
+        def add_version(state: dict[str, Any]) -> str:
             number = max(int(e["version"]) for e in state["versions"]) + 1
             state["versions"].append(_new_version(number))
             state["primary"] = number
-            self._write(state)
-            self._load(refresh=True)
-        return str(number)
+            return str(number)
+
+        return self._update(add_version)
 
     def primary_version(self) -> str:
         return str(self._load()["primary"])
@@ -165,10 +167,78 @@ class LocalKeyring(Keyring):
     def versions(self) -> list[KekVersion]:
         state = self._load(refresh=True)
         primary = int(state["primary"])
+        minimum = int(state.get("min_decryption_version", 1))
         return [
-            KekVersion(str(e["version"]), e["state"], int(e["version"]) == primary)
+            KekVersion(
+                version=str(e["version"]),
+                state=e["state"],
+                primary=int(e["version"]) == primary,
+                created_at=datetime.fromisoformat(e["created_at"]) if "created_at" in e else None,
+                below_minimum=int(e["version"]) < minimum,
+            )
             for e in state["versions"]
         ]
+
+    def set_state(self, version: str, state: str) -> KekVersion:
+        if state not in SETTABLE_STATES:
+            raise ValueError(f"a KEK version's state is one of {', '.join(SETTABLE_STATES)}")
+        number = _number(version)
+
+        def change(keyring: dict[str, Any]) -> None:
+            entry = _find(keyring, number)
+            if entry is None:
+                raise KeyringConfigurationError(f"the keyring has no KEK version {version}")
+            if number == int(keyring["primary"]) and state != ENABLED:
+                raise KeyringConfigurationError(
+                    f"KEK version {number} is the primary version: rotate_kek first"
+                )
+            if entry["state"] == DESTROYED and state != DESTROYED:
+                raise KeyringConfigurationError(f"KEK version {number} is destroyed for good")
+            entry["state"] = state
+            if state == DESTROYED:
+                entry["key"] = None  # the key material leaves the file
+
+        self._update(change)
+        return self.version_of(str(number))
+
+    def set_min_decryption_version(self, version: str) -> list[KekVersion]:
+        number = _number(version)
+
+        def change(keyring: dict[str, Any]) -> list[str]:
+            if _find(keyring, number) is None:
+                raise KeyringConfigurationError(f"the keyring has no KEK version {version}")
+            if number > int(keyring["primary"]):
+                raise KeyringConfigurationError(
+                    "the minimum decryption version cannot be newer than the primary version"
+                )
+            before = int(keyring.get("min_decryption_version", 1))
+            keyring["min_decryption_version"] = number
+            return [
+                str(e["version"])
+                for e in keyring["versions"]
+                if before <= int(e["version"]) < number and e["state"] == ENABLED
+            ]
+
+        stopped = self._update(change)
+        return [v for v in self.versions() if v.version in stopped]
+
+    def _update(self, change: Any) -> Any:
+        """Applies ``change`` to a copy of the file's state and saves it, under the file lock."""
+        with _file_lock(self.path):
+            # Work on a copy: if the write fails, this process must not go on using a state
+            # (a KEK version, say) that was never saved.
+            state = copy.deepcopy(self._load(refresh=True))
+            result = change(state)
+            self._write(state)
+            self._load(refresh=True)
+        return result
+
+
+def _number(version: str) -> int:
+    try:
+        return int(version)
+    except ValueError:
+        raise KeyringConfigurationError(f"KEK versions are numbers, not {version!r}") from None
 
 
 def _validated(state: Any) -> dict[str, Any]:
@@ -177,14 +247,19 @@ def _validated(state: Any) -> dict[str, Any]:
         raise ValueError("unknown format")
     numbers = set()
     for entry in state["versions"]:
-        entry["_key"] = base64.b64decode(entry["key"], validate=True)
-        if len(entry["_key"]) != 32:
-            raise ValueError("a KEK is 32 bytes")
-        if entry["state"] not in {"enabled", "disabled", "destroyed"}:
+        if entry["state"] not in SETTABLE_STATES:
             raise ValueError("unknown KEK version state")
+        if entry["state"] == DESTROYED:
+            entry["_key"] = None
+        else:
+            entry["_key"] = base64.b64decode(entry["key"], validate=True)
+            if len(entry["_key"]) != 32:
+                raise ValueError("a KEK is 32 bytes")
         numbers.add(int(entry["version"]))
     if int(state["primary"]) not in numbers:
         raise ValueError("the primary KEK version is not in the file")
+    if not 1 <= int(state.get("min_decryption_version", 1)) <= int(state["primary"]):
+        raise ValueError("the minimum decryption version must be between 1 and the primary")
     return state
 
 

@@ -3,7 +3,15 @@
 The project's CloudKMSKeyring talks to it through the real google-cloud-kms client over an
 insecure loopback channel (KMS_ENDPOINT). It counts calls per method and can be told to fail:
 ``fail_next(n, code)`` answers the next n calls with a gRPC error, ``corrupt_next(n)`` sends
-responses whose CRC32C does not match, ``delay`` slows every call.
+responses whose CRC32C does not match, ``delay`` slows every call. ``fail_next(n, code,
+method="Decrypt")`` fails only that method's calls.
+
+Key versions follow Cloud KMS's lifecycle: UpdateCryptoKeyVersion changes only what its
+update_mask names and moves a version between ENABLED and DISABLED; DestroyCryptoKeyVersion
+schedules destruction (DESTROY_SCHEDULED, the material kept for the scheduled duration);
+RestoreCryptoKeyVersion takes a scheduled version back to DISABLED; ``finish_destruction()``
+stands for the scheduled duration passing, after which the material is gone (DESTROYED).
+Decrypt under any version that is not ENABLED fails with FAILED_PRECONDITION.
 """
 
 from __future__ import annotations
@@ -15,10 +23,11 @@ import time
 from collections import Counter
 from concurrent import futures
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import google_crc32c
-import grpc
+import grpc  # type: ignore[import-untyped]  # grpcio ships no type information
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from google.cloud import kms_v1
@@ -28,6 +37,9 @@ _VERSION = struct.Struct(">I")
 ENABLED = kms_v1.CryptoKeyVersion.CryptoKeyVersionState.ENABLED
 DISABLED = kms_v1.CryptoKeyVersion.CryptoKeyVersionState.DISABLED
 DESTROYED = kms_v1.CryptoKeyVersion.CryptoKeyVersionState.DESTROYED
+DESTROY_SCHEDULED = kms_v1.CryptoKeyVersion.CryptoKeyVersionState.DESTROY_SCHEDULED
+# Cloud KMS's default destroy_scheduled_duration.
+SCHEDULED_DESTRUCTION = timedelta(days=30)
 
 
 def crc32c(data: bytes) -> int:
@@ -35,8 +47,17 @@ def crc32c(data: bytes) -> int:
 
 
 @dataclass
+class _Version:
+    material: bytes
+    state: Any
+    create_time: datetime = field(default_factory=lambda: datetime.now(UTC))
+    destroy_time: datetime | None = None  # when a scheduled destruction happens
+    destroy_event_time: datetime | None = None  # when it happened
+
+
+@dataclass
 class _Key:
-    versions: dict[int, tuple[bytes, Any]] = field(default_factory=dict)  # id -> (key, state)
+    versions: dict[int, _Version] = field(default_factory=dict)
     primary: int = 0
 
 
@@ -45,7 +66,7 @@ class KmsPeer:
         self.key_name = key_name
         self.calls: Counter[str] = Counter()
         self.delay = 0.0
-        self._faults: list[grpc.StatusCode] = []
+        self._faults: list[tuple[str | None, grpc.StatusCode]] = []  # (method or any, code)
         self._corrupt = 0
         self._lock = threading.Lock()
         self._keys: dict[str, _Key] = {}
@@ -75,24 +96,45 @@ class KmsPeer:
             self._keys = {self.key_name: _Key()}
             self._add_version(self.key_name, make_primary=True)
 
-    def fail_next(self, count: int, code: grpc.StatusCode = grpc.StatusCode.UNAVAILABLE) -> None:
+    def fail_next(
+        self,
+        count: int,
+        code: grpc.StatusCode = grpc.StatusCode.UNAVAILABLE,
+        *,
+        method: str | None = None,
+    ) -> None:
+        """Answers the next ``count`` calls (of ``method`` only, if given) with ``code``."""
         with self._lock:
-            self._faults.extend([code] * count)
+            self._faults.extend([(method, code)] * count)
 
     def corrupt_next(self, count: int) -> None:
         with self._lock:
             self._corrupt += count
 
     def set_state(self, version: int, state: Any) -> None:
+        """Forces a version's state, as an operator outside the application could."""
         with self._lock:
-            key = self._keys[self.key_name]
-            material, _ = key.versions[version]
-            key.versions[version] = (material, state)
+            self._keys[self.key_name].versions[version].state = state
+
+    def state_of(self, version: int) -> Any:
+        with self._lock:
+            return self._keys[self.key_name].versions[version].state
+
+    def finish_destruction(self) -> list[int]:
+        """The scheduled duration passes: every DESTROY_SCHEDULED version loses its material."""
+        done = []
+        with self._lock:
+            for number, entry in self._keys[self.key_name].versions.items():
+                if entry.state == DESTROY_SCHEDULED:
+                    entry.state, entry.material = DESTROYED, b""
+                    entry.destroy_event_time = datetime.now(UTC)
+                    done.append(number)
+        return done
 
     # -- the service ---------------------------------------------------------------------------
 
     def _handlers(self) -> grpc.GenericRpcHandler:
-        methods = {
+        methods: dict[str, tuple[Any, Any, Any]] = {  # name: (handler, request, response)
             "Encrypt": (self._encrypt, kms_v1.EncryptRequest, kms_v1.EncryptResponse),
             "Decrypt": (self._decrypt, kms_v1.DecryptRequest, kms_v1.DecryptResponse),
             "GetCryptoKey": (self._get_key, kms_v1.GetCryptoKeyRequest, kms_v1.CryptoKey),
@@ -109,6 +151,16 @@ class KmsPeer:
             "UpdateCryptoKeyVersion": (
                 self._update_version,
                 kms_v1.UpdateCryptoKeyVersionRequest,
+                kms_v1.CryptoKeyVersion,
+            ),
+            "DestroyCryptoKeyVersion": (
+                self._destroy_version,
+                kms_v1.DestroyCryptoKeyVersionRequest,
+                kms_v1.CryptoKeyVersion,
+            ),
+            "RestoreCryptoKeyVersion": (
+                self._restore_version,
+                kms_v1.RestoreCryptoKeyVersionRequest,
                 kms_v1.CryptoKeyVersion,
             ),
             "ListCryptoKeyVersions": (
@@ -131,7 +183,7 @@ class KmsPeer:
         def handle(request: Any, context: grpc.ServicerContext) -> Any:
             with self._lock:
                 self.calls[name] += 1
-                fault = self._faults.pop(0) if self._faults else None
+                fault = self._take_fault(name)
             if self.delay:
                 time.sleep(self.delay)
             if fault is not None:
@@ -146,7 +198,7 @@ class KmsPeer:
     def _add_version(self, key_name: str, *, make_primary: bool) -> int:
         key = self._keys[key_name]
         number = max(key.versions, default=0) + 1
-        key.versions[number] = (AESGCM.generate_key(bit_length=256), ENABLED)
+        key.versions[number] = _Version(AESGCM.generate_key(bit_length=256), ENABLED)
         if make_primary:
             key.primary = number
         return number
@@ -164,6 +216,13 @@ class KmsPeer:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{what} CRC32C mismatch")
         return True
 
+    def _take_fault(self, name: str) -> grpc.StatusCode | None:
+        for index, (method, code) in enumerate(self._faults):
+            if method in (None, name):
+                del self._faults[index]
+                return code
+        return None
+
     def _take_corruption(self) -> bool:
         with self._lock:
             if self._corrupt:
@@ -173,8 +232,9 @@ class KmsPeer:
 
     def _encrypt(self, request: Any, context: grpc.ServicerContext) -> Any:
         key = self._key(request.name, context)
-        material, state = key.versions[key.primary]
-        if state != ENABLED:
+        primary = key.versions[key.primary]
+        material = primary.material
+        if primary.state != ENABLED:
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, "primary version not enabled")
         plaintext_ok = self._check_crc(
             request.plaintext, _optional(request, "plaintext_crc32c"), "plaintext", context
@@ -211,11 +271,12 @@ class KmsPeer:
         if len(blob) < _VERSION.size + 12 + 16:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "ciphertext is invalid")
         (number,) = _VERSION.unpack_from(blob)
-        material, state = key.versions.get(number, (b"", DESTROYED))
-        if state != ENABLED:
+        entry = key.versions.get(number)
+        if entry is None or entry.state != ENABLED:
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"version {number} is not enabled")
+        assert entry is not None  # abort raised otherwise
         try:
-            plaintext = AESGCM(material).decrypt(
+            plaintext = AESGCM(entry.material).decrypt(
                 blob[4:16], blob[16:], request.additional_authenticated_data
             )
         except InvalidTag:
@@ -225,12 +286,27 @@ class KmsPeer:
             plaintext=plaintext, plaintext_crc32c=checksum, used_primary=number == key.primary
         )
 
-    def _version_message(self, key_name: str, number: int, state: Any) -> Any:
-        return kms_v1.CryptoKeyVersion(name=self._version_name(key_name, number), state=state)
+    def _version_message(self, key_name: str, number: int, entry: _Version) -> Any:
+        return kms_v1.CryptoKeyVersion(
+            name=self._version_name(key_name, number),
+            state=entry.state,
+            create_time=entry.create_time,
+            destroy_time=entry.destroy_time,
+            destroy_event_time=entry.destroy_event_time,
+        )
 
     def _crypto_key(self, name: str, key: _Key) -> Any:
-        _, state = key.versions[key.primary]
-        return kms_v1.CryptoKey(name=name, primary=self._version_message(name, key.primary, state))
+        primary = self._version_message(name, key.primary, key.versions[key.primary])
+        return kms_v1.CryptoKey(name=name, primary=primary)
+
+    def _entry(self, name: str, context: grpc.ServicerContext) -> tuple[str, _Key, int, _Version]:
+        """The key name, key, number and version a cryptoKeyVersions/N name points at."""
+        key = self._key(name, context)
+        key_name, _, label = name.partition("/cryptoKeyVersions/")
+        entry = key.versions.get(int(label)) if label.isdigit() else None
+        if entry is None:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"{name} not found")
+        return key_name, key, int(label), entry  # type: ignore[return-value]
 
     def _get_key(self, request: Any, context: grpc.ServicerContext) -> Any:
         return self._crypto_key(request.name, self._key(request.name, context))
@@ -239,34 +315,73 @@ class KmsPeer:
         self._key(request.parent, context)
         with self._lock:
             number = self._add_version(request.parent, make_primary=False)
-        return self._version_message(request.parent, number, ENABLED)
+            entry = self._keys[request.parent].versions[number]
+        return self._version_message(request.parent, number, entry)
 
     def _update_primary(self, request: Any, context: grpc.ServicerContext) -> Any:
         key = self._key(request.name, context)
         number = int(request.crypto_key_version_id)
-        if number not in key.versions:
-            context.abort(grpc.StatusCode.NOT_FOUND, "no such version")
-        key.primary = number
-        return self._crypto_key(request.name, key)
+        with self._lock:
+            if number not in key.versions:
+                context.abort(grpc.StatusCode.NOT_FOUND, "no such version")
+            key.primary = number
+            return self._crypto_key(request.name, key)
 
     def _update_version(self, request: Any, context: grpc.ServicerContext) -> Any:
-        name = request.crypto_key_version.name
-        key = self._key(name, context)
-        number = int(name.rsplit("/", 1)[1])
-        material, _ = key.versions[number]
-        key.versions[number] = (material, request.crypto_key_version.state)
-        return self._version_message(
-            name.split("/cryptoKeyVersions/")[0], number, request.crypto_key_version.state
-        )
+        # As Cloud KMS: the update_mask is required and only the fields it names change; the
+        # state moves only between ENABLED and DISABLED.
+        paths = list(request.update_mask.paths)
+        if not paths:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "update_mask is required")
+        unknown = set(paths) - {"state", "external_protection_level_options"}
+        if unknown:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"cannot update {sorted(unknown)}")
+        key_name, _, number, entry = self._entry(request.crypto_key_version.name, context)
+        with self._lock:
+            if "state" in paths:
+                wanted = request.crypto_key_version.state
+                if wanted not in (ENABLED, DISABLED):
+                    context.abort(
+                        grpc.StatusCode.INVALID_ARGUMENT, "state can only be ENABLED or DISABLED"
+                    )
+                if entry.state not in (ENABLED, DISABLED):
+                    context.abort(
+                        grpc.StatusCode.FAILED_PRECONDITION,
+                        f"version {number} is {entry.state.name}, not ENABLED or DISABLED",
+                    )
+                entry.state = wanted
+            return self._version_message(key_name, number, entry)
+
+    def _destroy_version(self, request: Any, context: grpc.ServicerContext) -> Any:
+        key_name, _, number, entry = self._entry(request.name, context)
+        with self._lock:
+            if entry.state not in (ENABLED, DISABLED):
+                context.abort(
+                    grpc.StatusCode.FAILED_PRECONDITION,
+                    f"version {number} is {entry.state.name}, not ENABLED or DISABLED",
+                )
+            entry.state = DESTROY_SCHEDULED
+            entry.destroy_time = datetime.now(UTC) + SCHEDULED_DESTRUCTION
+            return self._version_message(key_name, number, entry)
+
+    def _restore_version(self, request: Any, context: grpc.ServicerContext) -> Any:
+        key_name, _, number, entry = self._entry(request.name, context)
+        with self._lock:
+            if entry.state != DESTROY_SCHEDULED:
+                context.abort(
+                    grpc.StatusCode.FAILED_PRECONDITION,
+                    f"version {number} is {entry.state.name}, not DESTROY_SCHEDULED",
+                )
+            entry.state, entry.destroy_time = DISABLED, None  # restored versions come back off
+            return self._version_message(key_name, number, entry)
 
     def _list_versions(self, request: Any, context: grpc.ServicerContext) -> Any:
         key = self._key(request.parent, context)
+        with self._lock:
+            listed = sorted(key.versions.items())
         return kms_v1.ListCryptoKeyVersionsResponse(
-            crypto_key_versions=[
-                self._version_message(request.parent, n, s)
-                for n, (_, s) in sorted(key.versions.items())
-            ],
-            total_size=len(key.versions),
+            crypto_key_versions=[self._version_message(request.parent, n, e) for n, e in listed],
+            total_size=len(listed),
         )
 
 
