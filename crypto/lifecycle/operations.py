@@ -1,0 +1,460 @@
+"""The key-lifecycle operations, on a store and a ChatKeys (which holds the keyring).
+
+Each operation is safe to interrupt at any point and to run again: every change is one
+atomic compare-and-set in the store (a chat's key versions, or a batch of re-sealed records),
+and each run works out what is left to do from what is stored, not from a log. Nothing here
+prints plaintext or key material; failures name chats, messages and versions only.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from crypto import envelope
+from crypto.chatkeys import (
+    ACTIVE,
+    DESTROYED,
+    OPENABLE,
+    RETIRED,
+    SUPERSEDED,
+    ChatKeyRecord,
+    ChatKeys,
+    is_shredded,
+    wrap_aad,
+)
+from crypto.errors import CryptoError, DecryptionError
+from crypto.keyrings.base import Keyring
+from crypto.lifecycle.progress import Progress
+from messages.services import message_identity, title_identity
+from messages.stores.base import MessageStore, Reseal, SealedRevision, StoredMessage
+
+BATCH = 200
+CAS_ATTEMPTS = 5
+
+
+class NotInArchive(Exception):
+    """The chat named has no records and no keys."""
+
+
+@dataclass
+class Report:
+    """What a run did, for its summary line; failures are lines naming ids, never content."""
+
+    command: str
+    dry_run: bool = False
+    counts: Counter[str] = field(default_factory=Counter)
+    failures: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def fail(self, line: str) -> None:
+        self.failures.append(line)
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.failures)
+
+    def summary(self, seconds: float) -> str:
+        parts = [f"{n:,} {name}" for name, n in self.counts.items()]
+        parts.append(f"{len(self.failures):,} failed")
+        tail = "; dry run, nothing changed" if self.dry_run else ""
+        return f"{self.command}: {', '.join(parts)} ({seconds:.1f} s){tail}"
+
+
+class Pacer:
+    """Keeps a loop under ``rate`` iterations per second (0: no limit), e.g. to stay inside a
+    Cloud KMS quota while rewrapping."""
+
+    def __init__(self, rate: float) -> None:
+        self.interval = 1 / rate if rate > 0 else 0.0
+        self._next = time.monotonic()
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        now = time.monotonic()
+        if now < self._next:
+            time.sleep(self._next - now)
+        self._next = max(now, self._next) + self.interval
+
+
+@dataclass
+class Lifecycle:
+    store: MessageStore
+    chat_keys: ChatKeys
+    progress: Progress
+    renew: Callable[[], None] = lambda: None  # called per item: renews the command's lease
+    pacer: Pacer = field(default_factory=lambda: Pacer(0))
+
+    @property
+    def keyring(self) -> Keyring:
+        return self.chat_keys.keyring
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def keys_by_chat(self, chat_id: int | None = None) -> dict[int, list[ChatKeyRecord]]:
+        if chat_id is not None:
+            records = self.store.get_chat_keys(chat_id)
+            if not records and self.store.get_chat(chat_id) is None:
+                raise NotInArchive(f"chat {chat_id} is not in the archive")
+            return {chat_id: records}
+        grouped: dict[int, list[ChatKeyRecord]] = {}
+        for record in self.store.iter_chat_keys():
+            grouped.setdefault(record.chat_id, []).append(record)
+        return grouped
+
+    def _change(
+        self,
+        chat_id: int,
+        plan: Callable[[list[ChatKeyRecord]], list[ChatKeyRecord] | None],
+        records: list[ChatKeyRecord] | None = None,
+    ) -> list[ChatKeyRecord] | None:
+        """Applies ``plan`` (current versions -> versions to write, or None for nothing to do)
+        as a compare-and-set, reading again and re-planning if another process changed the
+        chat's keys in between. Returns what was written, or None."""
+        for _ in range(CAS_ATTEMPTS):
+            current = records if records is not None else self.store.get_chat_keys(chat_id)
+            records = None
+            changed = plan(current)
+            if changed is None:
+                return None
+            if self.store.change_chat_keys(chat_id, current, changed):
+                self.chat_keys.forget(chat_id)
+                return changed
+        raise RuntimeError(f"chat {chat_id}'s keys kept changing; run the command again")
+
+    # -- rewrap_keys ----------------------------------------------------------------------------
+
+    def rewrap_keys(self, *, dry_run: bool) -> Report:
+        """Rewraps every chat key not under the primary KEK version. Two keyring calls per
+        chat key moved; no message record is read or written."""
+        report = Report("rewrap_keys", dry_run=dry_run)
+        primary = self.keyring.primary_version()
+        chats = self.keys_by_chat()
+        stale = {
+            chat_id: [r for r in records if r.state in OPENABLE and r.kek_version != primary]
+            for chat_id, records in chats.items()
+        }
+        todo = sum(len(v) for v in stale.values())
+        report.counts["chat keys"] = sum(
+            1 for records in chats.values() for r in records if r.state in OPENABLE
+        )
+        report.counts["already under the primary KEK version"] = report.counts["chat keys"] - todo
+        if dry_run:
+            report.counts["would be rewrapped"] = todo
+            return report
+        report.counts["rewrapped"] = 0
+        work = ((chat_id, r) for chat_id, rs in stale.items() for r in rs)
+        for chat_id, record in self.progress.iterate(work, todo, "chat keys"):
+            self.renew()
+            self.pacer.wait()
+            if self._rewrap_one(chat_id, record.version, report):
+                report.counts["rewrapped"] += 1
+        return report
+
+    def _rewrap_one(self, chat_id: int, version: int, report: Report) -> bool:
+        def plan(current: list[ChatKeyRecord]) -> list[ChatKeyRecord] | None:
+            record = next((r for r in current if r.version == version), None)
+            if record is None or record.state not in OPENABLE:
+                return None  # retired or shredded meanwhile
+            key, primary = self.chat_keys.unwrap(record)
+            if primary:
+                return None  # rewrapped meanwhile (or the primary changed to its version)
+            wrapped, kek_version = self.keyring.wrap(key, wrap_aad(chat_id, version))
+            return [replace(record, wrapped=wrapped, kek_version=kek_version)]
+
+        try:
+            return self._change(chat_id, plan) is not None
+        except DecryptionError as exc:
+            report.fail(f"chat {chat_id} key v{version}: {type(exc).__name__}: {exc}")
+            return False
+
+    # -- rotate_chat_keys -----------------------------------------------------------------------
+
+    def rotate_chat_keys(self, *, chat_id: int | None, cutoff: datetime, dry_run: bool) -> Report:
+        """Gives each chat (or one) a new active key version unless its active version was
+        created at or after ``cutoff`` (the start of the run, kept across a resumed run). The
+        old version becomes superseded: it still opens its records until reencrypt_messages
+        moves them."""
+        report = Report("rotate_chat_keys", dry_run=dry_run)
+        chats = self.keys_by_chat(chat_id)
+        due = {
+            c: records
+            for c, records in chats.items()
+            if any(r.state == ACTIVE and r.created_at < cutoff for r in records)
+        }
+        report.counts["chats"] = len(chats)
+        report.counts["already rotated"] = sum(
+            1 for records in chats.values() if any(r.state == ACTIVE for r in records)
+        ) - len(due)
+        if dry_run:
+            report.counts["would be rotated"] = len(due)
+            return report
+        report.counts["rotated"] = 0
+        for chat, records in self.progress.iterate(due.items(), len(due), "chats"):
+            self.renew()
+            self.pacer.wait()
+            if self._rotate_one(chat, records, cutoff):
+                report.counts["rotated"] += 1
+        return report
+
+    def _rotate_one(self, chat_id: int, records: list[ChatKeyRecord], cutoff: datetime) -> bool:
+        def plan(current: list[ChatKeyRecord]) -> list[ChatKeyRecord] | None:
+            active = [r for r in current if r.state == ACTIVE]
+            if not active or all(r.created_at >= cutoff for r in active):
+                return None
+            new, _ = self.chat_keys.new_record(chat_id, max(r.version for r in current) + 1)
+            superseded = [replace(r, state=SUPERSEDED, changed_at=new.created_at) for r in active]
+            return [*superseded, new]
+
+        return self._change(chat_id, plan, records) is not None
+
+    # -- reencrypt_messages ---------------------------------------------------------------------
+
+    def reencrypt_messages(self, *, chat_id: int | None, dry_run: bool) -> Report:
+        """Re-seals every record under a superseded key version with the chat's active key,
+        then retires the superseded versions (their wrapped keys are erased)."""
+        report = Report("reencrypt_messages", dry_run=dry_run)
+        chats = self.keys_by_chat(chat_id)
+        pending = {
+            c: [r.version for r in records if r.state == SUPERSEDED] for c, records in chats.items()
+        }
+        pending = {c: versions for c, versions in pending.items() if versions}
+        counts = self.store.count_revisions(chat_id)
+        total = sum(counts.get((c, v), 0) for c, vs in pending.items() for v in vs)
+        report.counts["chats with superseded keys"] = len(pending)
+        if dry_run:
+            report.counts["revisions would be re-sealed"] = total
+            report.counts["key versions would be retired"] = sum(map(len, pending.values()))
+            return report
+        report.counts["revisions re-sealed"] = 0
+        report.counts["key versions retired"] = 0
+        revisions = self._superseded_revisions(pending)
+        for chat, batch in self.progress.iterate_batches(revisions, total, "revisions"):
+            self.renew()
+            report.counts["revisions re-sealed"] += self._reseal(chat, batch, report)
+        for chat, versions in pending.items():
+            self._reseal_title(chat, versions, report)
+            report.counts["key versions retired"] += self._retire(chat, versions, report)
+        return report
+
+    def _superseded_revisions(
+        self, pending: dict[int, list[int]]
+    ) -> Iterator[tuple[int, list[SealedRevision]]]:
+        for chat_id, versions in pending.items():
+            for version in versions:
+                revisions = self.store.iter_revisions(chat_id, key_version=version)
+                while batch := list(itertools.islice(revisions, BATCH)):
+                    yield chat_id, batch
+
+    def _reseal(self, chat_id: int, batch: list[SealedRevision], report: Report) -> int:
+        version, key = self.chat_keys.active_key(chat_id)
+        old_keys = self.chat_keys.keys_for({(chat_id, r.key_version) for r in batch})
+        reseals = []
+        for revision in batch:
+            self.pacer.wait()
+            identity = message_identity(chat_id, revision.message_id, revision.edit_date)
+            old_key = old_keys[chat_id, revision.key_version]
+            try:
+                if isinstance(old_key, CryptoError):
+                    raise old_key
+                plaintext = envelope.open_envelope(old_key, identity, revision.envelope)
+            except CryptoError as exc:
+                report.fail(
+                    f"chat {chat_id} message {revision.message_id} revision "
+                    f"{revision.edit_date}: {type(exc).__name__}"
+                )
+                continue
+            new = envelope.seal(key, version, identity, plaintext)
+            reseals.append(
+                Reseal(revision.message_id, revision.edit_date, revision.envelope, new, version)
+            )
+        return self.store.replace_envelopes(chat_id, reseals) if reseals else 0
+
+    def _reseal_title(self, chat_id: int, versions: list[int], report: Report) -> None:
+        chat = self.store.get_chat(chat_id)
+        if chat is None or chat.sealed_title is None:
+            return
+        old = chat.sealed_title
+        try:
+            if envelope.key_version_of(old) not in versions:
+                return
+            old_key = self.chat_keys.key(chat_id, envelope.key_version_of(old))
+            title = envelope.open_envelope(old_key, title_identity(chat_id), old)
+        except CryptoError as exc:
+            report.fail(f"chat {chat_id} title: {type(exc).__name__}")
+            return
+        version, key = self.chat_keys.active_key(chat_id)
+        new = envelope.seal(key, version, title_identity(chat_id), title)
+        # A newer message may have replaced the title meanwhile, sealed with the active key.
+        self.store.replace_chat_title(chat_id, old, new)
+
+    def _retire(self, chat_id: int, versions: list[int], report: Report) -> int:
+        """Retires the versions once nothing stored names them any more."""
+        counts = self.store.count_revisions(chat_id)
+        left = sum(counts.get((chat_id, v), 0) for v in versions)
+        chat = self.store.get_chat(chat_id)
+        title = chat.sealed_title if chat is not None else None
+        if title is not None and _version_or_none(title) in versions:
+            left += 1
+        if left:
+            report.fail(
+                f"chat {chat_id}: {left} records still use key versions "
+                f"{', '.join(map(str, versions))}; they stay superseded (not retired)"
+            )
+            return 0
+
+        def plan(current: list[ChatKeyRecord]) -> list[ChatKeyRecord] | None:
+            retiring = [r for r in current if r.version in versions and r.state == SUPERSEDED]
+            return [r.erased(RETIRED) for r in retiring] or None
+
+        changed = self._change(chat_id, plan)
+        return len(changed or [])
+
+    # -- shred_chat -----------------------------------------------------------------------------
+
+    def shred_chat(self, chat_id: int, *, dry_run: bool) -> Report:
+        """Destroys every version of the chat's key, then deletes its records. Run again after
+        an interruption, it finishes the deletion."""
+        report = Report("shred_chat", dry_run=dry_run)
+        records = self.keys_by_chat(chat_id)[chat_id]
+        chat = self.store.get_chat(chat_id)
+        counts = self.store.count_revisions(chat_id)
+        live = [r for r in records if r.state != DESTROYED]
+        if dry_run:
+            report.counts["key versions would be destroyed"] = len(live)
+            report.counts["messages would be deleted"] = chat.message_count if chat else 0
+            report.counts["revisions would be deleted"] = sum(counts.values())
+            return report
+
+        def plan(current: list[ChatKeyRecord]) -> list[ChatKeyRecord] | None:
+            return [r.erased(DESTROYED) for r in current if r.state != DESTROYED] or None
+
+        destroyed = self._change(chat_id, plan, records)
+        deleted = self.store.delete_chat(chat_id)
+        self.chat_keys.forget(chat_id)
+        report.counts["key versions destroyed"] = len(destroyed or [])
+        report.counts["messages deleted"] = deleted.messages
+        report.counts["revisions deleted"] = deleted.revisions
+        return report
+
+    # -- verify_archive -------------------------------------------------------------------------
+
+    def verify_archive(self, *, chat_id: int | None) -> Report:
+        """Opens every revision, head and title; checks each chat's keys. Shredded chats are
+        reported as such, and as a failure only if records of theirs remain."""
+        report = Report("verify_archive")
+        chats = self.keys_by_chat(chat_id)
+        directory = (
+            {c.chat_id: c for c in self.store.list_chats()}
+            if chat_id is None
+            else {c.chat_id: c for c in filter(None, [self.store.get_chat(chat_id)])}
+        )
+        shredded = sorted(c for c, rs in chats.items() if is_shredded(rs) and c not in directory)
+        report.counts["chats"] = len(directory)
+        report.counts["revisions opened"] = 0
+        report.counts["heads opened"] = 0
+        report.counts["shredded chats"] = len(shredded)
+        report.notes += [f"chat {c}: shredded" for c in shredded]
+        for chat in directory.values():
+            self._check_keys(chat.chat_id, chats.get(chat.chat_id, []), report)
+        total = sum(self.store.count_revisions(chat_id).values())
+        for batch_chat, batch in self.progress.iterate_batches(
+            self._all_revisions(directory), total, "revisions"
+        ):
+            self.renew()
+            items = [
+                (message_identity(batch_chat, r.message_id, r.edit_date), r.envelope) for r in batch
+            ]
+            report.counts["revisions opened"] += self._open(batch_chat, items, report)
+        for chat in directory.values():
+            heads = self.store.iter_heads(chat.chat_id)
+            seen = 0
+            while batch_heads := list(itertools.islice(heads, BATCH)):
+                self.renew()
+                seen += len(batch_heads)
+                report.counts["heads opened"] += self._open(
+                    chat.chat_id, [_head_item(h) for h in batch_heads], report
+                )
+            if seen != chat.message_count:
+                report.fail(
+                    f"chat {chat.chat_id}: the directory counts {chat.message_count} messages, "
+                    f"the store holds {seen}"
+                )
+            if chat.sealed_title is not None:
+                title = [(title_identity(chat.chat_id), chat.sealed_title)]
+                self._open(chat.chat_id, title, report)
+        return report
+
+    def _check_keys(self, chat_id: int, records: list[ChatKeyRecord], report: Report) -> None:
+        if is_shredded(records):
+            report.fail(
+                f"chat {chat_id}: its keys are destroyed but its records remain; "
+                f"run shred_chat {chat_id} again to finish"
+            )
+            return
+        active = [r for r in records if r.state == ACTIVE]
+        if len(active) != 1:
+            report.fail(f"chat {chat_id}: {len(active)} active key versions (expected 1)")
+        for record in records:
+            if record.state not in OPENABLE:
+                continue
+            try:
+                self.chat_keys.key(chat_id, record.version)
+            except DecryptionError as exc:
+                report.fail(f"chat {chat_id} key v{record.version}: {exc}")
+
+    def _all_revisions(self, chat_ids: Iterable[int]) -> Iterator[tuple[int, list[SealedRevision]]]:
+        for chat_id in chat_ids:
+            revisions = self.store.iter_revisions(chat_id)
+            while batch := list(itertools.islice(revisions, BATCH)):
+                yield chat_id, batch
+
+    def _open(
+        self,
+        chat_id: int,
+        items: list[tuple[envelope.Identity, bytes]],
+        report: Report,
+    ) -> int:
+        """Opens a batch of one chat's records; returns how many opened."""
+        versions: dict[int, int | CryptoError] = {}
+        for index, (_, sealed) in enumerate(items):
+            try:
+                versions[index] = envelope.key_version_of(sealed)
+            except CryptoError as exc:
+                versions[index] = exc
+        keys = self.chat_keys.keys_for(
+            {(chat_id, v) for v in versions.values() if isinstance(v, int)}
+        )
+        opened = 0
+        for index, (identity, sealed) in enumerate(items):
+            version = versions[index]
+            try:
+                key = keys[chat_id, version] if isinstance(version, int) else version
+                if isinstance(key, CryptoError):
+                    raise key
+                envelope.open_envelope(key, identity, sealed)
+                opened += 1
+            except CryptoError as exc:
+                what = (
+                    "title"
+                    if identity.purpose != "message"
+                    else f"message {identity.message_id} revision {identity.revision}"
+                )
+                report.fail(f"chat {chat_id} {what}: {type(exc).__name__}")
+        return opened
+
+
+def _head_item(head: StoredMessage) -> tuple[envelope.Identity, bytes]:
+    return message_identity(head.chat_id, head.message_id, head.edit_date), head.envelope
+
+
+def _version_or_none(sealed: bytes) -> int | None:
+    try:
+        return envelope.key_version_of(sealed)
+    except CryptoError:
+        return None

@@ -1,0 +1,19 @@
+"""manage.py rewrap_keys: rewrap chat keys that are not under the primary KEK version."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crypto.lifecycle.command import LifecycleCommand
+from crypto.lifecycle.operations import Lifecycle, Report
+
+
+class Command(LifecycleCommand):
+    help = (
+        "Rewraps every chat key not under the primary KEK version (after rotate_kek or a Cloud "
+        "KMS automatic rotation): two keyring calls per chat key, no message record touched."
+    )
+    paced = True
+
+    def run(self, lifecycle: Lifecycle, options: dict[str, Any]) -> Report:
+        return lifecycle.rewrap_keys(dry_run=options["dry_run"])

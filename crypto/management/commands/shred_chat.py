@@ -1,0 +1,51 @@
+"""manage.py shred_chat CHAT_ID [--yes] [--dry-run]: erase a chat for good."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from django.core.management.base import CommandError
+from django.db import connection
+
+from crypto.lifecycle.command import LifecycleCommand, chat_argument
+from crypto.lifecycle.operations import Lifecycle, Report
+from messages.stores.orm import ORMStore
+
+
+class Command(LifecycleCommand):
+    help = (
+        "Destroys every version of the chat's key, then deletes its messages, revisions and "
+        "directory entry. Nothing of it can be decrypted afterwards. Asks for confirmation "
+        "unless --yes is given. Run again after an interruption, it finishes the job."
+    )
+
+    def add_arguments(self, parser: Any) -> None:
+        super().add_arguments(parser)
+        chat_argument(parser, positional=True)
+        parser.add_argument("--yes", action="store_true", help="Do not ask for confirmation.")
+
+    def run(self, lifecycle: Lifecycle, options: dict[str, Any]) -> Report:
+        chat_id = options["chat_id"]
+        plan = lifecycle.shred_chat(chat_id, dry_run=True)
+        if options["dry_run"]:
+            return plan
+        if not options["yes"]:
+            self.confirm(chat_id, plan)
+        report = lifecycle.shred_chat(chat_id, dry_run=False)
+        if isinstance(lifecycle.store, ORMStore) and connection.vendor == "sqlite":
+            # Deleted rows can linger in the write-ahead log until a checkpoint: empty it.
+            with connection.cursor() as cursor:
+                cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return report
+
+    def confirm(self, chat_id: int, plan: Report) -> None:
+        if not sys.stdin.isatty():
+            raise CommandError(
+                "shred_chat cannot be undone: pass --yes to run it without a terminal"
+            )
+        details = ", ".join(f"{n:,} {what}" for what, n in plan.counts.items())
+        self.stdout.write(f"This erases chat {chat_id} for good: {details}.")
+        answer = input(f"Type the chat id ({chat_id}) to confirm: ").strip()
+        if answer != str(chat_id):
+            raise CommandError("not confirmed: nothing was changed")
