@@ -26,10 +26,21 @@ from messages.cursor import InvalidCursor
 from messages.models import AuditEntry, BrowsableChat
 from messages.pagination import paginate
 from messages.stores import get_store
-from messages.stores.base import ChatRecord, MessageQuery, StoredMessage, StoredRevision
+from messages.stores.base import (
+    ChatRecord,
+    MessageQuery,
+    ShreddedChat,
+    StoredMessage,
+    StoredRevision,
+)
 from webhooks.updates import KINDS
 
 PAGE_SIZE = 50
+
+
+class ChatShredded(Exception):
+    def __init__(self, chat: ShreddedChat) -> None:
+        self.chat = chat
 
 
 def can_decrypt(request: HttpRequest) -> bool:
@@ -103,24 +114,37 @@ class ChatBrowserAdmin(ReadOnlyAdmin):
         }
 
     def _chat(self, chat_id: int) -> ChatRecord:
-        chat = get_store().get_chat(chat_id)
+        store = get_store()
+        chat = store.get_chat(chat_id)
         if chat is None:
+            shredded = next((c for c in store.shredded_chats() if c.chat_id == chat_id), None)
+            if shredded is not None:
+                raise ChatShredded(shredded)
             raise Http404("No such chat.")
         return chat
+
+    def _shredded(self, request: HttpRequest, chat: ShreddedChat) -> HttpResponse:
+        """Gone for good, and the page says so rather than "not found"."""
+        context = self._context(request, f"Chat {chat.chat_id}", shredded=chat)
+        return TemplateResponse(request, "admin/archive/chat_shredded.html", context, status=410)
 
     def _title(self, request: HttpRequest, chat: ChatRecord) -> str | None:
         return reader.open_title(chat)[0] if can_decrypt(request) else None
 
     def chat_list(self, request: HttpRequest) -> HttpResponse:
-        chats = get_store().list_chats()
+        store = get_store()
+        chats = store.list_chats()
         rows = [{"chat": c, "title": self._title(request, c)} for c in chats]
         if can_decrypt(request) and chats:
             audit.record(request, channel=AuditEntry.ADMIN, action="chat-list")
-        context = self._context(request, "Chats", rows=rows)
+        context = self._context(request, "Chats", rows=rows, shredded=store.shredded_chats())
         return TemplateResponse(request, "admin/archive/chat_list.html", context)
 
     def chat_messages(self, request: HttpRequest, chat_id: str) -> HttpResponse:
-        chat = self._chat(int(chat_id))
+        try:
+            chat = self._chat(int(chat_id))
+        except ChatShredded as gone:
+            return self._shredded(request, gone.chat)
         # Every field is optional, so an empty query string is a valid, unfiltered form.
         form = MessageFilterForm(request.GET)
         if not form.is_valid():
@@ -199,7 +223,10 @@ class ChatBrowserAdmin(ReadOnlyAdmin):
         return rows, None, searched
 
     def message_detail(self, request: HttpRequest, chat_id: str, message_id: str) -> HttpResponse:
-        chat = self._chat(int(chat_id))
+        try:
+            chat = self._chat(int(chat_id))
+        except ChatShredded as gone:
+            return self._shredded(request, gone.chat)
         history = get_store().get_message(chat.chat_id, int(message_id))
         if history is None:
             raise Http404("No such message.")

@@ -12,8 +12,9 @@ import enum
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
-from crypto.chatkeys import ChatKeyRecord
+from crypto.chatkeys import ChatKeyRecord, is_shredded
 
 MessageId = tuple[int, int]  # (chat_id, message_id)
 
@@ -179,6 +180,12 @@ class ChatRecord:
     migrated_from_chat_id: int | None = None
 
 
+@dataclass(frozen=True)
+class ShreddedChat:
+    chat_id: int
+    shredded_at: datetime | None
+
+
 @dataclass
 class DeleteResult:
     messages: int = 0
@@ -249,6 +256,20 @@ class MessageStore(ABC):
         ``changed`` (replacing its version or adding it) and returns True; otherwise changes
         nothing and returns False. Rotation, rewrapping, retirement and shredding all go
         through here, so two of them can never interleave on one chat."""
+
+    def shredded_chats(self) -> list[ShreddedChat]:
+        """Chats whose keys were destroyed by shred_chat (and not restarted since), newest
+        first. Reads every chat key: fine for an admin page, not for a hot path."""
+        by_chat: dict[int, list[ChatKeyRecord]] = {}
+        for record in self.iter_chat_keys():
+            by_chat.setdefault(record.chat_id, []).append(record)
+        shredded = [
+            ShreddedChat(chat_id, records[-1].changed_at)
+            for chat_id, records in by_chat.items()
+            if is_shredded(records)
+        ]
+        oldest = datetime.min.replace(tzinfo=UTC)
+        return sorted(shredded, key=lambda c: c.shredded_at or oldest, reverse=True)
 
     # -- sealed records, for rotation and verification ---------------------------------------
 

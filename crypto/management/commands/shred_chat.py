@@ -6,11 +6,12 @@ import sys
 from typing import Any
 
 from django.core.management.base import CommandError
-from django.db import connection
+from django.db import DatabaseError, connection
 
 from crypto.lifecycle.command import LifecycleCommand, chat_argument
 from crypto.lifecycle.operations import Lifecycle, Report
 from messages.stores.orm import ORMStore
+from messages.stores.sqlite_writer import uses_group_commit
 
 
 class Command(LifecycleCommand):
@@ -33,11 +34,19 @@ class Command(LifecycleCommand):
         if not options["yes"]:
             self.confirm(chat_id, plan)
         report = lifecycle.shred_chat(chat_id, dry_run=False)
-        if isinstance(lifecycle.store, ORMStore) and connection.vendor == "sqlite":
-            # Deleted rows can linger in the write-ahead log until a checkpoint: empty it.
+        if isinstance(lifecycle.store, ORMStore) and uses_group_commit():
+            self.empty_write_ahead_log()
+        return report
+
+    def empty_write_ahead_log(self) -> None:
+        """Deleted rows can linger in SQLite's write-ahead log until a checkpoint: empty it."""
+        try:
             with connection.cursor() as cursor:
                 cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        return report
+        except DatabaseError:
+            self.stderr.write(
+                "note: the SQLite write-ahead log is busy; SQLite empties it at its next checkpoint"
+            )
 
     def confirm(self, chat_id: int, plan: Report) -> None:
         if not sys.stdin.isatty():
