@@ -99,7 +99,7 @@ def test_archive_rotate_rewrap_reencrypt_and_shred(
         "reencrypt_messages", "--chat", str(A)
     )
     keys_a = get_store().get_chat_keys(A)
-    assert [(k.version, k.state, k.wrapped) for k in keys_a][0] == (1, RETIRED, b"")
+    assert next((k.version, k.state, k.wrapped) for k in keys_a) == (1, RETIRED, b"")
     assert get_store().count_revisions(A) == {(A, 2): MESSAGES_PER_CHAT + 2}
     assert ", 0 failed" in summary("verify_archive")
     detail = api.get(f"/api/v1/messages/{A}:1/").json()
@@ -115,13 +115,16 @@ def test_archive_rotate_rewrap_reencrypt_and_shred(
     assert f"{MESSAGES_PER_CHAT} messages deleted" in summary("shred_chat", str(B), "--yes")
     report = run("verify_archive")
     assert f"chat {B}: shredded" in report
-    assert "2 chats" in report.splitlines()[-1] and "1 shredded chats, 0 failed" in report
+    assert "2 chats" in report.splitlines()[-1]
+    assert "1 shredded chats, 0 failed" in report
 
     # B is unrecoverable even with direct access to the store and the keyring...
     store = get_store()
     assert [(k.state, k.wrapped) for k in store.get_chat_keys(B)] == [(DESTROYED, b"")]
-    assert store.get_chat(B) is None and store.count_revisions(B) == {}
-    assert list(store.iter_revisions(B)) == [] and list(store.iter_heads(B)) == []
+    assert store.get_chat(B) is None
+    assert store.count_revisions(B) == {}
+    assert list(store.iter_revisions(B)) == []
+    assert list(store.iter_heads(B)) == []
     assert not [e for e in every_stored_bytes(store) if any(w in e for w in wrapped_b)]
     assert not [e for e in every_stored_bytes(store) if any(s in e for s in sealed_b)]
     # A copy of B's wrapped key from before the shred (a backup, say) still opens under the
@@ -150,7 +153,8 @@ def test_archive_rotate_rewrap_reencrypt_and_shred(
     assert "was shredded" in page.content.decode()
     assert str(B) in staff.get("/admin/archive/browsablechat/").content.decode()
     shreds = AuditEntry.objects.filter(action="shred_chat", chat_id=B)
-    assert shreds.count() == 1 and shreds[0].channel == AuditEntry.COMMAND
+    assert shreds.count() == 1
+    assert shreds[0].channel == AuditEntry.COMMAND
     assert len(sent[C]) == MESSAGES_PER_CHAT
 
 
@@ -320,7 +324,8 @@ def test_a_failed_open_is_reported_as_its_error(webhook: Webhook) -> None:
     old[1:5] = (1).to_bytes(4, "big")
     MessageRevision.objects.filter(pk=row.pk).update(envelope=bytes(old))
     [result] = services.open_many([(identity_of(row), bytes(old))])
-    assert isinstance(result, CryptoError) and type(result).__name__ == "ChatKeyRetired"
+    assert isinstance(result, CryptoError)
+    assert type(result).__name__ == "ChatKeyRetired"
 
 
 def identity_of(row: Any) -> Any:
