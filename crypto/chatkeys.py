@@ -174,8 +174,7 @@ class ChatKeys:
     def new_record(self, chat_id: int, version: int) -> tuple[ChatKeyRecord, bytes]:
         """A fresh random key for (chat, version) and its wrapped record, not yet stored."""
         secret = os.urandom(32)
-        self._on_keyring_call("wrap")
-        wrapped, kek_version = self.keyring.wrap(secret, wrap_aad(chat_id, version))
+        wrapped, kek_version = self.wrap(chat_id, version, secret)
         record = ChatKeyRecord(
             chat_id=chat_id,
             version=version,
@@ -185,6 +184,11 @@ class ChatKeys:
             created_at=datetime.now(UTC),
         )
         return record, secret
+
+    def wrap(self, chat_id: int, version: int, key: bytes) -> tuple[bytes, str]:
+        """Wraps a chat key under the primary KEK version; returns (wrapped, KEK version)."""
+        self._on_keyring_call("wrap")
+        return self.keyring.wrap(key, wrap_aad(chat_id, version))
 
     def unwrap(self, record: ChatKeyRecord) -> tuple[bytes, bool]:
         """Asks the keyring for a record's key, bypassing the cache; returns (key, primary)."""

@@ -95,7 +95,7 @@ def test_archive_rotate_rewrap_reencrypt_and_shred(
     assert "7 revisions would be re-sealed" in summary(
         "reencrypt_messages", "--chat", str(A), "--dry-run"
     )
-    assert "7 revisions re-sealed, 1 key versions retired" in summary(
+    assert "7 revisions re-sealed, 1 key version retired" in summary(
         "reencrypt_messages", "--chat", str(A)
     )
     keys_a = get_store().get_chat_keys(A)
@@ -110,13 +110,13 @@ def test_archive_rotate_rewrap_reencrypt_and_shred(
     # An erasure request for chat B.
     wrapped_b = [k.wrapped for k in get_store().get_chat_keys(B)]
     sealed_b = [r.envelope for r in get_store().iter_revisions(B)]
-    assert "1 key versions would be destroyed" in summary("shred_chat", str(B), "--dry-run")
+    assert "1 key version would be destroyed" in summary("shred_chat", str(B), "--dry-run")
     assert versions(B) == [(1, ACTIVE)]
     assert f"{MESSAGES_PER_CHAT} messages deleted" in summary("shred_chat", str(B), "--yes")
     report = run("verify_archive")
     assert f"chat {B}: shredded" in report
     assert "2 chats" in report.splitlines()[-1]
-    assert "1 shredded chats, 0 failed" in report
+    assert "1 shredded chat, 0 failed" in report
 
     # B is unrecoverable even with direct access to the store and the keyring...
     store = get_store()

@@ -25,7 +25,6 @@ from crypto.chatkeys import (
     ChatKeyRecord,
     ChatKeys,
     is_shredded,
-    wrap_aad,
 )
 from crypto.errors import CryptoError, DecryptionError
 from crypto.keyrings.base import Keyring
@@ -59,7 +58,7 @@ class Report:
         return bool(self.failures)
 
     def summary(self, seconds: float) -> str:
-        parts = [f"{n:,} {name}" for name, n in self.counts.items()]
+        parts = [f"{n:,} {_noun(name, n)}" for name, n in self.counts.items()]
         parts.append(f"{len(self.failures):,} failed")
         tail = "; dry run, nothing changed" if self.dry_run else ""
         return f"{self.command}: {', '.join(parts)} ({seconds:.1f} s){tail}"
@@ -164,7 +163,7 @@ class Lifecycle:
             key, primary = self.chat_keys.unwrap(record)
             if primary:
                 return None  # rewrapped meanwhile (or the primary changed to its version)
-            wrapped, kek_version = self.keyring.wrap(key, wrap_aad(chat_id, version))
+            wrapped, kek_version = self.chat_keys.wrap(chat_id, version, key)
             return [replace(record, wrapped=wrapped, kek_version=kek_version)]
 
         try:
@@ -447,6 +446,18 @@ class Lifecycle:
                 )
                 report.fail(f"chat {chat_id} {what}: {type(exc).__name__}")
         return opened
+
+
+def _noun(name: str, count: int) -> str:
+    """ "2 chat keys" but "1 chat key": the counted noun is the first plural of two words."""
+    if count != 1:
+        return name
+    words = name.split(" ")
+    for index, word in enumerate(words[:2]):
+        if word.endswith("s") and word not in ("is", "was"):
+            words[index] = word[:-1]
+            break
+    return " ".join(words)
 
 
 def _head_item(head: StoredMessage) -> tuple[envelope.Identity, bytes]:
