@@ -332,3 +332,25 @@ def identity_of(row: Any) -> Any:
     from messages.services import message_identity
 
     return message_identity(row.chat_id, row.message_id, row.edit_date)
+
+
+class Terminal:
+    """A stdin that is a terminal: the operator answers the prompt."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_shred_goes_ahead_only_when_the_operator_types_the_chat_id(
+    webhook: Webhook, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive(webhook)
+    monkeypatch.setattr("sys.stdin", Terminal())
+    monkeypatch.setattr("builtins.input", lambda prompt: str(C))
+    with pytest.raises(CommandError, match="not confirmed"):
+        run("shred_chat", str(B))
+    assert versions(B) == [(1, ACTIVE)]
+    monkeypatch.setattr("builtins.input", lambda prompt: f" {B} ")
+    out = run("shred_chat", str(B))
+    assert f"This erases chat {B} for good: 1 key version would be destroyed" in out
+    assert versions(B) == [(1, DESTROYED)]

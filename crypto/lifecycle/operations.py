@@ -58,7 +58,7 @@ class Report:
         return bool(self.failures)
 
     def summary(self, seconds: float) -> str:
-        parts = [f"{n:,} {_noun(name, n)}" for name, n in self.counts.items()]
+        parts = [f"{n:,} {noun(name, n)}" for name, n in self.counts.items()]
         parts.append(f"{len(self.failures):,} failed")
         tail = "; dry run, nothing changed" if self.dry_run else ""
         return f"{self.command}: {', '.join(parts)} ({seconds:.1f} s){tail}"
@@ -448,7 +448,7 @@ class Lifecycle:
         return opened
 
 
-def _noun(name: str, count: int) -> str:
+def noun(name: str, count: int) -> str:
     """ "2 chat keys" but "1 chat key": the counted noun is the first plural of two words."""
     if count != 1:
         return name

@@ -9,7 +9,7 @@ from django.core.management.base import CommandError
 from django.db import DatabaseError, connection
 
 from crypto.lifecycle.command import LifecycleCommand, chat_argument
-from crypto.lifecycle.operations import Lifecycle, Report
+from crypto.lifecycle.operations import Lifecycle, Report, noun
 from messages.stores.orm import ORMStore
 from messages.stores.sqlite_writer import uses_group_commit
 
@@ -53,7 +53,7 @@ class Command(LifecycleCommand):
             raise CommandError(
                 "shred_chat cannot be undone: pass --yes to run it without a terminal"
             )
-        details = ", ".join(f"{n:,} {what}" for what, n in plan.counts.items())
+        details = ", ".join(f"{n:,} {noun(what, n)}" for what, n in plan.counts.items())
         self.stdout.write(f"This erases chat {chat_id} for good: {details}.")
         answer = input(f"Type the chat id ({chat_id}) to confirm: ").strip()
         if answer != str(chat_id):
