@@ -12,7 +12,7 @@ DEV_ENV := DJANGO_DEBUG=1 \
 	WEBHOOK_SECRET_FILE=var/webhook_secret \
 	DJANGO_SECURE_SSL_REDIRECT=0
 
-.PHONY: setup run manage api-key test lint bench-ingest bench-api clean
+.PHONY: setup run manage api-key test lint bench-ingest bench-api bench-rotation clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -83,6 +83,9 @@ bench-ingest: setup
 
 bench-api: setup
 	$(BIN)/python bench/api_pages.py
+
+bench-rotation: setup
+	$(BIN)/python bench/rotation.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
