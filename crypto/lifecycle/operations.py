@@ -235,20 +235,24 @@ class Lifecycle:
         revisions = self._superseded_revisions(pending)
         for chat, batch in self.progress.iterate_batches(revisions, total, "revisions"):
             self.renew()
-            report.counts["revisions re-sealed"] += self._reseal(chat, batch, report)
-        for chat, versions in pending.items():
-            self._reseal_title(chat, versions, report)
-            report.counts["key versions retired"] += self._retire(chat, versions, report)
+            if batch:
+                report.counts["revisions re-sealed"] += self._reseal(chat, batch, report)
+            else:  # the chat's last batch is done: its title, then retire its old versions
+                self._reseal_title(chat, pending[chat], report)
+                report.counts["key versions retired"] += self._retire(chat, pending[chat], report)
         return report
 
     def _superseded_revisions(
         self, pending: dict[int, list[int]]
     ) -> Iterator[tuple[int, list[SealedRevision]]]:
+        """Each chat's revisions under its superseded versions, in batches, then an empty
+        batch to say the chat is done (while its keys are still in the cache)."""
         for chat_id, versions in pending.items():
             for version in versions:
                 revisions = self.store.iter_revisions(chat_id, key_version=version)
                 while batch := list(itertools.islice(revisions, BATCH)):
                     yield chat_id, batch
+            yield chat_id, []
 
     def _reseal(self, chat_id: int, batch: list[SealedRevision], report: Report) -> int:
         version, key = self.chat_keys.active_key(chat_id)
