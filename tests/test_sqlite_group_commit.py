@@ -34,8 +34,10 @@ def test_concurrent_deliveries_are_group_committed_exactly_once(tmp_path: Path) 
     assert seen["outcomes"]["revised"] == edits
     assert seen["outcomes"]["duplicate"] == 2 * (originals + edits)
     assert seen["inside_atomic"] == "created"
-    assert seen["messages"] == originals + 6
-    assert seen["revisions"] == seen["versions"] == originals + 6 + edits
-    assert seen["chat_message_count"] == originals + 6
+    assert seen["after_rotation"] == {"created": 40}  # none refused, none failed
+    assert seen["late_key_versions"] == [2]  # the rotated chat's late messages: the new key
+    assert seen["messages"] == originals + 6 + 40
+    assert seen["revisions"] == seen["versions"] == originals + 6 + 40 + edits
+    assert seen["chat_message_count"] == originals + 6 + 40
     assert seen["largest_batch"] > 1  # writes were really grouped
     assert seen["errors"] == ["StoreError"]  # the failing write failed alone

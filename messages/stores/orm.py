@@ -155,14 +155,19 @@ def _revision_row(message: SealedMessage) -> tuple[Any, ...]:
     )
 
 
-def _not_stored(cursor: Any, message: SealedMessage) -> PutOutcome:
-    """Nothing was inserted: the revision was stored before, or its key is no longer active."""
+def _not_stored(cursor: Any, message: SealedMessage) -> PutOutcome | None:
+    """Nothing was inserted: the revision was stored before (DUPLICATE), or its key is no
+    longer active (None). Not an exception: in a group commit that would fail the whole batch."""
     cursor.execute(_REVISION_EXISTS, (message.chat_id, message.message_id, message.edit_date))
-    if cursor.fetchone() is not None:
-        return PutOutcome.DUPLICATE
-    raise InactiveChatKey(
-        f"chat {message.chat_id} key version {message.key_version} is no longer active"
-    )
+    return PutOutcome.DUPLICATE if cursor.fetchone() is not None else None
+
+
+def _refused_unless(outcome: PutOutcome | None, message: SealedMessage) -> PutOutcome:
+    if outcome is None:
+        raise InactiveChatKey(
+            f"chat {message.chat_id} key version {message.key_version} is no longer active"
+        )
+    return outcome
 
 
 def _head_row(message: SealedMessage) -> tuple[Any, ...]:
@@ -182,7 +187,7 @@ def _chat_row(message: SealedMessage, *, new_message: bool) -> tuple[Any, ...]:
     )
 
 
-def _put(cursor: Any, message: SealedMessage) -> PutOutcome:
+def _put(cursor: Any, message: SealedMessage) -> PutOutcome | None:
     """Three statements in one transaction, in SQL that SQLite (3.35+) and PostgreSQL both
     speak: this is the webhook's hot path, where the ORM's per-query overhead was most of the
     request's cost. Each statement is an atomic upsert on a unique index."""
@@ -214,9 +219,11 @@ class ORMStore(MessageStore):
         # Inside a caller's transaction the write must be part of it, not of the writer's.
         if uses_group_commit() and not connection.in_atomic_block:
             with _database_errors():
-                return committer.submit(lambda cursor: _put(cursor, message))
+                return _refused_unless(
+                    committer.submit(lambda cursor: _put(cursor, message)), message
+                )
         with _database_errors(), transaction.atomic(), connection.cursor() as cursor:
-            return _put(cursor, message)
+            return _refused_unless(_put(cursor, message), message)
 
     def _put_message_in_one_statement(self, message: SealedMessage) -> PutOutcome:
         chat_row = _chat_row(message, new_message=False)[:5]
@@ -228,7 +235,7 @@ class ORMStore(MessageStore):
             cursor.execute(_PUT_MESSAGE_POSTGRESQL, parameters)
             row = cursor.fetchone()
             if row is None:
-                return _not_stored(cursor, message)
+                return _refused_unless(_not_stored(cursor, message), message)
         return PutOutcome.CREATED if row[0] == 1 else PutOutcome.REVISED
 
     def link_chats(self, old_chat_id: int, new_chat_id: int) -> None:

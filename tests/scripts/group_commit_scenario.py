@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter
+from dataclasses import replace
 
 import django
 
@@ -16,8 +17,10 @@ django.setup()
 from django.core.management import call_command  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 
+from crypto.chatkeys import SUPERSEDED, ChatKeys  # noqa: E402
+from crypto.services import get_keyring  # noqa: E402
 from messages.services import archive  # noqa: E402
-from messages.stores import sqlite_writer  # noqa: E402
+from messages.stores import get_store, sqlite_writer  # noqa: E402
 from messages.stores.base import StoreError  # noqa: E402
 from tests.factories import UpdateFactory, edited  # noqa: E402
 from webhooks.updates import parse_update  # noqa: E402
@@ -82,6 +85,42 @@ for thread in [bad, *good]:
 with transaction.atomic():
     inside_atomic = archive(parse_update(UpdateFactory())).value  # type: ignore[arg-type]
 
+# Another process rotates one chat's key while this one still has the old version cached:
+# the writes for that chat are refused in the group commit, sealed again under the new key,
+# and the other chats' writes in the same batches are not disturbed.
+rotated = -1001000000000000
+rotator = ChatKeys(get_store(), get_keyring())
+current = get_store().get_chat_keys(rotated)
+new_key, _ = rotator.new_record(rotated, 2)
+assert get_store().change_chat_keys(
+    rotated, current, [replace(current[0], state=SUPERSEDED), new_key]
+)
+after_rotation: Counter[str] = Counter()
+
+
+def deliver_after_rotation(updates: list[dict]) -> None:
+    for update in updates:
+        try:
+            after_rotation[archive(parse_update(update)).value] += 1  # type: ignore[arg-type]
+        except StoreError as exc:
+            after_rotation[type(exc).__name__] += 1
+    connection.close()
+
+
+late = [UpdateFactory(message__chat__id=-1001000000000000 - n % 5) for n in range(40)]
+threads = [threading.Thread(target=deliver_after_rotation, args=(late[i::8],)) for i in range(8)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+late_versions = sorted(
+    {
+        r.key_version
+        for r in get_store().iter_revisions(rotated)
+        if r.message_id in {u["message"]["message_id"] for u in late}
+    }
+)
+
 with connection.cursor() as cursor:
     cursor.execute("SELECT COUNT(*), SUM(version_count) FROM archive_message")
     messages, versions = cursor.fetchone()
@@ -100,6 +139,8 @@ print(
             "largest_batch": max(batch_sizes),
             "errors": errors,
             "inside_atomic": inside_atomic,
+            "after_rotation": after_rotation,
+            "late_key_versions": late_versions,
             "originals": len(originals),
             "edits": len(edits),
         }
