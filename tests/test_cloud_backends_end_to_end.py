@@ -92,3 +92,23 @@ def test_a_kms_outage_stores_nothing_in_firestore_and_the_retry_succeeds(
     assert get_store().get_chat(TEAM) is None
     assert webhook.post_fixture("text_message").json()["outcome"] == "created"
     assert get_store().get_chat(TEAM).message_count == 1  # type: ignore[union-attr]
+
+
+def test_firestore_documents_from_before_key_version_are_read_from_their_envelopes(
+    firestore_project: str, db: None
+) -> None:
+    """Revision and head documents written before the key_version field existed."""
+    import os
+
+    store = FirestoreStore(project=firestore_project)
+    envelope = bytes([1]) + (3).to_bytes(4, "big") + os.urandom(60)
+    fields = {"chat_id": TEAM, "message_id": 1, "edit_date": 0, "envelope": envelope}
+    store.revision_docs.document(f"{TEAM}:1:0").set(fields)
+    store.messages.document(f"{TEAM}:1").set(
+        {**fields, "date": 1, "kind": "text", "sort_key": "k", "version_count": 1, "edited": False}
+    )
+    assert store.count_revisions(TEAM) == {(TEAM, 3): 1}
+    assert [r.key_version for r in store.revisions(TEAM)] == [3]
+    history = store.get_message(TEAM, 1)
+    assert history is not None
+    assert history.head.key_version == 3

@@ -31,6 +31,7 @@ from typing import Any
 from google.api_core import exceptions as google_errors
 
 from crypto.chatkeys import ACTIVE, ChatKeyRecord
+from crypto.envelope import key_version_of
 from messages import sortkey
 from messages.stores.base import (
     HEAD_FIELDS,
@@ -464,7 +465,7 @@ class FirestoreStore(MessageStore):
             ]
         return [
             SealedRevision(
-                chat_id, d["message_id"], d["edit_date"], d["key_version"], bytes(d["envelope"])
+                chat_id, d["message_id"], d["edit_date"], _key_version(d), bytes(d["envelope"])
             )
             for d in found
         ]
@@ -475,10 +476,13 @@ class FirestoreStore(MessageStore):
             q = self._where(q, "chat_id", "==", chat_id)
         # Only the two fields are needed (the emulator ignores the projection: no matter).
         q = q.select(["chat_id", "key_version"])
+        counts: Counter[tuple[int, int]] = Counter()
         with _errors():
-            counts = Counter(
-                (d["chat_id"], d["key_version"]) for d in (s.to_dict() for s in q.stream())
-            )
+            for snapshot in q.stream():
+                data = snapshot.to_dict()
+                if data.get("key_version") is None:  # written before the field existed
+                    data = snapshot.reference.get().to_dict()
+                counts[data["chat_id"], _key_version(data)] += 1
         return dict(counts)
 
     def ping(self) -> None:
@@ -489,7 +493,16 @@ class FirestoreStore(MessageStore):
 def _stored(data: Any) -> StoredMessage:
     values: dict[str, Any] = {name: data.get(name) for name in _STORED_FIELDS}
     values["envelope"] = bytes(values["envelope"])
+    values["key_version"] = _key_version(data)
     return StoredMessage(**values)
+
+
+def _key_version(data: Any) -> int:
+    """The record's chat-key version. Documents written before the field existed carry it only
+    in their envelope's header; a key_version filter misses them, so reencrypt_messages counts
+    them as left over and does not retire their key version (nothing is lost)."""
+    version = data.get("key_version")
+    return int(version) if version is not None else key_version_of(bytes(data["envelope"]))
 
 
 def _chat(data: Any) -> ChatRecord:
