@@ -194,6 +194,7 @@ class MaintenanceLock(models.Model):
     command = models.CharField(max_length=64)
     host = models.CharField(max_length=255)
     pid = models.PositiveIntegerField()
+    token = models.CharField(max_length=32)
     acquired_at = models.DateTimeField()
     expires_at = models.DateTimeField()
 

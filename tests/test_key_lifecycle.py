@@ -354,3 +354,56 @@ def test_shred_goes_ahead_only_when_the_operator_types_the_chat_id(
     out = run("shred_chat", str(B))
     assert f"This erases chat {B} for good: 1 key version would be destroyed" in out
     assert versions(B) == [(1, DESTROYED)]
+
+
+def test_a_run_whose_lease_was_taken_over_stops(db: None) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from crypto.lifecycle.locking import LockLost, maintenance_lock
+    from messages.models import MaintenanceLock
+
+    with maintenance_lock("rewrap_keys") as first:
+        # The first run stalls past its lease; a second one takes the lock over.
+        MaintenanceLock.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+        with maintenance_lock("rotate_chat_keys") as second:
+            assert second.took_over is not None
+            assert second.took_over.startswith("rewrap_keys on")
+            first.renewed_at -= timedelta(minutes=1)  # its next renewal is due
+            with pytest.raises(LockLost):
+                first.renew()
+            assert MaintenanceLock.objects.get().token == second.token
+        assert not MaintenanceLock.objects.exists()
+
+
+def test_a_run_stopped_by_a_keyring_outage_says_so_and_is_audited(
+    cloud: Any, webhook: Webhook
+) -> None:
+    archive(webhook)
+    run("rotate_kek")
+    cloud.fail_next(3, method="Decrypt")  # every attempt at the first unwrap fails
+    with pytest.raises(CommandError, match="rewrap_keys stopped: KeyringError") as stopped:
+        run("rewrap_keys")
+    assert "run it again to carry on" in str(stopped.value)
+    entry = AuditEntry.objects.get(action="rewrap_keys")
+    assert entry.filters["summary"].startswith("rewrap_keys stopped: KeyringError")
+    assert "3 rewrapped" in summary("rewrap_keys")
+
+
+def test_an_old_interrupted_rotation_is_not_resumed(webhook: Webhook) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from messages.models import MaintenanceCheckpoint
+
+    archive(webhook)
+    long_ago = timezone.now() - timedelta(days=2)
+    MaintenanceCheckpoint.objects.create(
+        name="rotate_chat_keys:all", state={"cutoff": long_ago.isoformat()}
+    )
+    out = run("rotate_chat_keys")
+    assert "not resuming the interrupted run begun at" in out
+    assert "3 rotated" in out
+    assert not MaintenanceCheckpoint.objects.exists()

@@ -346,7 +346,7 @@ def test_rotate_chat_keys_killed_half_way_resumes_without_rotating_twice(
     assert checkpoints == [("rotate_chat_keys:all",)]
 
     again = archive.ok("rotate_chat_keys")
-    assert "resuming the run begun at" in again.stderr
+    assert "resuming the run begun at" in again.stdout
     assert f"took over the lock left by {_holder('rotate_chat_keys', run.pid)}" in again.stderr
     assert said(again.stdout, rotated, "already rotated")
     assert said(again.stdout, chats - rotated, "rotated")

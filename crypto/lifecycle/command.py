@@ -18,9 +18,15 @@ from typing import IO, Any, cast
 from django.core.management.base import BaseCommand, CommandError
 
 from crypto import services
-from crypto.errors import KeyringError
+from crypto.errors import CryptoError
 from crypto.lifecycle.locking import Lease, LockHeld, LockLost, maintenance_lock
-from crypto.lifecycle.operations import Lifecycle, NotInArchive, Pacer, Report
+from crypto.lifecycle.operations import (
+    KeysKeptChanging,
+    Lifecycle,
+    NotInArchive,
+    Pacer,
+    Report,
+)
 from crypto.lifecycle.progress import Progress
 from messages.models import AuditEntry
 from messages.stores import get_store
@@ -57,33 +63,42 @@ class LifecycleCommand(BaseCommand):
         dry_run = bool(options.get("dry_run"))
         lock = maintenance_lock(self.name) if self.locks and not dry_run else nullcontext()
         try:
+            lifecycle = Lifecycle(
+                store=get_store(),
+                chat_keys=services.chat_keys(),
+                # The raw stream: the wrapper ends every write with a newline, which a
+                # progress bar redrawing its line with \r cannot have.
+                progress=Progress(
+                    cast(IO[str], self.stderr._out), enabled=not options["no_progress"]
+                ),
+                pacer=Pacer(options.get("max_rate") or 0),
+            )
+            self.before_lock(lifecycle, options)
             with lock as lease:
-                if isinstance(lease, Lease) and lease.took_over:
-                    self.stderr.write(f"took over the lock left by {lease.took_over}")
-                lifecycle = Lifecycle(
-                    store=get_store(),
-                    chat_keys=services.chat_keys(),
-                    # The raw stream: the wrapper ends every write with a newline, which a
-                    # progress bar redrawing its line with \r cannot have.
-                    progress=Progress(
-                        cast(IO[str], self.stderr._out), enabled=not options["no_progress"]
-                    ),
-                    renew=lease.renew if isinstance(lease, Lease) else (lambda: None),
-                    pacer=Pacer(options.get("max_rate") or 0),
-                )
+                if isinstance(lease, Lease):
+                    lifecycle.renew = lease.renew
+                    if lease.took_over:
+                        self.stderr.write(f"took over the lock left by {lease.took_over}")
                 report = self.run(lifecycle, options)
         except LockHeld as exc:
             raise CommandError(
                 f"{exc}; try again when it has finished", returncode=LOCK_HELD
             ) from None
-        except (KeyringError, StoreError, LockLost) as exc:
-            raise CommandError(
-                f"{self.name} stopped: {exc}. Everything it changed is complete and consistent; "
-                "run it again to carry on."
-            ) from None
         except NotInArchive as exc:
             raise CommandError(str(exc)) from None
+        except (CryptoError, StoreError, LockLost, KeysKeptChanging) as exc:
+            # KeyringError is a CryptoError: an outage, or a key that does not unwrap.
+            stopped = f"{self.name} stopped: {type(exc).__name__}: {exc}"
+            if self.writes and not dry_run:
+                audit(self.name, options, stopped)
+            raise CommandError(
+                f"{stopped}. Everything it changed is complete and consistent; run it again "
+                "to carry on."
+            ) from None
         self.finish(report, time.monotonic() - started, options)
+
+    def before_lock(self, lifecycle: Lifecycle, options: dict[str, Any]) -> None:
+        """Work before taking the lock, such as asking for confirmation."""
 
     @property
     def name(self) -> str:

@@ -1,14 +1,17 @@
 """One lease at a time for the key-lifecycle commands, held in the Django database.
 
 The commands may run on different machines against one archive (a Cloud Run job and a laptop),
-so the lock is a row with an expiry that the holder renews as it works. A run that is killed
-leaves its row to expire; a run on the same host takes it over at once when the holder's
-process is gone, so "kill it and run it again" just works.
+so the lock is a row with an expiry that the holder renews as it works, and a random token that
+names the run (hosts and pids repeat across containers). A run that is killed leaves its row to
+expire; a run on the same host takes it over at once when the holder's process is gone, so
+"kill it and run it again" just works. A run whose lease was taken over finds out at its next
+renewal and stops.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,8 +24,8 @@ from django.utils import timezone
 from messages.models import MaintenanceLock
 
 NAME = "key-lifecycle"
-LEASE = timedelta(seconds=120)
-RENEW_AFTER = timedelta(seconds=20)
+LEASE = timedelta(minutes=5)
+RENEW_AFTER = timedelta(seconds=30)
 
 
 class LockHeld(Exception):
@@ -38,6 +41,7 @@ class Lease:
     command: str
     host: str
     pid: int
+    token: str = field(default_factory=lambda: secrets.token_hex(16))  # this run, exactly
     renewed_at: datetime = field(default_factory=timezone.now)
     took_over: str | None = None  # who held the lock before, if it was taken over
 
@@ -46,7 +50,7 @@ class Lease:
         now = timezone.now()
         if now - self.renewed_at < RENEW_AFTER:
             return
-        renewed = MaintenanceLock.objects.filter(name=NAME, host=self.host, pid=self.pid).update(
+        renewed = MaintenanceLock.objects.filter(name=NAME, token=self.token).update(
             expires_at=now + LEASE
         )
         if not renewed:
@@ -74,6 +78,7 @@ def maintenance_lock(command: str) -> Iterator[Lease]:
         "command": command,
         "host": lease.host,
         "pid": lease.pid,
+        "token": lease.token,
         "acquired_at": now,
         "expires_at": now + LEASE,
     }
@@ -92,7 +97,7 @@ def maintenance_lock(command: str) -> Iterator[Lease]:
     try:
         yield lease
     finally:
-        MaintenanceLock.objects.filter(name=NAME, host=lease.host, pid=lease.pid).delete()
+        MaintenanceLock.objects.filter(name=NAME, token=lease.token).delete()
 
 
 def _alive(pid: int) -> bool:

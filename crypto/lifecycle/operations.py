@@ -26,7 +26,7 @@ from crypto.chatkeys import (
     ChatKeys,
     is_shredded,
 )
-from crypto.errors import CryptoError, DecryptionError
+from crypto.errors import CryptoError, DecryptionError, KeyringError
 from crypto.keyrings.base import Keyring
 from crypto.lifecycle.progress import Progress
 from messages.services import message_identity, title_identity
@@ -38,6 +38,10 @@ CAS_ATTEMPTS = 5
 
 class NotInArchive(Exception):
     """The chat named has no records and no keys."""
+
+
+class KeysKeptChanging(Exception):
+    """Another process changed a chat's keys every time this one tried to."""
 
 
 @dataclass
@@ -93,6 +97,11 @@ class Lifecycle:
     def keyring(self) -> Keyring:
         return self.chat_keys.keyring
 
+    def step(self) -> None:
+        """Called before each item: keeps the lease alive and the pace under --max-rate."""
+        self.renew()
+        self.pacer.wait()
+
     # -- helpers ------------------------------------------------------------------------------
 
     def keys_by_chat(self, chat_id: int | None = None) -> dict[int, list[ChatKeyRecord]]:
@@ -124,7 +133,7 @@ class Lifecycle:
             if self.store.change_chat_keys(chat_id, current, changed):
                 self.chat_keys.forget(chat_id)
                 return changed
-        raise RuntimeError(f"chat {chat_id}'s keys kept changing; run the command again")
+        raise KeysKeptChanging(f"chat {chat_id}'s keys kept changing while this run changed them")
 
     # -- rewrap_keys ----------------------------------------------------------------------------
 
@@ -149,8 +158,7 @@ class Lifecycle:
         report.counts["rewrapped"] = 0
         work = ((chat_id, r) for chat_id, rs in stale.items() for r in rs)
         for chat_id, record in self.progress.iterate(work, todo, "chat keys"):
-            self.renew()
-            self.pacer.wait()
+            self.step()
             if self._rewrap_one(chat_id, record.version, report):
                 report.counts["rewrapped"] += 1
         return report
@@ -186,17 +194,15 @@ class Lifecycle:
             for c, records in chats.items()
             if any(r.state == ACTIVE and r.created_at < cutoff for r in records)
         }
-        report.counts["chats"] = len(chats)
-        report.counts["already rotated"] = sum(
-            1 for records in chats.values() if any(r.state == ACTIVE for r in records)
-        ) - len(due)
+        keyed = sum(1 for records in chats.values() if any(r.state == ACTIVE for r in records))
+        report.counts["chats"] = keyed  # shredded chats have no active key: nothing to rotate
+        report.counts["already rotated"] = keyed - len(due)
         if dry_run:
             report.counts["would be rotated"] = len(due)
             return report
         report.counts["rotated"] = 0
         for chat, records in self.progress.iterate(due.items(), len(due), "chats"):
-            self.renew()
-            self.pacer.wait()
+            self.step()
             if self._rotate_one(chat, records, cutoff):
                 report.counts["rotated"] += 1
         return report
@@ -235,11 +241,17 @@ class Lifecycle:
         revisions = self._superseded_revisions(pending)
         for chat, batch in self.progress.iterate_batches(revisions, total, "revisions"):
             self.renew()
-            if batch:
-                report.counts["revisions re-sealed"] += self._reseal(chat, batch, report)
-            else:  # the chat's last batch is done: its title, then retire its old versions
-                self._reseal_title(chat, pending[chat], report)
-                report.counts["key versions retired"] += self._retire(chat, pending[chat], report)
+            try:
+                if batch:
+                    report.counts["revisions re-sealed"] += self._reseal(chat, batch, report)
+                else:  # the chat's last batch is done: its title, then retire its old versions
+                    self._reseal_title(chat, pending[chat], report)
+                    retired = self._retire(chat, pending[chat], report)
+                    report.counts["key versions retired"] += retired
+            except KeyringError:
+                raise
+            except CryptoError as exc:  # e.g. the chat's active key does not unwrap
+                report.fail(f"chat {chat}: cannot re-seal: {type(exc).__name__}: {exc}")
         return report
 
     def _superseded_revisions(
@@ -259,7 +271,7 @@ class Lifecycle:
         old_keys = self.chat_keys.keys_for({(chat_id, r.key_version) for r in batch})
         reseals = []
         for revision in batch:
-            self.pacer.wait()
+            self.step()
             identity = message_identity(chat_id, revision.message_id, revision.edit_date)
             old_key = old_keys[chat_id, revision.key_version]
             try:

@@ -17,6 +17,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, re_path
 
+from crypto.chatkeys import is_shredded
 from messages import audit, reader, search
 from messages import cursor as cursors
 from messages import representation as show
@@ -117,9 +118,9 @@ class ChatBrowserAdmin(ReadOnlyAdmin):
         store = get_store()
         chat = store.get_chat(chat_id)
         if chat is None:
-            shredded = next((c for c in store.shredded_chats() if c.chat_id == chat_id), None)
-            if shredded is not None:
-                raise ChatShredded(shredded)
+            keys = store.get_chat_keys(chat_id)
+            if is_shredded(keys):
+                raise ChatShredded(ShreddedChat(chat_id, keys[-1].changed_at))
             raise Http404("No such chat.")
         return chat
 

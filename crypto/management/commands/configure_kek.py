@@ -67,10 +67,11 @@ class Command(LifecycleCommand):
             self.confirm(target)
         if state:
             keyring.set_state(target.version, state)
+            changed = 1
         else:
-            keyring.set_min_decryption_version(target.version)
+            changed = len(keyring.set_min_decryption_version(target.version))
         report.notes.append(f"set {what}")
-        report.counts["KEK versions changed"] = len(affected)
+        report.counts["KEK versions changed"] = changed
         return report
 
     def check_unused(

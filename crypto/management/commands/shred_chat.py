@@ -26,14 +26,16 @@ class Command(LifecycleCommand):
         chat_argument(parser, positional=True)
         parser.add_argument("--yes", action="store_true", help="Do not ask for confirmation.")
 
+    def before_lock(self, lifecycle: Lifecycle, options: dict[str, Any]) -> None:
+        # Asked before the lock is taken: an operator thinking it over blocks no one.
+        if not options["yes"] and not options["dry_run"]:
+            chat_id = options["chat_id"]
+            self.confirm(chat_id, lifecycle.shred_chat(chat_id, dry_run=True))
+
     def run(self, lifecycle: Lifecycle, options: dict[str, Any]) -> Report:
-        chat_id = options["chat_id"]
-        plan = lifecycle.shred_chat(chat_id, dry_run=True)
+        report = lifecycle.shred_chat(options["chat_id"], dry_run=options["dry_run"])
         if options["dry_run"]:
-            return plan
-        if not options["yes"]:
-            self.confirm(chat_id, plan)
-        report = lifecycle.shred_chat(chat_id, dry_run=False)
+            return report
         if isinstance(lifecycle.store, ORMStore) and uses_group_commit():
             self.empty_write_ahead_log()
         return report
