@@ -364,7 +364,6 @@ def sealed_rows(
     updates: list[dict[str, Any]], tallies: dict[int, ChatTally]
 ) -> tuple[list[Any], list[Any]]:
     """Message and MessageRevision rows, sealed exactly as archive() seals a message."""
-    from messages.models import MessageRevision
     from webhooks.updates import IncomingMessage, parse_update
 
     heads, revisions = [], []
@@ -373,20 +372,25 @@ def sealed_rows(
         assert isinstance(incoming, IncomingMessage)  # noqa: S101 - generated messages only
         head = head_row(incoming)
         heads.append(head)
-        revisions.append(
-            MessageRevision(
-                chat_id=head.chat_id,
-                message_id=head.message_id,
-                edit_date=head.edit_date,
-                key_version=head.key_version,
-                envelope=head.envelope,
-            )
-        )
+        revisions.append(revision_row(head))
         tally = tallies.setdefault(
             head.chat_id, ChatTally(incoming.chat_type, incoming.chat_title or "")
         )
         tally.add(incoming.date)
     return heads, revisions
+
+
+def revision_row(head: Any) -> Any:
+    """The MessageRevision row put_message stores beside a head row."""
+    from messages.models import MessageRevision
+
+    return MessageRevision(
+        chat_id=head.chat_id,
+        message_id=head.message_id,
+        edit_date=head.edit_date,
+        key_version=head.key_version,
+        envelope=head.envelope,
+    )
 
 
 def head_row(incoming: Any) -> Any:

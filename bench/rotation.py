@@ -195,31 +195,19 @@ def sealed_rows(batch: list[Generated], tallies: dict[int, Any]) -> tuple[list[A
         incoming = parse_update(item.update)
         assert isinstance(incoming, IncomingMessage)  # noqa: S101 - generated messages only
         head = api_pages.head_row(incoming)
-        revisions.append(revision_row(head))
+        revisions.append(api_pages.revision_row(head))
         if item.edit is not None:
             edited = parse_update(item.edit)
             assert isinstance(edited, IncomingMessage)  # noqa: S101
             head = api_pages.head_row(edited)
             head.version_count = 2
-            revisions.append(revision_row(head))
+            revisions.append(api_pages.revision_row(head))
         heads.append(head)
         tally = tallies.setdefault(
             incoming.chat_id, api_pages.ChatTally(incoming.chat_type, incoming.chat_title or "")
         )
         tally.add(incoming.date)
     return heads, revisions
-
-
-def revision_row(head: Any) -> Any:
-    from messages.models import MessageRevision
-
-    return MessageRevision(
-        chat_id=head.chat_id,
-        message_id=head.message_id,
-        edit_date=head.edit_date,
-        key_version=head.key_version,
-        envelope=head.envelope,
-    )
 
 
 # -- measuring (runs in a Django subprocess) -----------------------------------------------------

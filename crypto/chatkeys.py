@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import os
 import struct
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Protocol
 
+from crypto import envelope
 from crypto.cache import TTLCache
+from crypto.envelope import Identity
 from crypto.errors import (
     ChatKeyDestroyed,
     ChatKeyMissing,
@@ -143,6 +145,31 @@ class ChatKeys:
                 found[chat_id, version] = exc
         return found
 
+    def open_many(self, items: Sequence[tuple[Identity, bytes]]) -> list[bytes | CryptoError]:
+        """Opens a batch of envelopes with one store read for the keys' states. A record that
+        fails comes back as its error, in place; a keyring outage raises KeyringError."""
+        versions: list[int | CryptoError] = []
+        for _, sealed in items:
+            try:
+                versions.append(envelope.key_version_of(sealed))
+            except CryptoError as exc:
+                versions.append(exc)
+        keys = self.keys_for(
+            (identity.chat_id, version)
+            for (identity, _), version in zip(items, versions, strict=True)
+            if isinstance(version, int)
+        )
+        results: list[bytes | CryptoError] = []
+        for (identity, sealed), version in zip(items, versions, strict=True):
+            key = keys[identity.chat_id, version] if isinstance(version, int) else version
+            try:
+                if isinstance(key, CryptoError):
+                    raise key
+                results.append(envelope.open_envelope(key, identity, sealed))
+            except CryptoError as exc:
+                results.append(exc)
+        return results
+
     def key(self, chat_id: int, version: int) -> bytes:
         """One version's key. Raises ChatKeyMissing, ChatKeyRetired or ChatKeyDestroyed."""
         result = self.keys_for([(chat_id, version)])[chat_id, version]
@@ -158,8 +185,6 @@ class ChatKeys:
     def _openable(self, chat_id: int, version: int, record: ChatKeyRecord | None) -> bytes:
         if record is None:
             raise ChatKeyMissing(f"chat {chat_id} has no key version {version}")
-        if record.state == RETIRED:
-            raise ChatKeyRetired(f"chat {chat_id} key version {version} is retired")
         return self._unwrap(record)
 
     def _create(self, chat_id: int, existing: list[ChatKeyRecord]) -> ChatKeyRecord:
@@ -192,10 +217,7 @@ class ChatKeys:
 
     def unwrap(self, record: ChatKeyRecord) -> tuple[bytes, bool]:
         """Asks the keyring for a record's key, bypassing the cache; returns (key, primary)."""
-        if record.state not in OPENABLE:
-            raise ChatKeyDestroyed(
-                f"chat {record.chat_id} key version {record.version} is {record.state}"
-            )
+        _require_openable(record)
         self._on_keyring_call("unwrap")
         key, primary = self.keyring.unwrap(record.wrapped, wrap_aad(record.chat_id, record.version))
         if not primary:
@@ -204,14 +226,16 @@ class ChatKeys:
         return key, primary
 
     def _unwrap(self, record: ChatKeyRecord) -> bytes:
-        if record.state == DESTROYED:
-            raise ChatKeyDestroyed(
-                f"chat {record.chat_id} key version {record.version} is shredded"
-            )
-        if record.state == RETIRED:
-            raise ChatKeyRetired(f"chat {record.chat_id} key version {record.version} is retired")
+        _require_openable(record)  # before the cache: a cached key outlives no state change
         key = self.keys.get((record.chat_id, record.version))
         if key is None:
             key, _ = self.unwrap(record)
             self.keys.set((record.chat_id, record.version), key)
         return key
+
+
+def _require_openable(record: ChatKeyRecord) -> None:
+    if record.state == DESTROYED:
+        raise ChatKeyDestroyed(f"chat {record.chat_id} key version {record.version} is shredded")
+    if record.state == RETIRED:
+        raise ChatKeyRetired(f"chat {record.chat_id} key version {record.version} is retired")

@@ -84,25 +84,8 @@ def open_many(items: Sequence[tuple[Identity, bytes]]) -> list[bytes | CryptoErr
     A record that fails comes back as its error, in place, so one bad record does not hide a
     page; the caller reports it as such. A keyring outage is not a property of a record: it
     raises KeyringError (the caller answers 503)."""
-    versions: list[int | CryptoError] = []
-    for _, sealed in items:
-        try:
-            versions.append(envelope.key_version_of(sealed))
-        except CryptoError as exc:
-            versions.append(exc)
-    keys = chat_keys().keys_for(
-        (identity.chat_id, version)
-        for (identity, _), version in zip(items, versions, strict=True)
-        if isinstance(version, int)
-    )
-    results: list[bytes | CryptoError] = []
-    for (identity, sealed), version in zip(items, versions, strict=True):
-        key = keys[identity.chat_id, version] if isinstance(version, int) else version
-        try:
-            if isinstance(key, CryptoError):
-                raise key
-            results.append(envelope.open_envelope(key, identity, sealed))
-        except CryptoError as exc:
-            metrics.DECRYPT_FAILURES.labels(type(exc).__name__).inc()
-            results.append(exc)
+    results = chat_keys().open_many(items)
+    for result in results:
+        if isinstance(result, CryptoError):
+            metrics.DECRYPT_FAILURES.labels(type(result).__name__).inc()
     return results

@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import TypeVar
 
 from crypto import envelope
 from crypto.chatkeys import (
@@ -33,6 +34,7 @@ from messages.services import message_identity, title_identity
 from messages.stores.base import MessageStore, Reseal, SealedRevision, StoredMessage
 
 BATCH = 200
+T = TypeVar("T")
 CAS_ATTEMPTS = 5
 
 
@@ -261,29 +263,20 @@ class Lifecycle:
         batch to say the chat is done (while its keys are still in the cache)."""
         for chat_id, versions in pending.items():
             for version in versions:
-                revisions = self.store.iter_revisions(chat_id, key_version=version)
-                while batch := list(itertools.islice(revisions, BATCH)):
+                for batch in _batches(self.store.iter_revisions(chat_id, key_version=version)):
                     yield chat_id, batch
             yield chat_id, []
 
     def _reseal(self, chat_id: int, batch: list[SealedRevision], report: Report) -> int:
         version, key = self.chat_keys.active_key(chat_id)
-        old_keys = self.chat_keys.keys_for({(chat_id, r.key_version) for r in batch})
+        identities = [message_identity(chat_id, r.message_id, r.edit_date) for r in batch]
+        sealed = [(identity, r.envelope) for identity, r in zip(identities, batch, strict=True)]
+        opened = self._open(chat_id, sealed, report)
         reseals = []
-        for revision in batch:
+        for revision, identity, plaintext in zip(batch, identities, opened, strict=True):
             self.step()
-            identity = message_identity(chat_id, revision.message_id, revision.edit_date)
-            old_key = old_keys[chat_id, revision.key_version]
-            try:
-                if isinstance(old_key, CryptoError):
-                    raise old_key
-                plaintext = envelope.open_envelope(old_key, identity, revision.envelope)
-            except CryptoError as exc:
-                report.fail(
-                    f"chat {chat_id} message {revision.message_id} revision "
-                    f"{revision.edit_date}: {type(exc).__name__}"
-                )
-                continue
+            if plaintext is None:
+                continue  # reported: it stays under its old key, which is then not retired
             new = envelope.seal(key, version, identity, plaintext)
             reseals.append(
                 Reseal(revision.message_id, revision.edit_date, revision.envelope, new, version)
@@ -385,16 +378,16 @@ class Lifecycle:
             items = [
                 (message_identity(batch_chat, r.message_id, r.edit_date), r.envelope) for r in batch
             ]
-            report.counts["revisions opened"] += self._open(batch_chat, items, report)
+            report.counts["revisions opened"] += _count(self._open(batch_chat, items, report))
         for chat in directory.values():
-            heads = self.store.iter_heads(chat.chat_id)
             seen = 0
-            while batch_heads := list(itertools.islice(heads, BATCH)):
+            for batch_heads in _batches(self.store.iter_heads(chat.chat_id)):
                 self.renew()
                 seen += len(batch_heads)
-                report.counts["heads opened"] += self._open(
+                heads_opened = self._open(
                     chat.chat_id, [_head_item(h) for h in batch_heads], report
                 )
+                report.counts["heads opened"] += _count(heads_opened)
             if seen != chat.message_count:
                 report.fail(
                     f"chat {chat.chat_id}: the directory counts {chat.message_count} messages, "
@@ -425,8 +418,7 @@ class Lifecycle:
 
     def _all_revisions(self, chat_ids: Iterable[int]) -> Iterator[tuple[int, list[SealedRevision]]]:
         for chat_id in chat_ids:
-            revisions = self.store.iter_revisions(chat_id)
-            while batch := list(itertools.islice(revisions, BATCH)):
+            for batch in _batches(self.store.iter_revisions(chat_id)):
                 yield chat_id, batch
 
     def _open(
@@ -434,33 +426,21 @@ class Lifecycle:
         chat_id: int,
         items: list[tuple[envelope.Identity, bytes]],
         report: Report,
-    ) -> int:
-        """Opens a batch of one chat's records; returns how many opened."""
-        versions: dict[int, int | CryptoError] = {}
-        for index, (_, sealed) in enumerate(items):
-            try:
-                versions[index] = envelope.key_version_of(sealed)
-            except CryptoError as exc:
-                versions[index] = exc
-        keys = self.chat_keys.keys_for(
-            {(chat_id, v) for v in versions.values() if isinstance(v, int)}
-        )
-        opened = 0
-        for index, (identity, sealed) in enumerate(items):
-            version = versions[index]
-            try:
-                key = keys[chat_id, version] if isinstance(version, int) else version
-                if isinstance(key, CryptoError):
-                    raise key
-                envelope.open_envelope(key, identity, sealed)
-                opened += 1
-            except CryptoError as exc:
+    ) -> list[bytes | None]:
+        """Opens a batch of one chat's records; each that fails is reported and comes back
+        as None."""
+        opened: list[bytes | None] = []
+        for (identity, _), result in zip(items, self.chat_keys.open_many(items), strict=True):
+            if isinstance(result, CryptoError):
                 what = (
                     "title"
                     if identity.purpose != "message"
                     else f"message {identity.message_id} revision {identity.revision}"
                 )
-                report.fail(f"chat {chat_id} {what}: {type(exc).__name__}")
+                report.fail(f"chat {chat_id} {what}: {type(result).__name__}")
+                opened.append(None)
+            else:
+                opened.append(result)
         return opened
 
 
@@ -474,6 +454,16 @@ def noun(name: str, count: int) -> str:
             words[index] = word[:-1]
             break
     return " ".join(words)
+
+
+def _batches(items: Iterable[T]) -> Iterator[list[T]]:
+    iterator = iter(items)
+    while batch := list(itertools.islice(iterator, BATCH)):
+        yield batch
+
+
+def _count(opened: list[bytes | None]) -> int:
+    return sum(1 for plaintext in opened if plaintext is not None)
 
 
 def _head_item(head: StoredMessage) -> tuple[envelope.Identity, bytes]:
