@@ -18,7 +18,7 @@ Loads a throwaway archive (a temporary SQLite file, or an emptied PostgreSQL dat
 
 Loading takes a bulk path for speed. It skips put_message's per-message transaction (row lock,
 revision check, chat-directory update per message) but uses the same sealing and the same
-tables: each message is sealed with ``crypto.services.seal`` under its chat's real key (created
+tables: each message is sealed with ``messages.sealing.seal`` under its chat's real key (created
 and wrapped by the keyring through ChatKeys and the store, as archive() does) with the identity
 ``messages.services.message_identity(chat_id, message_id, 0)``, the plaintext is
 ``messages.services.sealed_plaintext`` of the Telegram message, as archive() seals it, and the
@@ -364,7 +364,8 @@ def sealed_rows(
     updates: list[dict[str, Any]], tallies: dict[int, ChatTally]
 ) -> tuple[list[Any], list[Any]]:
     """Message and MessageRevision rows, sealed exactly as archive() seals a message."""
-    from webhooks.updates import IncomingMessage, parse_update
+    from messages.telegram import IncomingMessage
+    from webhooks.updates import parse_update
 
     heads, revisions = [], []
     for update in updates:
@@ -395,15 +396,14 @@ def revision_row(head: Any) -> Any:
 
 def head_row(incoming: Any) -> Any:
     """The Message row archive() would store for this IncomingMessage, with its envelope."""
-    from crypto import services as crypto
-    from crypto.envelope import key_version_of
-    from messages import sortkey
+    from crypto.envelope import key_version_of, message_identity
+    from messages import sealing, sortkey
     from messages.models import Message
-    from messages.services import message_identity, sealed_plaintext
+    from messages.services import sealed_plaintext
 
     chat_id, message_id = incoming.chat_id, incoming.message_id
     identity = message_identity(chat_id, message_id, incoming.edit_date)
-    sealed = crypto.seal(chat_id, identity, sealed_plaintext(incoming.raw))
+    sealed = sealing.seal(chat_id, identity, sealed_plaintext(incoming.raw))
     return Message(
         chat_id=chat_id,
         message_id=message_id,
@@ -423,15 +423,15 @@ def head_row(incoming: Any) -> Any:
 
 def write_chats(tallies: dict[int, ChatTally]) -> None:
     """The chat directory, as put_message leaves it: counts, dates and the sealed title."""
-    from crypto import services as crypto
+    from crypto.envelope import title_identity
+    from messages import sealing
     from messages.models import Chat
-    from messages.services import title_identity
 
     rows = [
         Chat(
             chat_id=chat_id,
             type=tally.type,
-            sealed_title=crypto.seal(chat_id, title_identity(chat_id), tally.title.encode()),
+            sealed_title=sealing.seal(chat_id, title_identity(chat_id), tally.title.encode()),
             first_date=tally.first_date,
             last_date=tally.last_date,
             message_count=tally.count,

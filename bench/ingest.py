@@ -443,10 +443,10 @@ def check_groupie(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def check_sample(keys: list[tuple[int, int]]) -> tuple[int, int]:
     """Opens each sampled message; counts those not decrypting to what the script sent."""
+    from crypto.envelope import message_identity
     from crypto.errors import CryptoError
-    from crypto.services import open_one
     from messages.models import Message
-    from messages.services import message_identity
+    from messages.sealing import open_one
 
     mismatched = 0
     for chat_id, message_id in keys:

@@ -188,7 +188,8 @@ def loader_main() -> None:
 def sealed_rows(batch: list[Generated], tallies: dict[int, Any]) -> tuple[list[Any], list[Any]]:
     """Message and MessageRevision rows, sealed as archive() seals them: an edited message has
     its original and its edit as revisions, and the edit as its head."""
-    from webhooks.updates import IncomingMessage, parse_update
+    from messages.telegram import IncomingMessage
+    from webhooks.updates import parse_update
 
     heads, revisions = [], []
     for item in batch:
@@ -265,10 +266,10 @@ class Step:
 
 class Measurer:
     def __init__(self) -> None:
-        from crypto import services
+        from messages import sealing
 
-        chat_keys = services.chat_keys()
-        if services.get_keyring() is not chat_keys.keyring:
+        chat_keys = sealing.chat_keys()
+        if sealing.get_keyring() is not chat_keys.keyring:
             raise RuntimeError("the commands' keyring is not the configured instance")
         self.keyring = chat_keys.keyring
         self.calls = KeyringCalls(self.keyring)

@@ -45,7 +45,21 @@ class Identity:
     chat_id: int
     message_id: int
     revision: int = 0
-    purpose: str = "message"
+    purpose: str = "message"  # MESSAGE_PURPOSE or TITLE_PURPOSE
+
+
+MESSAGE_PURPOSE = "message"
+TITLE_PURPOSE = "chat-title"
+
+
+def message_identity(chat_id: int, message_id: int, edit_date: int) -> Identity:
+    """A message revision's place: Telegram's edit_date is the revision (0 for the original)."""
+    return Identity(chat_id=chat_id, message_id=message_id, revision=edit_date)
+
+
+def title_identity(chat_id: int) -> Identity:
+    """A chat's title, sealed with the chat key beside its messages."""
+    return Identity(chat_id=chat_id, message_id=0, revision=0, purpose=TITLE_PURPOSE)
 
 
 def associated_data(identity: Identity, key_version: int) -> bytes:

@@ -76,7 +76,6 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
-    "crypto",
     "messages.apps.ArchiveConfig",
     "webhooks",
 ]

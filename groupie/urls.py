@@ -5,13 +5,14 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from groupie import health, metrics
-from webhooks import views as webhooks
+from groupie import metrics
+from messages import health
+from webhooks.views import legacy_webhook, telegram_webhook
 
 urlpatterns = [
-    path("telegram/webhook/", webhooks.telegram_webhook, name="telegram-webhook"),
+    path("telegram/webhook/", telegram_webhook, name="telegram-webhook"),
     # The prototype registered /webhook/<secret> with no trailing slash; accept one too.
-    re_path(r"^webhook/(?P<secret>[^/]+)/?$", webhooks.legacy_webhook, name="legacy-webhook"),
+    re_path(r"^webhook/(?P<secret>[^/]+)/?$", legacy_webhook, name="legacy-webhook"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("metrics", metrics.metrics_view, name="metrics"),

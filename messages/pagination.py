@@ -13,8 +13,9 @@ from dataclasses import dataclass, replace
 from django.http import HttpRequest
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
-from messages import cursor as cursors
-from messages.stores.base import MessageQuery, MessageStore, StoredMessage
+from messages import cursors
+from messages.stores.base import MessageStore
+from messages.stores.records import MessageQuery, StoredMessage
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from messages import representation as show
-from messages.reader import OpenedMessage, open_messages
-from messages.stores.base import MessageQuery, MessageStore
+from messages.reading import fields
+from messages.reading.opening import OpenedMessage, open_messages
+from messages.stores.base import MessageStore
+from messages.stores.records import MessageQuery
 
 SCAN_LIMIT = 500
 BATCH = 100
@@ -28,15 +29,15 @@ def matches(item: OpenedMessage, needle: str) -> bool:
     message = item.opened.message
     if message is None:
         return False
-    sender = show.sender(message) or {}
+    sender = fields.sender(message) or {}
     haystack = " ".join(
         str(part)
         for part in (
-            show.text(message),
+            fields.text(message),
             sender.get("first_name"),
             sender.get("last_name"),
             sender.get("username"),
-            (show.media(message) or {}).get("file_name"),
+            (fields.media(message) or {}).get("file_name"),
         )
         if part
     )

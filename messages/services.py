@@ -7,30 +7,20 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from crypto import services as crypto
-from crypto.envelope import Identity
+from crypto.envelope import message_identity, title_identity
 from groupie import metrics
-from messages import sortkey
+from messages import sealing, sortkey
 from messages.stores import get_store
-from messages.stores.base import (
+from messages.stores.records import (
     ChatSnapshot,
     InactiveChatKey,
     PutOutcome,
     SealedMessage,
     StoreError,
 )
-from webhooks.updates import IncomingMessage
+from messages.telegram import IncomingMessage
 
-TITLE_PURPOSE = "chat-title"
 _SEAL_ATTEMPTS = 3
-
-
-def message_identity(chat_id: int, message_id: int, edit_date: int) -> Identity:
-    return Identity(chat_id=chat_id, message_id=message_id, revision=edit_date)
-
-
-def title_identity(chat_id: int) -> Identity:
-    return Identity(chat_id=chat_id, message_id=0, revision=0, purpose=TITLE_PURPOSE)
 
 
 def sealed_plaintext(message: Mapping[str, Any]) -> bytes:
@@ -52,7 +42,7 @@ def archive(incoming: IncomingMessage) -> PutOutcome:
             except InactiveChatKey:
                 # Another process rotated or shredded this chat's key since this one cached
                 # it: the store refused the record. Seal again with the key as it is now.
-                crypto.chat_keys().forget(incoming.chat_id)
+                sealing.chat_keys().forget(incoming.chat_id)
                 if attempt == _SEAL_ATTEMPTS:
                     raise StoreError("the chat's key kept changing while archiving") from None
         # Link after the message is stored: a failure here is a 503, the redelivery finds the
@@ -71,7 +61,7 @@ def _sealed(incoming: IncomingMessage) -> SealedMessage:
     records = [(identity, sealed_plaintext(incoming.raw))]
     if title:
         records.append((title_identity(chat_id), title.encode()))
-    key_version, sealed = crypto.seal_all(chat_id, records)
+    key_version, sealed = sealing.seal_all(chat_id, records)
     return SealedMessage(
         chat=ChatSnapshot(
             chat_id=chat_id,

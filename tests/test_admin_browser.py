@@ -10,7 +10,7 @@ from django.test import Client
 
 from messages.models import AuditEntry
 from messages.stores import get_store
-from messages.stores.base import MessageQuery
+from messages.stores.records import MessageQuery
 
 TEAM = -1001234567890123
 SECRETS = ("Marguerite", "Quillfeather", "mquillfeather_zz", "Code freeze")

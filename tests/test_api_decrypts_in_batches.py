@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from crypto.services import chat_keys
 from groupie.metrics import KEYRING_CALLS
+from messages.sealing import chat_keys
 
 
 def unwraps() -> float:

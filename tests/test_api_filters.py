@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
-from messages.demo_data import demo_updates
-from webhooks.updates import IncomingMessage, parse_update
+from messages.telegram import IncomingMessage
+from webhooks.demo_data import demo_updates
+from webhooks.updates import parse_update
 
 URL = "/api/v1/messages/"
 
@@ -69,7 +70,7 @@ def test_since_and_until_are_inclusive_and_take_iso_or_unix(
     low, high = dates[3], dates[-4]
     expected = ids([m for m in heads if low <= m.date <= high])
     assert listed(api, f"since={low}&until={high}") == expected
-    from messages.representation import iso_date
+    from messages.reading.fields import iso_date
 
     iso = f"since={iso_date(low)}&until={iso_date(high)}".replace("+", "%2B")
     assert listed(api, iso) == expected

@@ -126,7 +126,7 @@ def test_a_swapped_title_is_reported_as_an_error(api: Any, webhook: Webhook) -> 
 def test_the_api_answers_503_when_the_keyring_is_unavailable(
     api: Any, edited: None, keyring_path: Path
 ) -> None:
-    from crypto.services import chat_keys
+    from messages.sealing import chat_keys
 
     chat_keys().keys.clear()
     keyring_path.unlink()

@@ -7,12 +7,13 @@ from typing import Any
 import pytest
 from django.core import signing
 
-from messages.cursor import Cursor, encode
+from messages.cursors import Cursor, encode
 from messages.services import archive
 from messages.stores import get_store
-from messages.stores.base import MessageQuery
+from messages.stores.records import MessageQuery
+from messages.telegram import IncomingMessage
 from tests.factories import UpdateFactory
-from webhooks.updates import IncomingMessage, parse_update
+from webhooks.updates import parse_update
 
 URL = "/api/v1/messages/"
 

@@ -15,7 +15,7 @@ from groupie.backends import BackendHandler
 
 LOCAL = "crypto.keyrings.local.LocalKeyring"
 
-# One handler for the module, as crypto.services keeps one: it follows setting_changed.
+# One handler for the module, as messages.sealing keeps one: it follows setting_changed.
 keyrings: BackendHandler[Keyring] = BackendHandler("GROUPIE_KEYRING", Keyring)
 
 

@@ -20,8 +20,8 @@ from crypto.chatkeys import (
 from crypto.errors import ChatKeyDestroyed, ChatKeyMissing, ChatKeyRetired, DecryptionError
 from crypto.keyrings.local import LocalKeyring
 from messages import sortkey
-from messages.stores.base import ChatSnapshot, SealedMessage
 from messages.stores.orm import ORMStore
+from messages.stores.records import ChatSnapshot, SealedMessage
 
 pytestmark = pytest.mark.django_db
 

@@ -11,8 +11,8 @@ from django.core.management import call_command
 
 from crypto.errors import DecryptionError, KeyringError
 from crypto.keyrings.cloudkms import CloudKMSKeyring
-from crypto.services import chat_keys, get_keyring
 from messages.models import Message
+from messages.sealing import chat_keys, get_keyring
 from messages.services import archive
 from tests.conftest import Webhook
 from tests.factories import UpdateFactory

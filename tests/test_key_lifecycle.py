@@ -12,9 +12,9 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import Client
 
-from crypto import services
 from crypto.chatkeys import ACTIVE, DESTROYED, RETIRED, SUPERSEDED, wrap_aad
 from crypto.errors import CryptoError, DecryptionError
+from messages import sealing
 from messages.models import AuditEntry
 from messages.stores import get_store
 from messages.stores.firestore import FirestoreStore
@@ -65,7 +65,7 @@ def test_archive_rotate_rewrap_reencrypt_and_shred(
     backends: str, webhook: Webhook, api: Any
 ) -> None:
     sent = archive(webhook)
-    keyring = services.get_keyring()
+    keyring = sealing.get_keyring()
     assert summary("verify_archive").startswith(
         f"verify_archive: 3 chats, {3 * (MESSAGES_PER_CHAT + 1)} revisions opened, "
         f"{3 * MESSAGES_PER_CHAT} heads opened, 0 shredded chats, 0 failed"
@@ -81,7 +81,7 @@ def test_archive_rotate_rewrap_reencrypt_and_shred(
     assert "0 would be rewrapped" in summary("rewrap_keys", "--dry-run")
     run("configure_kek", "--disable", old_kek.label)
     assert not keyring.version_of(old_kek.version).decrypts
-    services.chat_keys().keys.clear()  # a cold cache: every chat key is unwrapped again
+    sealing.chat_keys().keys.clear()  # a cold cache: every chat key is unwrapped again
     assert ", 0 failed" in summary("verify_archive")
 
     # A suspected compromise of chat A's key: a new key, every record re-sealed, the old retired.
@@ -137,7 +137,7 @@ def test_archive_rotate_rewrap_reencrypt_and_shred(
     run("configure_kek", "--destroy", shredding_kek.label, "--yes")
     with pytest.raises(DecryptionError):
         keyring.unwrap(wrapped_b[0], wrap_aad(B, 1))
-    services.chat_keys().keys.clear()
+    sealing.chat_keys().keys.clear()
     assert "2 chats" in summary("verify_archive")
     # The API and the admin say it is gone; A and C are untouched.
     assert api.get(f"/api/v1/chats/{B}/").status_code == 404
@@ -195,7 +195,7 @@ def test_a_server_caching_a_rotated_key_seals_again_under_the_new_one(
     """Another process rotated the key; this one still has the old version cached. The store
     refuses its record and archive() seals again: nothing lands under the superseded key."""
     archive(webhook)
-    cached = services.chat_keys()
+    cached = sealing.chat_keys()
     assert cached.active_versions.get(A) == 1
     store = get_store()
     current = store.get_chat_keys(A)
@@ -225,7 +225,7 @@ def test_while_a_shred_is_deleting_a_chat_its_messages_are_refused_not_lost(
 
 
 def test_a_second_command_waits_for_the_lock(db: None) -> None:
-    from crypto.lifecycle.locking import maintenance_lock
+    from messages.keys.locking import maintenance_lock
 
     with maintenance_lock("rewrap_keys"), pytest.raises(CommandError) as refused:
         run("rotate_chat_keys")
@@ -239,7 +239,7 @@ def test_dry_runs_change_nothing(webhook: Webhook) -> None:
     run("rotate_kek")
     audited = AuditEntry.objects.filter(channel=AuditEntry.COMMAND).count()
     before = {c: get_store().get_chat_keys(c) for c in (A, B, C)}
-    kek_versions = services.get_keyring().versions()
+    kek_versions = sealing.get_keyring().versions()
     for command, *args in (
         ("rotate_kek",),
         ("rewrap_keys",),
@@ -250,7 +250,7 @@ def test_dry_runs_change_nothing(webhook: Webhook) -> None:
     ):
         assert "dry run, nothing changed" in summary(command, *args, "--dry-run")
     assert {c: get_store().get_chat_keys(c) for c in (A, B, C)} == before
-    assert services.get_keyring().versions() == kek_versions
+    assert sealing.get_keyring().versions() == kek_versions
     assert AuditEntry.objects.filter(channel=AuditEntry.COMMAND).count() == audited
 
 
@@ -279,7 +279,7 @@ def test_disabling_a_kek_version_that_still_wraps_chat_keys_is_refused(webhook: 
     run("rotate_kek")
     with pytest.raises(CommandError, match="3 chat keys are still wrapped under KEK version 1"):
         run("configure_kek", "--disable", "1")
-    assert services.get_keyring().version_of("1").decrypts
+    assert sealing.get_keyring().version_of("1").decrypts
     with pytest.raises(CommandError, match="primary"):
         run("configure_kek", "--disable", "2", "--force")
     status = run("key_status")
@@ -323,13 +323,13 @@ def test_a_failed_open_is_reported_as_its_error(webhook: Webhook) -> None:
     old = bytearray(row.envelope)
     old[1:5] = (1).to_bytes(4, "big")
     MessageRevision.objects.filter(pk=row.pk).update(envelope=bytes(old))
-    [result] = services.open_many([(identity_of(row), bytes(old))])
+    [result] = sealing.open_many([(identity_of(row), bytes(old))])
     assert isinstance(result, CryptoError)
     assert type(result).__name__ == "ChatKeyRetired"
 
 
 def identity_of(row: Any) -> Any:
-    from messages.services import message_identity
+    from crypto.envelope import message_identity
 
     return message_identity(row.chat_id, row.message_id, row.edit_date)
 
@@ -361,7 +361,7 @@ def test_a_run_whose_lease_was_taken_over_stops(db: None) -> None:
 
     from django.utils import timezone
 
-    from crypto.lifecycle.locking import LockLost, maintenance_lock
+    from messages.keys.locking import LockLost, maintenance_lock
     from messages.models import MaintenanceLock
 
     with maintenance_lock("rewrap_keys") as first:

@@ -6,8 +6,8 @@ import io
 
 import pytest
 
-from crypto.lifecycle import progress
-from crypto.lifecycle.progress import Progress
+from messages.keys import progress
+from messages.keys.progress import Progress
 
 
 class Terminal(io.StringIO):

@@ -8,11 +8,11 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from crypto.services import open_one
-from messages.demo_data import demo_updates
-from messages.services import message_identity, title_identity
+from crypto.envelope import message_identity, title_identity
+from messages.sealing import open_one
 from messages.stores import get_store
-from messages.stores.base import MessageQuery
+from messages.stores.records import MessageQuery
+from webhooks.demo_data import demo_updates
 
 pytestmark = pytest.mark.django_db
 

@@ -10,16 +10,16 @@ import pytest
 
 from crypto.chatkeys import ACTIVE, DESTROYED, SUPERSEDED, ChatKeyRecord
 from messages import sortkey
-from messages.stores.base import (
+from messages.stores.base import MessageStore
+from messages.stores.orm import ORMStore
+from messages.stores.records import (
     ChatSnapshot,
     InactiveChatKey,
     MessageQuery,
-    MessageStore,
     PutOutcome,
     Reseal,
     SealedMessage,
 )
-from messages.stores.orm import ORMStore
 
 BACKENDS = ["orm", "firestore"]
 A, B, C = -1001000000000001, -1001000000000002, 4_000_000_001  # two groups and a private chat

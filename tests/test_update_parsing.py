@@ -10,15 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from messages.telegram import KINDS, IncomingMessage
 from tests.conftest import FIXTURES, load_update
-from webhooks.updates import (
-    ARCHIVED_UPDATES,
-    KINDS,
-    IgnoredUpdate,
-    IncomingMessage,
-    InvalidUpdate,
-    parse_update,
-)
+from webhooks.updates import ARCHIVED_UPDATES, IgnoredUpdate, InvalidUpdate, parse_update
 
 # Every fixture that carries a message groupie archives, with the kind it must get.
 ARCHIVED = {

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from crypto.services import open_one
+from crypto.envelope import message_identity
 from messages.models import Chat, Message, MessageRevision
-from messages.services import message_identity
+from messages.sealing import open_one
 from messages.stores import get_store
 from tests.conftest import FIXTURES, Webhook, load_update
 from webhooks.updates import ARCHIVED_UPDATES

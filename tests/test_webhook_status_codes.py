@@ -134,7 +134,7 @@ def test_it_answers_503_when_a_chat_key_cannot_be_unwrapped(
     webhook: Webhook, keyring_path: Path
 ) -> None:
     from crypto.keyrings.local import LocalKeyring
-    from crypto.services import chat_keys
+    from messages.sealing import chat_keys
 
     assert webhook.post_fixture("text_message").status_code == 200
     LocalKeyring(path=str(keyring_path)).rotate()

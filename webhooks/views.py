@@ -19,7 +19,7 @@ from django.views.decorators.http import require_POST
 from crypto.errors import CryptoError
 from groupie import metrics
 from messages.services import archive
-from messages.stores.base import StoreError
+from messages.stores.records import StoreError
 from webhooks.updates import IgnoredUpdate, InvalidUpdate, parse_update
 
 logger = logging.getLogger(__name__)

@@ -18,23 +18,21 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, re_path
 
 from crypto.chatkeys import is_shredded
-from messages import audit, reader, search
-from messages import cursor as cursors
-from messages import representation as show
+from messages import audit, cursors, search
 from messages.admin.readonly import ReadOnlyAdmin
 from messages.api.auth import DECRYPT_PERMISSION
-from messages.cursor import InvalidCursor
+from messages.cursors import InvalidCursor
 from messages.models import AuditEntry, BrowsableChat
 from messages.pagination import paginate
+from messages.reading import as_admin, fields, opening
 from messages.stores import get_store
-from messages.stores.base import (
+from messages.stores.records import (
     ChatRecord,
     MessageQuery,
     ShreddedChat,
-    StoredMessage,
     StoredRevision,
 )
-from webhooks.updates import KINDS
+from messages.telegram import KINDS
 
 PAGE_SIZE = 50
 
@@ -68,19 +66,6 @@ class MessageFilterForm(forms.Form):
             descending=True,
             limit=PAGE_SIZE,
         )
-
-
-def _row(item: StoredMessage, opened: reader.Opened | None) -> dict[str, Any]:
-    message = opened.message if opened else None
-    return {
-        "stored": item,
-        "date": show.iso_date(item.date),
-        "sender": show.sender(message) if message else None,
-        "text": show.text(message) if message else None,
-        "media": show.media(message) if message else None,
-        # The error's kind only: its message is for logs, the page says what it means.
-        "error": type(opened.error).__name__ if opened and opened.error else None,
-    }
 
 
 @admin.register(BrowsableChat)
@@ -130,7 +115,7 @@ class ChatBrowserAdmin(ReadOnlyAdmin):
         return TemplateResponse(request, "admin/archive/chat_shredded.html", context, status=410)
 
     def _title(self, request: HttpRequest, chat: ChatRecord) -> str | None:
-        return reader.open_title(chat)[0] if can_decrypt(request) else None
+        return opening.open_title(chat)[0] if can_decrypt(request) else None
 
     def chat_list(self, request: HttpRequest) -> HttpResponse:
         store = get_store()
@@ -179,8 +164,10 @@ class ChatBrowserAdmin(ReadOnlyAdmin):
             page = paginate(get_store(), request, query, ordering="-date", token=token)
         except InvalidCursor:
             raise Http404("That page link is not valid; start again from the chat.") from None
-        opened = reader.open_messages(page.items) if can_decrypt(request) else None
-        rows = [_row(m, opened[i].opened if opened else None) for i, m in enumerate(page.items)]
+        opened = opening.open_messages(page.items) if can_decrypt(request) else None
+        rows = [
+            as_admin.row(m, opened[i].opened if opened else None) for i, m in enumerate(page.items)
+        ]
         if opened is not None:  # even an empty page shows the decrypted title
             audit.record(
                 request,
@@ -200,7 +187,7 @@ class ChatBrowserAdmin(ReadOnlyAdmin):
         except InvalidCursor:
             raise Http404("That search link is not valid; search again.") from None
         result = search.search(get_store(), query, needle, want=PAGE_SIZE, after=after)
-        rows = [_row(m.stored, m.opened) for m in result.matches]
+        rows = [as_admin.row(m.stored, m.opened) for m in result.matches]
         audit.record(
             request,
             channel=AuditEntry.ADMIN,
@@ -218,7 +205,7 @@ class ChatBrowserAdmin(ReadOnlyAdmin):
         )
         searched = {
             "scanned": result.scanned,
-            "oldest": show.iso_date(result.oldest_date) if result.oldest_date else None,
+            "oldest": fields.iso_date(result.oldest_date) if result.oldest_date else None,
             "resume": resume,
         }
         return rows, None, searched
@@ -232,9 +219,9 @@ class ChatBrowserAdmin(ReadOnlyAdmin):
         if history is None:
             raise Http404("No such message.")
         head, raw = history.head, None
-        revisions: list[tuple[StoredRevision, reader.Opened | None]]
+        revisions: list[tuple[StoredRevision, opening.Opened | None]]
         if can_decrypt(request):
-            opened_head, opened_revisions = reader.open_history(history)
+            opened_head, opened_revisions = opening.open_history(history)
             revisions = [(r.stored, r.opened) for r in opened_revisions]
             if opened_head.opened.message is not None:
                 raw = json.dumps(opened_head.opened.message, indent=2, ensure_ascii=False)
@@ -245,10 +232,10 @@ class ChatBrowserAdmin(ReadOnlyAdmin):
                 chat_id=chat.chat_id,
                 message_ids=[f"{chat.chat_id}:{head.message_id}"],
             )
-            row = _row(head, opened_head.opened)
+            row = as_admin.row(head, opened_head.opened)
         else:
             revisions = [(r, None) for r in history.revisions]
-            row = _row(head, None)
+            row = as_admin.row(head, None)
         reply = (
             get_store().get_messages([(chat.chat_id, head.reply_to_message_id)])
             if head.reply_to_message_id
@@ -260,15 +247,7 @@ class ChatBrowserAdmin(ReadOnlyAdmin):
             chat=chat,
             chat_title=self._title(request, chat),
             row=row,
-            revisions=[
-                {
-                    "stored": stored,
-                    "edit_date": show.iso_edit_date(stored.edit_date),
-                    "text": show.text(opened.message) if opened and opened.message else None,
-                    "error": type(opened.error).__name__ if opened and opened.error else None,
-                }
-                for stored, opened in revisions
-            ],
+            revisions=[as_admin.revision(stored, opened) for stored, opened in revisions],
             reply_exists=bool(reply),
             raw=raw,
         )

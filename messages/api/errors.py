@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from crypto.errors import KeyringError
-from messages.stores.base import StoreError
+from messages.stores.records import StoreError
 
 logger = logging.getLogger(__name__)
 

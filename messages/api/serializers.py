@@ -1,6 +1,6 @@
 """Input validation for the API, and the response shapes the OpenAPI schema documents.
 
-Responses are built as plain dicts by ``messages.api.present`` (one pass, no per-field
+Responses are built as plain dicts by ``messages.reading.as_api`` (one pass, no per-field
 serializer overhead on pages of hundreds); the serializers below describe them for the schema,
 and the schemathesis run checks that the two agree.
 """
@@ -14,7 +14,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
-from webhooks.updates import KINDS
+from messages.telegram import KINDS
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 MAX_PAGE_SIZE = 500
@@ -118,7 +118,7 @@ class BatchRequestSerializer(serializers.Serializer):
         return pairs
 
 
-# -- response shapes (documentation; the data comes from messages.api.present) ------------------
+# -- response shapes (documentation; the data comes from messages.reading.as_api) ------------------
 
 
 class ErrorSerializer(serializers.Serializer):

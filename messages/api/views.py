@@ -18,8 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from crypto.errors import KeyringError
-from messages import audit, reader
-from messages.api import present
+from messages import audit
 from messages.api.auth import allowed_chats
 from messages.api.renderers import NDJSONRenderer
 from messages.api.serializers import (
@@ -32,11 +31,12 @@ from messages.api.serializers import (
     PageSerializer,
     parse_message_id,
 )
-from messages.cursor import InvalidCursor
+from messages.cursors import InvalidCursor
 from messages.models import ApiKey, AuditEntry
 from messages.pagination import paginate
+from messages.reading import as_api, opening
 from messages.stores import get_store
-from messages.stores.base import ChatRecord, MessageQuery, StoreError
+from messages.stores.records import ChatRecord, MessageQuery, StoreError
 
 EXPORT_BATCH = 500
 BAD_REQUEST = OpenApiResponse(
@@ -95,7 +95,7 @@ def _filters_for_audit(filters: dict[str, Any]) -> dict[str, Any]:
 
 
 def _chat_body(request: Request, record: ChatRecord) -> dict[str, Any]:
-    body = present.chat(record, *reader.open_title(record))
+    body = as_api.chat(record, *opening.open_title(record))
     for link in ("migrated_to_chat_id", "migrated_from_chat_id"):
         if body[link] is not None and not _in_scope(request, body[link]):
             body[link] = None  # a limited key learns nothing of chats outside its scope
@@ -159,7 +159,7 @@ class MessageViewSet(viewsets.ViewSet):
             )
         except InvalidCursor as exc:
             raise ValidationError({"cursor": [str(exc)]}) from None
-        results = [present.message(m) for m in reader.open_messages(page.items)]
+        results = [as_api.message(m) for m in opening.open_messages(page.items)]
         if results:
             _audit(
                 request,
@@ -189,8 +189,8 @@ class MessageViewSet(viewsets.ViewSet):
         )
         if history is None:
             raise NotFound("No such message.")
-        head, revisions = reader.open_history(history)
-        body = present.message_detail(head, revisions)
+        head, revisions = opening.open_history(history)
+        body = as_api.message_detail(head, revisions)
         _audit(request, "message-detail", chat_id=chat_id, message_ids=[body["id"]])
         return Response(body)
 
@@ -206,13 +206,13 @@ class MessageViewSet(viewsets.ViewSet):
         visible = [i for i in wanted if _in_scope(request, i[0])]
         found = get_store().get_messages(visible)
         ordered = [found[i] for i in wanted if i in found]
-        results = [present.message(m) for m in reader.open_messages(ordered)]
+        results = [as_api.message(m) for m in opening.open_messages(ordered)]
         if results:
             _audit(request, "message-batch", message_ids=[r["id"] for r in results])
         return Response(
             {
                 "results": results,
-                "not_found": [present.message_id(*i) for i in wanted if i not in found],
+                "not_found": [as_api.message_id(*i) for i in wanted if i not in found],
             }
         )
 
@@ -248,14 +248,14 @@ def _export_lines(query: MessageQuery | None) -> Iterator[bytes]:
     while True:
         try:
             page = store.query(replace(query, after=after))
-            opened = reader.open_messages(page.items)
+            opened = opening.open_messages(page.items)
         except (StoreError, KeyringError) as exc:
             # The 200 is already sent: the last line says the export is incomplete.
             yield json.dumps({"error": {"type": type(exc).__name__, "complete": False}}).encode()
             yield b"\n"
             return
         for item in opened:
-            yield json.dumps(present.message(item), ensure_ascii=False).encode() + b"\n"
+            yield json.dumps(as_api.message(item), ensure_ascii=False).encode() + b"\n"
         if not page.has_more:
             return
         after = page.items[-1].sort_key

@@ -4,199 +4,68 @@ A message is (chat_id, message_id). Each Telegram revision of it is kept, identi
 ``edit_date`` (0 for the original): a replay of a revision changes nothing, an edit adds one,
 and the head is the revision with the latest edit_date whatever order they arrived in.
 Lists show one entry per message (its head), ordered by ``sort_key``.
+
+The contract has four parts, one class each, and a store is all four (``MessageStore``):
+
+- ``MessageRecords``: the archive itself; write a revision, read messages and pages;
+- ``ChatDirectory``: the chats the archive holds, and migrations between them;
+- ``ChatKeyStorage``: the wrapped chat keys, changed only by compare-and-set (this is what
+  ``crypto.chatkeys.ChatKeyStore`` asks of a store);
+- ``Maintenance``: what rotation, verification and shredding need: sealed revisions by
+  position, re-sealing, deleting a chat and erasing what deletion leaves behind, and a ping.
+
+As Django's ``Storage.save()`` calls ``_save()``, each public method here calls a private one
+that the backend implements, inside ``_errors()``: the one place where a backend turns its own
+failures into ``StoreError``. Callers see StoreError (answer 503, retry later) and the
+contract's own outcomes (``InactiveChatKey``), never a driver's exception.
 """
 
 from __future__ import annotations
 
-import enum
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from crypto.chatkeys import ChatKeyRecord, is_shredded
-
-MessageId = tuple[int, int]  # (chat_id, message_id)
-
-
-# The fields a message's head takes from its newest revision (edit_date order).
-HEAD_FIELDS = (
-    "date",
-    "edit_date",
-    "kind",
-    "thread_id",
-    "sender_id",
-    "reply_to_message_id",
-    "media_group_id",
-    "key_version",
-    "envelope",
+from messages.stores.records import (
+    ChatRecord,
+    DeleteResult,
+    MessageHistory,
+    MessageId,
+    MessageQuery,
+    Page,
+    PutOutcome,
+    Reseal,
+    SealedMessage,
+    SealedRevision,
+    ShreddedChat,
+    StoredMessage,
 )
 
-
-class StoreError(Exception):
-    """The store failed or cannot be reached. Callers answer 503 and retry later."""
+T = TypeVar("T")
 
 
-class InactiveChatKey(Exception):
-    """The record was sealed with a chat-key version that is no longer the chat's active one
-    (rotated or shredded since this process cached it). Nothing was stored: forget the cached
-    key and seal again."""
-
-
-class PutOutcome(enum.Enum):
-    CREATED = "created"  # a message not seen before
-    REVISED = "revised"  # a new revision (edit) of a known message
-    DUPLICATE = "duplicate"  # this revision was already stored: nothing changed
-
-
-@dataclass(frozen=True)
-class ChatSnapshot:
-    """What one archived message tells about its chat."""
-
-    chat_id: int
-    type: str
-    sealed_title: bytes | None = None  # the title sealed with the chat key, when it has one
-
-
-@dataclass(frozen=True)
-class SealedMessage:
-    """One revision to store, with the message's plain index fields."""
-
-    chat: ChatSnapshot
-    message_id: int
-    date: int
-    edit_date: int
-    kind: str
-    envelope: bytes
-    key_version: int  # the chat-key version the envelope (and the chat title) was sealed with
-    sort_key: str
-    thread_id: int | None = None
-    sender_id: int | None = None
-    reply_to_message_id: int | None = None
-    media_group_id: str | None = None
-
-    @property
-    def chat_id(self) -> int:
-        return self.chat.chat_id
-
-
-@dataclass(frozen=True)
-class StoredMessage:
-    """A message's head as lists show it."""
-
-    chat_id: int
-    message_id: int
-    date: int
-    edit_date: int
-    kind: str
-    envelope: bytes
-    key_version: int
-    sort_key: str
-    version_count: int
-    thread_id: int | None = None
-    sender_id: int | None = None
-    reply_to_message_id: int | None = None
-    media_group_id: str | None = None
-
-    @property
-    def edited(self) -> bool:
-        return self.version_count > 1
-
-
-@dataclass(frozen=True)
-class StoredRevision:
-    version: int  # 1 for the earliest revision stored, in edit_date order
-    edit_date: int
-    envelope: bytes
-
-
-@dataclass(frozen=True)
-class SealedRevision:
-    """One stored revision with where it lives, for re-sealing and verifying."""
-
-    chat_id: int
-    message_id: int
-    edit_date: int
-    key_version: int
-    envelope: bytes
-
-    @property
-    def position(self) -> tuple[int, int]:
-        return (self.message_id, self.edit_date)
-
-
-@dataclass(frozen=True)
-class Reseal:
-    """Replace ``old`` by ``new`` (sealed with chat-key ``key_version``) in one revision, and in
-    the message's head when the head still holds ``old``."""
-
-    message_id: int
-    edit_date: int
-    old: bytes
-    new: bytes
-    key_version: int
-
-
-@dataclass(frozen=True)
-class MessageHistory:
-    head: StoredMessage
-    revisions: list[StoredRevision]
-
-
-@dataclass(frozen=True)
-class MessageQuery:
-    """Filters are ANDed; an empty ``chats`` means every chat.
-
-    ``after`` is the last sort_key already seen, exclusive, in the direction of travel.
-    ``since``/``until`` are inclusive Telegram dates (unix seconds)."""
-
-    chats: tuple[int, ...] = ()
-    user: int | None = None
-    thread: int | None = None
-    since: int | None = None
-    until: int | None = None
-    kind: str | None = None
-    edited: bool | None = None
-    descending: bool = True
-    after: str | None = None
-    limit: int = 50
-
-
-@dataclass(frozen=True)
-class Page:
-    items: list[StoredMessage]
-    has_more: bool  # whether another page follows in the direction of travel
-
-
-@dataclass(frozen=True)
-class ChatRecord:
-    chat_id: int
-    type: str
-    first_date: int
-    last_date: int
-    message_count: int
-    sealed_title: bytes | None = None
-    migrated_to_chat_id: int | None = None
-    migrated_from_chat_id: int | None = None
-
-
-@dataclass(frozen=True)
-class ShreddedChat:
-    chat_id: int
-    shredded_at: datetime | None
-
-
-@dataclass
-class DeleteResult:
-    messages: int = 0
-    revisions: int = 0
-    chats: int = 0
-
-
-class MessageStore(ABC):
-    """Raises StoreError for any failure of the backend; never returns partial writes."""
-
+class _Backend(ABC):
     @abstractmethod
+    def _errors(self) -> AbstractContextManager[None]:
+        """A context that raises StoreError, chained, for any failure of the backend; the
+        message names the failure's kind only (a driver's text may quote parameters)."""
+
+    def _guarded(self, items: Iterable[T]) -> Iterator[T]:
+        """``items`` with each step inside ``_errors()``: for backends' generators."""
+        iterator = iter(items)
+        while True:
+            with self._errors():
+                try:
+                    item = next(iterator)
+                except StopIteration:
+                    return
+            yield item
+
+
+class MessageRecords(_Backend):
     def put_message(self, message: SealedMessage) -> PutOutcome:
         """Stores one revision idempotently and updates the head and the chat directory, all
         or nothing. Durable when it returns.
@@ -204,114 +73,26 @@ class MessageStore(ABC):
         Raises InactiveChatKey, storing nothing, unless ``message.key_version`` is the chat's
         active key version when the write commits (a replay is a DUPLICATE whatever its key):
         so no record is ever stored under a key that a rotation or shred has moved past."""
+        with self._errors():
+            return self._put_message(message)
 
-    @abstractmethod
     def get_message(self, chat_id: int, message_id: int) -> MessageHistory | None:
         """The head and every revision (oldest first), or None."""
+        with self._errors():
+            return self._get_message(chat_id, message_id)
 
-    @abstractmethod
     def get_messages(self, ids: Iterable[MessageId]) -> dict[MessageId, StoredMessage]:
         """The heads of the given messages that exist, in one batch."""
+        wanted = set(ids)
+        if not wanted:
+            return {}
+        with self._errors():
+            return self._get_messages(wanted)
 
-    @abstractmethod
     def query(self, query: MessageQuery) -> Page:
         """One page of heads in sort_key order; cost O(limit), never O(offset)."""
-
-    @abstractmethod
-    def get_chat(self, chat_id: int) -> ChatRecord | None: ...
-
-    @abstractmethod
-    def list_chats(self) -> list[ChatRecord]:
-        """Every chat in the directory, most recently active first."""
-
-    @abstractmethod
-    def link_chats(self, old_chat_id: int, new_chat_id: int) -> None:
-        """Records that a group became a supergroup (Telegram's migrate_to_chat_id)."""
-
-    # -- chat keys ---------------------------------------------------------------------------
-
-    @abstractmethod
-    def get_chat_keys(self, chat_id: int) -> list[ChatKeyRecord]:
-        """Every version of a chat's key, oldest first."""
-
-    @abstractmethod
-    def get_chat_keys_many(self, chat_ids: Collection[int]) -> dict[int, list[ChatKeyRecord]]:
-        """Every version of each chat's key, oldest first, in one batch; chats without keys
-        are left out."""
-
-    @abstractmethod
-    def iter_chat_keys(self) -> Iterator[ChatKeyRecord]:
-        """Every version of every chat's key, by chat and version."""
-
-    @abstractmethod
-    def add_chat_key(self, record: ChatKeyRecord) -> ChatKeyRecord:
-        """Stores a chat-key version unless it exists; returns the stored record."""
-
-    @abstractmethod
-    def change_chat_keys(
-        self, chat_id: int, expected: Sequence[ChatKeyRecord], changed: Sequence[ChatKeyRecord]
-    ) -> bool:
-        """Compare and set on a chat's key versions, atomically: when the chat's versions are
-        exactly ``expected`` (same versions, states and wrapped keys), writes each record of
-        ``changed`` (replacing its version or adding it) and returns True; otherwise changes
-        nothing and returns False. Rotation, rewrapping, retirement and shredding all go
-        through here, so two of them can never interleave on one chat."""
-
-    def shredded_chats(self) -> list[ShreddedChat]:
-        """Chats whose keys were destroyed by shred_chat (and not restarted since), newest
-        first. Reads every chat key: fine for an admin page, not for a hot path."""
-        by_chat: dict[int, list[ChatKeyRecord]] = {}
-        for record in self.iter_chat_keys():
-            by_chat.setdefault(record.chat_id, []).append(record)
-        shredded = [
-            ShreddedChat(chat_id, records[-1].changed_at)
-            for chat_id, records in by_chat.items()
-            if is_shredded(records)
-        ]
-        oldest = datetime.min.replace(tzinfo=UTC)
-        return sorted(shredded, key=lambda c: c.shredded_at or oldest, reverse=True)
-
-    # -- sealed records, for rotation and verification ---------------------------------------
-
-    @abstractmethod
-    def revisions(
-        self,
-        chat_id: int,
-        *,
-        key_version: int | None = None,
-        after: tuple[int, int] | None = None,
-        limit: int = 500,
-    ) -> list[SealedRevision]:
-        """Up to ``limit`` of a chat's revisions in (message_id, edit_date) order, after the
-        ``after`` position, only those sealed with ``key_version`` if given."""
-
-    @abstractmethod
-    def count_revisions(self, chat_id: int | None = None) -> dict[tuple[int, int], int]:
-        """How many revisions each (chat, key version) has, for one chat or all."""
-
-    @abstractmethod
-    def replace_envelopes(self, chat_id: int, reseals: Sequence[Reseal]) -> int:
-        """Applies each reseal whose revision still holds ``old``, atomically per batch;
-        returns how many revisions changed. A head is replaced only if it holds ``old``, so a
-        newer edit stored meanwhile is never overwritten."""
-
-    @abstractmethod
-    def replace_chat_title(self, chat_id: int, old: bytes, new: bytes) -> bool:
-        """Replaces the chat's sealed title if it still is ``old``."""
-
-    def iter_revisions(
-        self, chat_id: int, *, key_version: int | None = None, batch_size: int = 500
-    ) -> Iterator[SealedRevision]:
-        """Every revision of a chat (sealed with ``key_version`` if given), in keyset batches.
-
-        Safe to use while re-sealing what it yields: positions only move forward."""
-        after: tuple[int, int] | None = None
-        while True:
-            batch = self.revisions(chat_id, key_version=key_version, after=after, limit=batch_size)
-            yield from batch
-            if len(batch) < batch_size:
-                return
-            after = batch[-1].position
+        with self._errors():
+            return self._query(query)
 
     def iter_heads(
         self, chat_id: int | None = None, batch_size: int = 500
@@ -338,9 +119,194 @@ class MessageStore(ABC):
                 yield history
 
     @abstractmethod
-    def delete_chat(self, chat_id: int) -> DeleteResult:
-        """Deletes a chat's messages, revisions and directory entry (not its keys)."""
+    def _put_message(self, message: SealedMessage) -> PutOutcome: ...
 
     @abstractmethod
+    def _get_message(self, chat_id: int, message_id: int) -> MessageHistory | None: ...
+
+    @abstractmethod
+    def _get_messages(self, ids: set[MessageId]) -> dict[MessageId, StoredMessage]: ...
+
+    @abstractmethod
+    def _query(self, query: MessageQuery) -> Page: ...
+
+
+class ChatDirectory(_Backend):
+    def get_chat(self, chat_id: int) -> ChatRecord | None:
+        """The chat's directory entry, present while the chat has records."""
+        with self._errors():
+            return self._get_chat(chat_id)
+
+    def list_chats(self) -> list[ChatRecord]:
+        """Every chat in the directory, most recently active first."""
+        with self._errors():
+            return self._list_chats()
+
+    def link_chats(self, old_chat_id: int, new_chat_id: int) -> None:
+        """Records that a group became a supergroup (Telegram's migrate_to_chat_id)."""
+        with self._errors():
+            self._link_chats(old_chat_id, new_chat_id)
+
+    @abstractmethod
+    def _get_chat(self, chat_id: int) -> ChatRecord | None: ...
+
+    @abstractmethod
+    def _list_chats(self) -> list[ChatRecord]: ...
+
+    @abstractmethod
+    def _link_chats(self, old_chat_id: int, new_chat_id: int) -> None: ...
+
+
+class ChatKeyStorage(_Backend):
+    def get_chat_keys(self, chat_id: int) -> list[ChatKeyRecord]:
+        """Every version of a chat's key, oldest first."""
+        return self.get_chat_keys_many([chat_id]).get(chat_id, [])
+
+    def get_chat_keys_many(self, chat_ids: Collection[int]) -> dict[int, list[ChatKeyRecord]]:
+        """Every version of each chat's key, oldest first, in one batch; chats without keys
+        are left out."""
+        if not chat_ids:
+            return {}
+        with self._errors():
+            return self._get_chat_keys_many(set(chat_ids))
+
+    def iter_chat_keys(self) -> Iterator[ChatKeyRecord]:
+        """Every version of every chat's key, by chat and version."""
+        return self._guarded(self._iter_chat_keys())
+
+    def add_chat_key(self, record: ChatKeyRecord) -> ChatKeyRecord:
+        """Stores a chat-key version unless it exists; returns the stored record (another
+        process's, if it created that version first)."""
+        with self._errors():
+            return self._add_chat_key(record)
+
+    def change_chat_keys(
+        self, chat_id: int, expected: Sequence[ChatKeyRecord], changed: Sequence[ChatKeyRecord]
+    ) -> bool:
+        """Compare and set on a chat's key versions, atomically: when the chat's versions are
+        exactly ``expected`` (same versions, states and wrapped keys), writes each record of
+        ``changed`` (replacing its version or adding it) and returns True; otherwise changes
+        nothing and returns False. Rotation, rewrapping, retirement and shredding all go
+        through here, so two of them can never interleave on one chat."""
+        with self._errors():
+            return self._change_chat_keys(chat_id, expected, changed)
+
+    def shredded_chats(self) -> list[ShreddedChat]:
+        """Chats whose keys were destroyed by shred_chat (and not restarted since), newest
+        first. Reads every chat key: fine for an admin page, not for a hot path."""
+        by_chat: dict[int, list[ChatKeyRecord]] = {}
+        for record in self.iter_chat_keys():
+            by_chat.setdefault(record.chat_id, []).append(record)
+        shredded = [
+            ShreddedChat(chat_id, records[-1].changed_at)
+            for chat_id, records in by_chat.items()
+            if is_shredded(records)
+        ]
+        oldest = datetime.min.replace(tzinfo=UTC)
+        return sorted(shredded, key=lambda c: c.shredded_at or oldest, reverse=True)
+
+    @abstractmethod
+    def _get_chat_keys_many(self, chat_ids: set[int]) -> dict[int, list[ChatKeyRecord]]: ...
+
+    @abstractmethod
+    def _iter_chat_keys(self) -> Iterator[ChatKeyRecord]: ...
+
+    @abstractmethod
+    def _add_chat_key(self, record: ChatKeyRecord) -> ChatKeyRecord: ...
+
+    @abstractmethod
+    def _change_chat_keys(
+        self, chat_id: int, expected: Sequence[ChatKeyRecord], changed: Sequence[ChatKeyRecord]
+    ) -> bool: ...
+
+
+class Maintenance(_Backend):
+    def revisions(
+        self,
+        chat_id: int,
+        *,
+        key_version: int | None = None,
+        after: tuple[int, int] | None = None,
+        limit: int = 500,
+    ) -> list[SealedRevision]:
+        """Up to ``limit`` of a chat's revisions in (message_id, edit_date) order, after the
+        ``after`` position, only those sealed with ``key_version`` if given."""
+        with self._errors():
+            return self._revisions(chat_id, key_version, after, limit)
+
+    def iter_revisions(
+        self, chat_id: int, *, key_version: int | None = None, batch_size: int = 500
+    ) -> Iterator[SealedRevision]:
+        """Every revision of a chat (sealed with ``key_version`` if given), in keyset batches.
+
+        Safe to use while re-sealing what it yields: positions only move forward."""
+        after: tuple[int, int] | None = None
+        while True:
+            batch = self.revisions(chat_id, key_version=key_version, after=after, limit=batch_size)
+            yield from batch
+            if len(batch) < batch_size:
+                return
+            after = batch[-1].position
+
+    def count_revisions(self, chat_id: int | None = None) -> dict[tuple[int, int], int]:
+        """How many revisions each (chat, key version) has, for one chat or all."""
+        with self._errors():
+            return self._count_revisions(chat_id)
+
+    def replace_envelopes(self, chat_id: int, reseals: Sequence[Reseal]) -> int:
+        """Applies each reseal whose revision still holds ``old``, atomically per batch;
+        returns how many revisions changed. A head is replaced only if it holds ``old``, so a
+        newer edit stored meanwhile is never overwritten."""
+        if not reseals:
+            return 0
+        with self._errors():
+            return self._replace_envelopes(chat_id, reseals)
+
+    def replace_chat_title(self, chat_id: int, old: bytes, new: bytes) -> bool:
+        """Replaces the chat's sealed title if it still is ``old``."""
+        with self._errors():
+            return self._replace_chat_title(chat_id, old, new)
+
+    def delete_chat(self, chat_id: int) -> DeleteResult:
+        """Deletes a chat's messages, revisions and directory entry (not its keys)."""
+        with self._errors():
+            return self._delete_chat(chat_id)
+
+    def erase_deleted(self) -> bool:
+        """Makes what deleted records left in the backend's own files unrecoverable, where the
+        backend keeps such files (SQLite's write-ahead log); called after a shred. Returns False
+        when that could not be finished now (it will be later), True otherwise."""
+        return True
+
     def ping(self) -> None:
         """A cheap round trip for readiness checks; raises StoreError."""
+        with self._errors():
+            self._ping()
+
+    @abstractmethod
+    def _revisions(
+        self,
+        chat_id: int,
+        key_version: int | None,
+        after: tuple[int, int] | None,
+        limit: int,
+    ) -> list[SealedRevision]: ...
+
+    @abstractmethod
+    def _count_revisions(self, chat_id: int | None) -> dict[tuple[int, int], int]: ...
+
+    @abstractmethod
+    def _replace_envelopes(self, chat_id: int, reseals: Sequence[Reseal]) -> int: ...
+
+    @abstractmethod
+    def _replace_chat_title(self, chat_id: int, old: bytes, new: bytes) -> bool: ...
+
+    @abstractmethod
+    def _delete_chat(self, chat_id: int) -> DeleteResult: ...
+
+    @abstractmethod
+    def _ping(self) -> None: ...
+
+
+class MessageStore(MessageRecords, ChatDirectory, ChatKeyStorage, Maintenance):
+    """A store backend: all four parts of the contract. Never returns partial writes."""

@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
-from collections.abc import Collection, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import MISSING, fields
 from typing import Any
 
@@ -33,7 +33,8 @@ from google.api_core import exceptions as google_errors
 from crypto.chatkeys import ACTIVE, ChatKeyRecord
 from crypto.envelope import key_version_of
 from messages import sortkey
-from messages.stores.base import (
+from messages.stores.base import MessageStore
+from messages.stores.records import (
     HEAD_FIELDS,
     ChatRecord,
     DeleteResult,
@@ -41,7 +42,6 @@ from messages.stores.base import (
     MessageHistory,
     MessageId,
     MessageQuery,
-    MessageStore,
     Page,
     PutOutcome,
     Reseal,
@@ -60,7 +60,7 @@ _STORED_FIELDS = tuple(f.name for f in fields(StoredMessage))
 
 
 @contextmanager
-def _errors() -> Iterator[None]:
+def _firestore_errors() -> Iterator[None]:
     try:
         yield
     except google_errors.GoogleAPICallError as exc:
@@ -87,16 +87,18 @@ class FirestoreStore(MessageStore):
         # Every collection the store writes (Firestore clients cannot always list them).
         self.collections = (self.chats, self.messages, self.revision_docs, self.chat_keys)
 
+    def _errors(self) -> AbstractContextManager[None]:
+        return _firestore_errors()
+
     def _run(self, function: Any, *args: Any) -> Any:
         """Runs ``function(transaction, *args)`` as one transaction, retried on contention.
 
         An exception it raises rolls the transaction back (nothing is written) and propagates."""
-        with _errors():
-            return self._firestore.transactional(function)(self.client.transaction(), *args)
+        return self._firestore.transactional(function)(self.client.transaction(), *args)
 
     # -- writes -------------------------------------------------------------------------------
 
-    def put_message(self, message: SealedMessage) -> PutOutcome:
+    def _put_message(self, message: SealedMessage) -> PutOutcome:
         outcome: PutOutcome = self._run(self._put, message)
         return outcome
 
@@ -193,26 +195,24 @@ class FirestoreStore(MessageStore):
             changes["sealed_title"] = title
         transaction.update(ref, changes)
 
-    def link_chats(self, old_chat_id: int, new_chat_id: int) -> None:
-        with _errors():
-            for chat_id, field, value in (
-                (old_chat_id, "migrated_to_chat_id", new_chat_id),
-                (new_chat_id, "migrated_from_chat_id", old_chat_id),
-            ):
-                ref = self.chats.document(str(chat_id))
-                if ref.get().exists:
-                    ref.update({field: value})
+    def _link_chats(self, old_chat_id: int, new_chat_id: int) -> None:
+        for chat_id, field, value in (
+            (old_chat_id, "migrated_to_chat_id", new_chat_id),
+            (new_chat_id, "migrated_from_chat_id", old_chat_id),
+        ):
+            ref = self.chats.document(str(chat_id))
+            if ref.get().exists:
+                ref.update({field: value})
 
-    def add_chat_key(self, record: ChatKeyRecord) -> ChatKeyRecord:
+    def _add_chat_key(self, record: ChatKeyRecord) -> ChatKeyRecord:
         ref = self._chat_key_ref(record)
-        with _errors():
-            try:
-                ref.create(_chat_key_fields(record))
-            except google_errors.AlreadyExists:
-                return _chat_key(ref.get().to_dict())
+        try:
+            ref.create(_chat_key_fields(record))
+        except google_errors.AlreadyExists:
+            return _chat_key(ref.get().to_dict())
         return record
 
-    def change_chat_keys(
+    def _change_chat_keys(
         self, chat_id: int, expected: Sequence[ChatKeyRecord], changed: Sequence[ChatKeyRecord]
     ) -> bool:
         def compare_and_set(transaction: Any) -> bool:
@@ -232,7 +232,7 @@ class FirestoreStore(MessageStore):
     def _chat_key_ref(self, record: ChatKeyRecord) -> Any:
         return self.chat_keys.document(f"{record.chat_id}:{record.version}")
 
-    def replace_envelopes(self, chat_id: int, reseals: Sequence[Reseal]) -> int:
+    def _replace_envelopes(self, chat_id: int, reseals: Sequence[Reseal]) -> int:
         changed = 0
         for start in range(0, len(reseals), RESEAL_LIMIT):
             done: int = self._run(self._reseal, chat_id, reseals[start : start + RESEAL_LIMIT])
@@ -268,7 +268,7 @@ class FirestoreStore(MessageStore):
                 head.update(update)
         return changed
 
-    def replace_chat_title(self, chat_id: int, old: bytes, new: bytes) -> bool:
+    def _replace_chat_title(self, chat_id: int, old: bytes, new: bytes) -> bool:
         ref = self.chats.document(str(chat_id))
 
         def compare_and_set(transaction: Any) -> bool:
@@ -282,16 +282,15 @@ class FirestoreStore(MessageStore):
         done: bool = self._run(compare_and_set)
         return done
 
-    def delete_chat(self, chat_id: int) -> DeleteResult:
-        with _errors():
-            result = DeleteResult(
-                messages=self._delete_where(self.messages, chat_id),
-                revisions=self._delete_where(self.revision_docs, chat_id),
-            )
-            chat = self.chats.document(str(chat_id))
-            if chat.get().exists:
-                chat.delete()
-                result.chats = 1
+    def _delete_chat(self, chat_id: int) -> DeleteResult:
+        result = DeleteResult(
+            messages=self._delete_where(self.messages, chat_id),
+            revisions=self._delete_where(self.revision_docs, chat_id),
+        )
+        chat = self.chats.document(str(chat_id))
+        if chat.get().exists:
+            chat.delete()
+            result.chats = 1
         return result
 
     def _delete_where(self, collection: Any, chat_id: int) -> int:
@@ -336,20 +335,19 @@ class FirestoreStore(MessageStore):
             found += later.limit(limit - len(found)).stream()
         return found
 
-    def get_message(self, chat_id: int, message_id: int) -> MessageHistory | None:
-        with _errors():
-            head = self.messages.document(f"{chat_id}:{message_id}").get()
-            if not head.exists:
-                return None
-            revisions = [
-                s.to_dict()
-                for s in self._where(
-                    self._where(self.revision_docs, "chat_id", "==", chat_id),
-                    "message_id",
-                    "==",
-                    message_id,
-                ).stream()
-            ]
+    def _get_message(self, chat_id: int, message_id: int) -> MessageHistory | None:
+        head = self.messages.document(f"{chat_id}:{message_id}").get()
+        if not head.exists:
+            return None
+        revisions = [
+            s.to_dict()
+            for s in self._where(
+                self._where(self.revision_docs, "chat_id", "==", chat_id),
+                "message_id",
+                "==",
+                message_id,
+            ).stream()
+        ]
         revisions.sort(key=lambda r: r["edit_date"])
         return MessageHistory(
             head=_stored(head.to_dict()),
@@ -359,19 +357,15 @@ class FirestoreStore(MessageStore):
             ],
         )
 
-    def get_messages(self, ids: Iterable[MessageId]) -> dict[MessageId, StoredMessage]:
-        refs = [self.messages.document(f"{c}:{m}") for c, m in set(ids)]
-        if not refs:
-            return {}
-        with _errors():
-            found: list[Any] = [s.to_dict() for s in self.client.get_all(refs) if s.exists]
+    def _get_messages(self, ids: set[MessageId]) -> dict[MessageId, StoredMessage]:
+        refs = [self.messages.document(f"{c}:{m}") for c, m in ids]
+        found: list[Any] = [s.to_dict() for s in self.client.get_all(refs) if s.exists]
         return {(d["chat_id"], d["message_id"]): _stored(d) for d in found}
 
-    def query(self, query: MessageQuery) -> Page:
+    def _query(self, query: MessageQuery) -> Page:
         chats = list(query.chats)
         groups = [chats[i : i + IN_LIMIT] for i in range(0, len(chats), IN_LIMIT)] or [[]]
-        with _errors():
-            streams = [list(self._page_query(query, group).stream()) for group in groups]
+        streams = [list(self._page_query(query, group).stream()) for group in groups]
         # More chats than one "in" filter takes: merge the per-group pages in sort_key order.
         rows = heapq.merge(
             *[[s.to_dict() for s in stream] for stream in streams],
@@ -407,62 +401,51 @@ class FirestoreStore(MessageStore):
         direction = firestore.Query.DESCENDING if query.descending else firestore.Query.ASCENDING
         return q.order_by("sort_key", direction=direction).limit(query.limit + 1)
 
-    def get_chat(self, chat_id: int) -> ChatRecord | None:
-        with _errors():
-            snapshot = self.chats.document(str(chat_id)).get()
+    def _get_chat(self, chat_id: int) -> ChatRecord | None:
+        snapshot = self.chats.document(str(chat_id)).get()
         return _chat(snapshot.to_dict()) if snapshot.exists else None
 
-    def list_chats(self) -> list[ChatRecord]:
-        with _errors():
-            chats = [_chat(s.to_dict()) for s in self.chats.stream()]
+    def _list_chats(self) -> list[ChatRecord]:
+        chats = [_chat(s.to_dict()) for s in self.chats.stream()]
         return sorted(chats, key=lambda c: (-c.last_date, c.chat_id))
 
-    def get_chat_keys(self, chat_id: int) -> list[ChatKeyRecord]:
-        return self.get_chat_keys_many([chat_id]).get(chat_id, [])
-
-    def get_chat_keys_many(self, chat_ids: Collection[int]) -> dict[int, list[ChatKeyRecord]]:
-        chats = sorted(set(chat_ids))
+    def _get_chat_keys_many(self, chat_ids: set[int]) -> dict[int, list[ChatKeyRecord]]:
+        chats = sorted(chat_ids)
         keys: list[ChatKeyRecord] = []
-        with _errors():
-            for start in range(0, len(chats), IN_LIMIT):
-                group = chats[start : start + IN_LIMIT]
-                if len(group) == 1:
-                    q = self._where(self.chat_keys, "chat_id", "==", group[0])
-                else:
-                    q = self._where(self.chat_keys, "chat_id", "in", group)
-                keys += (_chat_key(s.to_dict()) for s in q.stream())
+        for start in range(0, len(chats), IN_LIMIT):
+            group = chats[start : start + IN_LIMIT]
+            if len(group) == 1:
+                q = self._where(self.chat_keys, "chat_id", "==", group[0])
+            else:
+                q = self._where(self.chat_keys, "chat_id", "in", group)
+            keys += (_chat_key(s.to_dict()) for s in q.stream())
         found: dict[int, list[ChatKeyRecord]] = {}
         for key in sorted(keys, key=lambda k: (k.chat_id, k.version)):
             found.setdefault(key.chat_id, []).append(key)
         return found
 
-    def iter_chat_keys(self) -> Iterator[ChatKeyRecord]:
+    def _iter_chat_keys(self) -> Iterator[ChatKeyRecord]:
         # In pages, not one stream held open while the caller works on each key.
         after: tuple[int, int] | None = None
         while True:
-            with _errors():
-                page = self._keyset(self.chat_keys, ("chat_id", "version"), after, KEY_PAGE)
+            page = self._keyset(self.chat_keys, ("chat_id", "version"), after, KEY_PAGE)
             keys = [_chat_key(s.to_dict()) for s in page]
             yield from keys
             if len(keys) < KEY_PAGE:
                 return
             after = (keys[-1].chat_id, keys[-1].version)
 
-    def revisions(
+    def _revisions(
         self,
         chat_id: int,
-        *,
-        key_version: int | None = None,
-        after: tuple[int, int] | None = None,
-        limit: int = 500,
+        key_version: int | None,
+        after: tuple[int, int] | None,
+        limit: int,
     ) -> list[SealedRevision]:
         q = self._where(self.revision_docs, "chat_id", "==", chat_id)
         if key_version is not None:
             q = self._where(q, "key_version", "==", key_version)
-        with _errors():
-            found = [
-                s.to_dict() for s in self._keyset(q, ("message_id", "edit_date"), after, limit)
-            ]
+        found = [s.to_dict() for s in self._keyset(q, ("message_id", "edit_date"), after, limit)]
         return [
             SealedRevision(
                 chat_id, d["message_id"], d["edit_date"], _key_version(d), bytes(d["envelope"])
@@ -470,24 +453,22 @@ class FirestoreStore(MessageStore):
             for d in found
         ]
 
-    def count_revisions(self, chat_id: int | None = None) -> dict[tuple[int, int], int]:
+    def _count_revisions(self, chat_id: int | None) -> dict[tuple[int, int], int]:
         q: Any = self.revision_docs
         if chat_id is not None:
             q = self._where(q, "chat_id", "==", chat_id)
         # Only the two fields are needed (the emulator ignores the projection: no matter).
         q = q.select(["chat_id", "key_version"])
         counts: Counter[tuple[int, int]] = Counter()
-        with _errors():
-            for snapshot in q.stream():
-                data = snapshot.to_dict()
-                if data.get("key_version") is None:  # written before the field existed
-                    data = snapshot.reference.get().to_dict()
-                counts[data["chat_id"], _key_version(data)] += 1
+        for snapshot in q.stream():
+            data = snapshot.to_dict()
+            if data.get("key_version") is None:  # written before the field existed
+                data = snapshot.reference.get().to_dict()
+            counts[data["chat_id"], _key_version(data)] += 1
         return dict(counts)
 
-    def ping(self) -> None:
-        with _errors():
-            self.chats.document("_ping").get()
+    def _ping(self) -> None:
+        self.chats.document("_ping").get()
 
 
 def _stored(data: Any) -> StoredMessage:

@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 from django.db import DatabaseError, connection, transaction
 
-from messages.stores.base import StoreError
+from messages.stores.records import StoreError
 
 logger = logging.getLogger(__name__)
 

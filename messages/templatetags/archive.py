@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django import template
 
-from messages.representation import iso_date
+from messages.reading.fields import iso_date
 
 register = template.Library()
 

@@ -18,10 +18,10 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 
 from crypto.chatkeys import SUPERSEDED, ChatKeys  # noqa: E402
-from crypto.services import get_keyring  # noqa: E402
+from messages.sealing import get_keyring  # noqa: E402
 from messages.services import archive  # noqa: E402
 from messages.stores import get_store, sqlite_writer  # noqa: E402
-from messages.stores.base import StoreError  # noqa: E402
+from messages.stores.records import StoreError  # noqa: E402
 from tests.factories import UpdateFactory, edited  # noqa: E402
 from webhooks.updates import parse_update  # noqa: E402
 

@@ -25,11 +25,13 @@ django.setup()
 from django.core.management import call_command  # noqa: E402
 from django.db import transaction  # noqa: E402
 
-from crypto import services  # noqa: E402
+from crypto.envelope import message_identity, title_identity  # noqa: E402
 from crypto.errors import CryptoError  # noqa: E402
-from messages.services import archive, message_identity, title_identity  # noqa: E402
+from messages import sealing  # noqa: E402
+from messages.services import archive  # noqa: E402
 from messages.stores import get_store  # noqa: E402
-from webhooks.updates import IncomingMessage, parse_update  # noqa: E402
+from messages.telegram import IncomingMessage  # noqa: E402
+from webhooks.updates import parse_update  # noqa: E402
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "telegram"
 FIRST_CHAT = -1002000000000000
@@ -95,11 +97,11 @@ def digest(chat_ids: list[int]) -> dict[str, str]:
             items = [
                 (message_identity(r.chat_id, r.message_id, r.edit_date), r.envelope) for r in batch
             ]
-            for revision, opened in zip(batch, services.open_many(items), strict=True):
+            for revision, opened in zip(batch, sealing.open_many(items), strict=True):
                 name = f"{revision.chat_id}/{revision.message_id}/{revision.edit_date}"
                 found[name] = _hash(opened)
         if chat.sealed_title is not None:
-            opened = services.open_many([(title_identity(chat.chat_id), chat.sealed_title)])[0]
+            opened = sealing.open_many([(title_identity(chat.chat_id), chat.sealed_title)])[0]
             found[f"{chat.chat_id}/title"] = _hash(opened)
     return found
 

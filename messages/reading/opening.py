@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from crypto import services as crypto
+from crypto.envelope import message_identity, title_identity
 from crypto.errors import CryptoError
-from messages.services import message_identity, title_identity
-from messages.stores.base import ChatRecord, MessageHistory, StoredMessage, StoredRevision
+from messages import sealing
+from messages.stores.records import ChatRecord, MessageHistory, StoredMessage, StoredRevision
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ def _decoded(chat_id: int, message_id: int, result: bytes | CryptoError) -> Open
 
 def open_messages(heads: Sequence[StoredMessage]) -> list[OpenedMessage]:
     """Opens a page of heads; each chat key is unwrapped at most once (the cache keeps it)."""
-    results = crypto.open_many(
+    results = sealing.open_many(
         [(message_identity(h.chat_id, h.message_id, h.edit_date), h.envelope) for h in heads]
     )
     return [
@@ -62,7 +62,7 @@ def open_messages(heads: Sequence[StoredMessage]) -> list[OpenedMessage]:
 
 def open_history(history: MessageHistory) -> tuple[OpenedMessage, list[OpenedRevision]]:
     head = history.head
-    results = crypto.open_many(
+    results = sealing.open_many(
         [
             (message_identity(head.chat_id, head.message_id, r.edit_date), r.envelope)
             for r in history.revisions
@@ -82,7 +82,7 @@ def open_history(history: MessageHistory) -> tuple[OpenedMessage, list[OpenedRev
 def open_title(chat: ChatRecord) -> tuple[str | None, CryptoError | None]:
     if chat.sealed_title is None:
         return None, None
-    [result] = crypto.open_many([(title_identity(chat.chat_id), chat.sealed_title)])
+    [result] = sealing.open_many([(title_identity(chat.chat_id), chat.sealed_title)])
     if isinstance(result, CryptoError):
         logger.warning("chat %s title failed to open: %s", chat.chat_id, type(result).__name__)
         return None, result

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from crypto.keyrings.local import LocalKeyring
-from crypto.services import get_keyring
+from messages.sealing import get_keyring
 
 
 class Command(BaseCommand):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from crypto.lifecycle.command import LifecycleCommand, chat_argument
-from crypto.lifecycle.operations import Lifecycle, Report
+from messages.keys.actions import RunOptions, do_reencrypt_messages
+from messages.keys.command import LifecycleCommand, chat_argument
+from messages.keys.operations import Report
 
 
 class Command(LifecycleCommand):
@@ -20,5 +21,5 @@ class Command(LifecycleCommand):
         super().add_arguments(parser)
         chat_argument(parser)
 
-    def run(self, lifecycle: Lifecycle, options: dict[str, Any]) -> Report:
-        return lifecycle.reencrypt_messages(chat_id=options["chat"], dry_run=options["dry_run"])
+    def run(self, run: RunOptions, options: dict[str, Any]) -> Report:
+        return do_reencrypt_messages(chat_id=options["chat"], dry_run=options["dry_run"], run=run)

@@ -5,14 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from crypto import services
 from crypto.errors import KeyringError
-from crypto.lifecycle.status import key_status, render
-from messages.stores import get_store
-from messages.stores.base import StoreError
+from messages.keys.actions import do_key_status
+from messages.keys.status import render
+from messages.stores.records import StoreError
 
 
 class Command(BaseCommand):
@@ -26,12 +24,8 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="Machine-readable output.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        keyring = settings.GROUPIE_KEYRING
-        description = f"{keyring['BACKEND'].rsplit('.', 1)[-1]} " + ", ".join(
-            f"{k}={v}" for k, v in keyring.get("OPTIONS", {}).items() if k in ("path", "key_name")
-        )
         try:
-            status = key_status(get_store(), services.get_keyring(), description.strip())
+            status = do_key_status()
         except (KeyringError, StoreError) as exc:
             raise CommandError(f"key_status could not read the keys: {exc}") from None
         if options["json"]:

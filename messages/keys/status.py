@@ -9,7 +9,7 @@ from typing import Any
 
 from crypto.chatkeys import OPENABLE, STATES, SUPERSEDED, ChatKeyRecord, is_shredded
 from crypto.keyrings.base import KekVersion, Keyring
-from crypto.lifecycle import locking
+from messages.keys import locking
 from messages.models import MaintenanceCheckpoint
 from messages.stores.base import MessageStore
 

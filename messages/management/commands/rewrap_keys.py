@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from crypto.lifecycle.command import LifecycleCommand
-from crypto.lifecycle.operations import Lifecycle, Report
+from messages.keys.actions import RunOptions, do_rewrap_keys
+from messages.keys.command import LifecycleCommand
+from messages.keys.operations import Report
 
 
 class Command(LifecycleCommand):
@@ -15,5 +16,5 @@ class Command(LifecycleCommand):
     )
     paced = True
 
-    def run(self, lifecycle: Lifecycle, options: dict[str, Any]) -> Report:
-        return lifecycle.rewrap_keys(dry_run=options["dry_run"])
+    def run(self, run: RunOptions, options: dict[str, Any]) -> Report:
+        return do_rewrap_keys(dry_run=options["dry_run"], run=run)

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from webhooks.updates import FILE_KINDS
+from messages.telegram import FILE_KINDS
 
 
 def iso_date(timestamp: int) -> str:

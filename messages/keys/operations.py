@@ -27,11 +27,12 @@ from crypto.chatkeys import (
     ChatKeys,
     is_shredded,
 )
+from crypto.envelope import message_identity, title_identity
 from crypto.errors import CryptoError, DecryptionError, KeyringError
 from crypto.keyrings.base import Keyring
-from crypto.lifecycle.progress import Progress
-from messages.services import message_identity, title_identity
-from messages.stores.base import MessageStore, Reseal, SealedRevision, StoredMessage
+from messages.keys.progress import Progress
+from messages.stores.base import MessageStore
+from messages.stores.records import Reseal, SealedRevision, StoredMessage
 
 BATCH = 200
 T = TypeVar("T")
@@ -54,7 +55,9 @@ class Report:
     dry_run: bool = False
     counts: Counter[str] = field(default_factory=Counter)
     failures: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # lines for the operator, on stdout
+    warnings: list[str] = field(default_factory=list)  # said on stderr, not failures
+    seconds: float = 0.0
 
     def fail(self, line: str) -> None:
         self.failures.append(line)
@@ -63,11 +66,11 @@ class Report:
     def failed(self) -> bool:
         return bool(self.failures)
 
-    def summary(self, seconds: float) -> str:
+    def summary(self) -> str:
         parts = [f"{n:,} {noun(name, n)}" for name, n in self.counts.items()]
         parts.append(f"{len(self.failures):,} failed")
         tail = "; dry run, nothing changed" if self.dry_run else ""
-        return f"{self.command}: {', '.join(parts)} ({seconds:.1f} s){tail}"
+        return f"{self.command}: {', '.join(parts)} ({self.seconds:.1f} s){tail}"
 
 
 class Pacer:
@@ -345,6 +348,12 @@ class Lifecycle:
         destroyed = self._change(chat_id, plan, records)
         deleted = self.store.delete_chat(chat_id)
         self.chat_keys.forget(chat_id)
+        if not self.store.erase_deleted():
+            report.warnings.append(
+                "note: the store could not yet erase what the deleted records left in its own "
+                "files (SQLite: another connection kept it from emptying its write-ahead log); "
+                "that happens at a later checkpoint, or run shred_chat again"
+            )
         report.counts["key versions destroyed"] = len(destroyed or [])
         report.counts["messages deleted"] = deleted.messages
         report.counts["revisions deleted"] = deleted.revisions
@@ -434,7 +443,7 @@ class Lifecycle:
             if isinstance(result, CryptoError):
                 what = (
                     "title"
-                    if identity.purpose != "message"
+                    if identity.purpose == envelope.TITLE_PURPOSE
                     else f"message {identity.message_id} revision {identity.revision}"
                 )
                 report.fail(f"chat {chat_id} {what}: {type(result).__name__}")

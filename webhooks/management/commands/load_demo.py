@@ -7,10 +7,11 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from messages.demo_data import demo_updates
 from messages.services import archive
 from messages.stores import get_store
-from webhooks.updates import IncomingMessage, parse_update
+from messages.telegram import IncomingMessage
+from webhooks.demo_data import demo_updates
+from webhooks.updates import parse_update
 
 
 class Command(BaseCommand):

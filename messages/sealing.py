@@ -1,7 +1,8 @@
 """Sealing and opening records with the configured store and keyring.
 
-This is where the framework-free envelope and chat-key code meets Django settings: one
-ChatKeys per process, rebuilt when GROUPIE_STORE, GROUPIE_KEYRING or the cache setting changes.
+This is where the crypto library meets Django settings and the archive's store: one ChatKeys
+per process (the store holds the wrapped chat keys, the keyring wraps them), rebuilt when
+GROUPIE_STORE, GROUPIE_KEYRING or the cache setting changes.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from crypto.errors import CryptoError
 from crypto.keyrings.base import Keyring
 from groupie import metrics
 from groupie.backends import BackendHandler
+from messages.stores import get_store
 
 keyrings: BackendHandler[Keyring] = BackendHandler("GROUPIE_KEYRING", Keyring)
 _chat_keys: ChatKeys | None = None
@@ -34,8 +36,6 @@ def chat_keys() -> ChatKeys:
     global _chat_keys
     with _lock:
         if _chat_keys is None:
-            from messages.stores import get_store  # the store holds the wrapped chat keys
-
             cache = settings.GROUPIE_CHAT_KEY_CACHE
             _chat_keys = ChatKeys(
                 get_store(),

@@ -9,7 +9,7 @@ from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 
-from crypto.services import get_keyring
+from messages.sealing import get_keyring
 from messages.stores import get_store
 
 logger = logging.getLogger(__name__)

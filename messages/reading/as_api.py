@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from crypto.errors import CryptoError
-from messages import representation as show
-from messages.reader import OpenedMessage, OpenedRevision
-from messages.stores.base import ChatRecord
+from messages.reading import fields
+from messages.reading.opening import OpenedMessage, OpenedRevision
+from messages.stores.records import ChatRecord
 
 
 def error(exc: CryptoError | None) -> dict[str, str] | None:
@@ -27,13 +27,13 @@ def message(item: OpenedMessage) -> dict[str, Any]:
         "chat_id": stored.chat_id,
         "message_id": stored.message_id,
         "thread_id": stored.thread_id,
-        "sender": show.sender(raw) if raw else None,
-        "date": show.iso_date(stored.date),
-        "edit_date": show.iso_edit_date(stored.edit_date),
+        "sender": fields.sender(raw) if raw else None,
+        "date": fields.iso_date(stored.date),
+        "edit_date": fields.iso_edit_date(stored.edit_date),
         "kind": stored.kind,
-        "text": show.text(raw) if raw else None,
-        "entities": show.entities(raw) if raw else [],
-        "media": show.media(raw) if raw else None,
+        "text": fields.text(raw) if raw else None,
+        "entities": fields.entities(raw) if raw else [],
+        "media": fields.media(raw) if raw else None,
         "reply_to_message_id": stored.reply_to_message_id,
         "media_group_id": stored.media_group_id,
         # The head is the latest revision, so its version number is the count.
@@ -49,8 +49,8 @@ def message_detail(item: OpenedMessage, revisions: list[OpenedRevision]) -> dict
         "versions": [
             {
                 "version": r.stored.version,
-                "edit_date": show.iso_edit_date(r.stored.edit_date),
-                "text": show.text(r.opened.message) if r.opened.message else None,
+                "edit_date": fields.iso_edit_date(r.stored.edit_date),
+                "text": fields.text(r.opened.message) if r.opened.message else None,
                 "error": error(r.opened.error),
             }
             for r in revisions
@@ -65,8 +65,8 @@ def chat(record: ChatRecord, title: str | None, title_error: CryptoError | None)
         "type": record.type,
         "title": title,
         "message_count": record.message_count,
-        "first_date": show.iso_date(record.first_date),
-        "last_date": show.iso_date(record.last_date),
+        "first_date": fields.iso_date(record.first_date),
+        "last_date": fields.iso_date(record.last_date),
         "migrated_to_chat_id": record.migrated_to_chat_id,
         "migrated_from_chat_id": record.migrated_from_chat_id,
         "error": error(title_error),

@@ -1,0 +1,111 @@
+"""What every key-lifecycle command shares on the command line: --dry-run, --max-rate and
+--no-progress, the progress stream, printing the report, and exit codes. The work itself,
+with its lock, checkpoints and audit entry, is the ``do_*`` function the command calls.
+
+Exit codes, for cron and CI: 0 done; 1 failed (the summary and the lines before it say what);
+2 bad arguments (Django's); 75 another lifecycle command holds the lock (EX_TEMPFAIL: try
+again later).
+"""
+
+from __future__ import annotations
+
+import sys
+from argparse import ArgumentParser
+from typing import IO, Any, cast
+
+from django.core.management.base import BaseCommand, CommandError
+
+from messages.keys.actions import STOPPING_ERRORS, Refused, RunOptions
+from messages.keys.locking import LockHeld
+from messages.keys.operations import NotInArchive, Report
+from messages.keys.progress import Progress
+
+LOCK_HELD = 75
+MAX_FAILURE_LINES = 50
+
+
+class LifecycleCommand(BaseCommand):
+    writes = True  # offers --dry-run
+    paced = False  # offers --max-rate
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        if self.writes:
+            parser.add_argument(
+                "--dry-run", action="store_true", help="Report what would change; change nothing."
+            )
+        if self.paced:
+            parser.add_argument(
+                "--max-rate",
+                type=float,
+                default=0,
+                metavar="N",
+                help="At most N items per second (e.g. to stay inside a Cloud KMS quota).",
+            )
+        parser.add_argument(
+            "--no-progress", action="store_true", help="No progress bar or progress lines."
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        run = RunOptions(
+            # The raw stream: the wrapper ends every write with a newline, which a progress
+            # bar redrawing its line with \r cannot have.
+            progress=Progress(cast(IO[str], self.stderr._out), enabled=not options["no_progress"]),
+            max_rate=options.get("max_rate") or 0,
+        )
+        try:
+            report = self.run(run, options)
+        except LockHeld as exc:
+            raise CommandError(
+                f"{exc}; try again when it has finished", returncode=LOCK_HELD
+            ) from None
+        except (NotInArchive, Refused) as exc:
+            raise CommandError(str(exc)) from None
+        except STOPPING_ERRORS as exc:
+            raise CommandError(
+                f"{self.name} stopped: {type(exc).__name__}: {exc}. Everything it changed is "
+                "complete and consistent; run it again to carry on."
+            ) from None
+        self.print_report(report)
+
+    @property
+    def name(self) -> str:
+        return self.__module__.rsplit(".", 1)[-1]
+
+    def run(self, run: RunOptions, options: dict[str, Any]) -> Report:
+        """Calls the command's one ``do_*`` function."""
+        raise NotImplementedError
+
+    def print_report(self, report: Report) -> None:
+        for line in report.warnings:
+            self.stderr.write(line)
+        for line in report.notes:
+            self.stdout.write(line)
+        for line in report.failures[:MAX_FAILURE_LINES]:
+            self.stderr.write(f"FAILED {line}")
+        if len(report.failures) > MAX_FAILURE_LINES:
+            self.stderr.write(f"… and {len(report.failures) - MAX_FAILURE_LINES:,} more failures")
+        self.stdout.write(report.summary())
+        if report.failed:
+            raise CommandError(f"{self.name} finished with {len(report.failures):,} failures")
+
+
+def chat_argument(parser: ArgumentParser, *, positional: bool = False) -> None:
+    if positional:
+        parser.add_argument("chat_id", type=int, help="The Telegram chat id, e.g. -1001234567890.")
+    else:
+        parser.add_argument(
+            "--chat", type=int, metavar="CHAT_ID", help="Only this chat (default: every chat)."
+        )
+
+
+def confirm_on_terminal(
+    command: BaseCommand, *, explain: str, prompt: str, expected: str, refusal: str
+) -> bool:
+    """Tells the operator what is about to happen and asks them to type ``expected``; True only
+    if they do. Without a terminal it refuses with ``refusal`` (naming the flag that skips the
+    question)."""
+    if not sys.stdin.isatty():
+        raise CommandError(refusal)
+    if explain:
+        command.stdout.write(explain)
+    return input(prompt).strip() == expected

@@ -1,0 +1,184 @@
+"""What the message store takes and gives: sealed records and their plain index fields, and
+the errors it raises. No plaintext, ever. The contract itself is in ``base``."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+
+MessageId = tuple[int, int]  # (chat_id, message_id)
+
+
+# The fields a message's head takes from its newest revision (edit_date order).
+HEAD_FIELDS = (
+    "date",
+    "edit_date",
+    "kind",
+    "thread_id",
+    "sender_id",
+    "reply_to_message_id",
+    "media_group_id",
+    "key_version",
+    "envelope",
+)
+
+
+class StoreError(Exception):
+    """The store failed or cannot be reached. Callers answer 503 and retry later."""
+
+
+class InactiveChatKey(Exception):
+    """The record was sealed with a chat-key version that is no longer the chat's active one
+    (rotated or shredded since this process cached it). Nothing was stored: forget the cached
+    key and seal again."""
+
+
+class PutOutcome(enum.Enum):
+    CREATED = "created"  # a message not seen before
+    REVISED = "revised"  # a new revision (edit) of a known message
+    DUPLICATE = "duplicate"  # this revision was already stored: nothing changed
+
+
+@dataclass(frozen=True)
+class ChatSnapshot:
+    """What one archived message tells about its chat."""
+
+    chat_id: int
+    type: str
+    sealed_title: bytes | None = None  # the title sealed with the chat key, when it has one
+
+
+@dataclass(frozen=True)
+class SealedMessage:
+    """One revision to store, with the message's plain index fields."""
+
+    chat: ChatSnapshot
+    message_id: int
+    date: int
+    edit_date: int
+    kind: str
+    envelope: bytes
+    key_version: int  # the chat-key version the envelope (and the chat title) was sealed with
+    sort_key: str
+    thread_id: int | None = None
+    sender_id: int | None = None
+    reply_to_message_id: int | None = None
+    media_group_id: str | None = None
+
+    @property
+    def chat_id(self) -> int:
+        return self.chat.chat_id
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    """A message's head as lists show it."""
+
+    chat_id: int
+    message_id: int
+    date: int
+    edit_date: int
+    kind: str
+    envelope: bytes
+    key_version: int
+    sort_key: str
+    version_count: int
+    thread_id: int | None = None
+    sender_id: int | None = None
+    reply_to_message_id: int | None = None
+    media_group_id: str | None = None
+
+    @property
+    def edited(self) -> bool:
+        return self.version_count > 1
+
+
+@dataclass(frozen=True)
+class StoredRevision:
+    version: int  # 1 for the earliest revision stored, in edit_date order
+    edit_date: int
+    envelope: bytes
+
+
+@dataclass(frozen=True)
+class SealedRevision:
+    """One stored revision with where it lives, for re-sealing and verifying."""
+
+    chat_id: int
+    message_id: int
+    edit_date: int
+    key_version: int
+    envelope: bytes
+
+    @property
+    def position(self) -> tuple[int, int]:
+        return (self.message_id, self.edit_date)
+
+
+@dataclass(frozen=True)
+class Reseal:
+    """Replace ``old`` by ``new`` (sealed with chat-key ``key_version``) in one revision, and in
+    the message's head when the head still holds ``old``."""
+
+    message_id: int
+    edit_date: int
+    old: bytes
+    new: bytes
+    key_version: int
+
+
+@dataclass(frozen=True)
+class MessageHistory:
+    head: StoredMessage
+    revisions: list[StoredRevision]
+
+
+@dataclass(frozen=True)
+class MessageQuery:
+    """Filters are ANDed; an empty ``chats`` means every chat.
+
+    ``after`` is the last sort_key already seen, exclusive, in the direction of travel.
+    ``since``/``until`` are inclusive Telegram dates (unix seconds)."""
+
+    chats: tuple[int, ...] = ()
+    user: int | None = None
+    thread: int | None = None
+    since: int | None = None
+    until: int | None = None
+    kind: str | None = None
+    edited: bool | None = None
+    descending: bool = True
+    after: str | None = None
+    limit: int = 50
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[StoredMessage]
+    has_more: bool  # whether another page follows in the direction of travel
+
+
+@dataclass(frozen=True)
+class ChatRecord:
+    chat_id: int
+    type: str
+    first_date: int
+    last_date: int
+    message_count: int
+    sealed_title: bytes | None = None
+    migrated_to_chat_id: int | None = None
+    migrated_from_chat_id: int | None = None
+
+
+@dataclass(frozen=True)
+class ShreddedChat:
+    chat_id: int
+    shredded_at: datetime | None
+
+
+@dataclass
+class DeleteResult:
+    messages: int = 0
+    revisions: int = 0
+    chats: int = 0
