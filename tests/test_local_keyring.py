@@ -23,8 +23,16 @@ def mode_of(path: Path) -> int:
 
 
 @pytest.fixture
-def keyring(keyring_path: Path) -> LocalKeyring:
-    return LocalKeyring(path=str(keyring_path))
+def keyring_file(tmp_path: Path) -> Path:
+    """A new keyring file; made here, not by conftest, so this module runs without Django."""
+    path = tmp_path / "local-keyring.json"
+    LocalKeyring.create_file(path)
+    return path
+
+
+@pytest.fixture
+def keyring(keyring_file: Path) -> LocalKeyring:
+    return LocalKeyring(path=str(keyring_file))
 
 
 def test_create_file_makes_a_keyring_only_its_owner_can_read(tmp_path: Path) -> None:
@@ -131,10 +139,10 @@ def test_rotation_changes_the_key_not_just_the_label(keyring: LocalKeyring) -> N
 
 
 def test_another_instance_unwraps_what_was_wrapped_after_a_rotation_it_did_not_see(
-    keyring_path: Path,
+    keyring_file: Path,
 ) -> None:
-    first = LocalKeyring(path=str(keyring_path))
-    second = LocalKeyring(path=str(keyring_path))
+    first = LocalKeyring(path=str(keyring_file))
+    second = LocalKeyring(path=str(keyring_file))
     before, _ = first.wrap(SECRET, AAD)
     assert second.unwrap(before, AAD) == (SECRET, True)  # second has now read the file
 
@@ -145,9 +153,9 @@ def test_another_instance_unwraps_what_was_wrapped_after_a_rotation_it_did_not_s
     assert second.unwrap(before, AAD) == (SECRET, False)
 
 
-def test_another_instance_lists_a_rotation_made_elsewhere(keyring_path: Path) -> None:
-    first = LocalKeyring(path=str(keyring_path))
-    second = LocalKeyring(path=str(keyring_path))
+def test_another_instance_lists_a_rotation_made_elsewhere(keyring_file: Path) -> None:
+    first = LocalKeyring(path=str(keyring_file))
+    second = LocalKeyring(path=str(keyring_file))
     assert second.versions() == [KekVersion("1", "enabled", True)]
     first.rotate()
     assert second.versions() == [
@@ -156,9 +164,9 @@ def test_another_instance_lists_a_rotation_made_elsewhere(keyring_path: Path) ->
     ]
 
 
-def test_rotations_from_two_instances_do_not_lose_a_version(keyring_path: Path) -> None:
-    first = LocalKeyring(path=str(keyring_path))
-    second = LocalKeyring(path=str(keyring_path))
+def test_rotations_from_two_instances_do_not_lose_a_version(keyring_file: Path) -> None:
+    first = LocalKeyring(path=str(keyring_file))
+    second = LocalKeyring(path=str(keyring_file))
     assert first.rotate() == "2"
     assert second.rotate() == "3"
     assert [v.version for v in first.versions()] == ["1", "2", "3"]
@@ -166,10 +174,10 @@ def test_rotations_from_two_instances_do_not_lose_a_version(keyring_path: Path) 
 
 
 def test_another_instance_wraps_under_the_primary_another_process_rotated_to(
-    keyring_path: Path,
+    keyring_file: Path,
 ) -> None:
-    first = LocalKeyring(path=str(keyring_path))
-    second = LocalKeyring(path=str(keyring_path))
+    first = LocalKeyring(path=str(keyring_file))
+    second = LocalKeyring(path=str(keyring_file))
     assert second.primary_version() == "1"
     first.rotate()
     assert second.primary_version() == "2"
@@ -193,7 +201,7 @@ def test_a_missing_keyring_file_is_not_created_on_first_use(tmp_path: Path) -> N
     assert not path.exists()
 
 
-def test_a_keyring_path_that_is_a_directory_is_a_keyring_error(tmp_path: Path) -> None:
+def test_a_keyring_file_that_is_a_directory_is_a_keyring_error(tmp_path: Path) -> None:
     with pytest.raises(KeyringError):
         LocalKeyring(path=str(tmp_path)).versions()
 

@@ -6,6 +6,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from crypto.errors import KeyringConfigurationError
+
 ENABLED, DISABLED, DESTROYED = "enabled", "disabled", "destroyed"
 SETTABLE_STATES = (ENABLED, DISABLED, DESTROYED)
 
@@ -35,6 +37,12 @@ class Keyring(ABC):
     reached (callers answer 503 and retry later) and ``DecryptionError`` when a wrapped blob
     fails authentication. Nothing is returned on failure.
     """
+
+    def create(self) -> str | None:
+        """Creates the keyring's own storage if this backend keeps one and it is missing, and
+        says what it found or did; None for a backend whose keys are made elsewhere (Cloud KMS:
+        with gcloud). Never replaces an existing keyring."""
+        return None
 
     @abstractmethod
     def wrap(self, plaintext: bytes, aad: bytes) -> tuple[bytes, str]:
@@ -72,8 +80,6 @@ class Keyring(ABC):
 
     def version_of(self, version: str) -> KekVersion:
         """The version named by an id or a short label; KeyringConfigurationError if none."""
-        from crypto.errors import KeyringConfigurationError
-
         for candidate in self.versions():
             if version in (candidate.version, candidate.label):
                 return candidate

@@ -55,6 +55,14 @@ class LocalKeyring(Keyring):
             os.fsync(handle.fileno())
         return True
 
+    def create(self) -> str:
+        if self.create_file(self.path):
+            return f"Created keyring {self.path} (mode 0600, KEK version 1)."
+        return (
+            f"Keyring {self.path} already exists ({len(self.versions())} KEK version(s), "
+            f"primary {self.primary_version()})."
+        )
+
     def _load(self, *, refresh: bool = False) -> dict[str, Any]:
         # Another process (rotate_kek) may have changed the file: a stat per call is cheap next
         # to the calls themselves, which the chat-key cache already makes rare.

@@ -7,7 +7,6 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from crypto.keyrings.local import LocalKeyring
 from messages.sealing import get_keyring
 
 
@@ -15,19 +14,11 @@ class Command(BaseCommand):
     help = "Create the local keyring (LOCAL_KEYRING_PATH) with one KEK version, if missing."
 
     def handle(self, *args: Any, **options: Any) -> None:
-        keyring = get_keyring()
-        if not isinstance(keyring, LocalKeyring):
+        said = get_keyring().create()
+        if said is None:
             # Cloud KMS keys are created with gcloud (docs/backends.md): nothing to do here.
-            self.stdout.write(
+            said = (
                 f"GROUPIE_KEYRING is {settings.GROUPIE_KEYRING['BACKEND']}: no local keyring "
                 "to create."
             )
-            return
-        if LocalKeyring.create_file(keyring.path):
-            self.stdout.write(f"Created keyring {keyring.path} (mode 0600, KEK version 1).")
-        else:
-            versions = keyring.versions()
-            self.stdout.write(
-                f"Keyring {keyring.path} already exists ({len(versions)} KEK version(s), "
-                f"primary {keyring.primary_version()})."
-            )
+        self.stdout.write(said)
