@@ -27,3 +27,11 @@ def child_exit(server: object, worker: object) -> None:
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined]
+
+
+def post_worker_init(worker: object) -> None:
+    """Each worker, once Django is loaded, says at once if the keyring does not match the
+    archive (readiness refuses traffic for the same reason)."""
+    from messages.health import warn_at_start_up
+
+    warn_at_start_up()

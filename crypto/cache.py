@@ -13,10 +13,15 @@ V = TypeVar("V")
 
 class TTLCache(Generic[V]):
     """Entries expire ``ttl`` seconds after they were stored; the least recently used entry is
-    evicted past ``max_size``. Clock injectable for tests."""
+    evicted past ``max_size``, and ``on_evict`` is told (a cache evicting live entries is too
+    small: each eviction of a chat key costs a keyring call later). Clock injectable for tests."""
 
     def __init__(
-        self, ttl: float, max_size: int, clock: Callable[[], float] = time.monotonic
+        self,
+        ttl: float,
+        max_size: int,
+        clock: Callable[[], float] = time.monotonic,
+        on_evict: Callable[[], None] | None = None,
     ) -> None:
         if ttl <= 0 or max_size <= 0:
             raise ValueError("ttl and max_size must be positive")
@@ -25,6 +30,7 @@ class TTLCache(Generic[V]):
         self._clock = clock
         self._data: OrderedDict[Hashable, tuple[float, V]] = OrderedDict()
         self._lock = threading.Lock()
+        self._on_evict = on_evict or (lambda: None)
 
     def get(self, key: Hashable) -> V | None:
         with self._lock:
@@ -44,6 +50,7 @@ class TTLCache(Generic[V]):
             self._data.move_to_end(key)
             while len(self._data) > self.max_size:
                 self._data.popitem(last=False)
+                self._on_evict()
 
     def discard(self, key: Hashable) -> None:
         with self._lock:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import struct
+import time
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -34,12 +35,15 @@ from crypto.errors import (
     ChatKeyRetired,
     CryptoError,
     DecryptionError,
+    KeyringMismatch,
 )
 from crypto.keyrings.base import Keyring
 
 ACTIVE, SUPERSEDED, RETIRED, DESTROYED = "active", "superseded", "retired", "destroyed"
 STATES = (ACTIVE, SUPERSEDED, RETIRED, DESTROYED)
 OPENABLE = frozenset({ACTIVE, SUPERSEDED})  # the states whose wrapped key is kept
+KEYRING_SAMPLE = 3  # the newest chat keys checked against the keyring
+KEYRING_CHECK_SECONDS = 60.0
 _WRAP_AAD = struct.Struct(">qI")
 
 
@@ -71,6 +75,10 @@ class ChatKeyStore(Protocol):
     def get_chat(self, chat_id: int) -> object | None:
         """The chat's directory entry, present while the chat has records."""
 
+    def newest_chat_keys(self, limit: int) -> list[ChatKeyRecord]:
+        """Up to ``limit`` of the most recently created chat keys whose wrapped key is kept
+        (active or superseded), newest first."""
+
 
 def wrap_aad(chat_id: int, version: int) -> bytes:
     """Binds a wrapped key to its chat and version: a wrapped key copied elsewhere won't open."""
@@ -92,12 +100,14 @@ class ChatKeys:
         ttl: float = 600,
         max_keys: int = 1000,
         on_keyring_call: Callable[[str], None] | None = None,
+        on_eviction: Callable[[], None] | None = None,
     ) -> None:
         self.store = store
         self.keyring = keyring
-        self.keys: TTLCache[bytes] = TTLCache(ttl, max_keys)
+        self.keys: TTLCache[bytes] = TTLCache(ttl, max_keys, on_evict=on_eviction)
         self.active_versions: TTLCache[int] = TTLCache(ttl, max_keys)
         self._on_keyring_call = on_keyring_call or (lambda op: None)
+        self._keyring_checked_until = 0.0
 
     def active_key(self, chat_id: int) -> tuple[int, bytes]:
         """The version and key new records of this chat are sealed with, created if needed.
@@ -119,6 +129,7 @@ class ChatKeys:
             # the message starts the chat afresh under a new key.
             raise ChatKeyDestroyed(f"chat {chat_id} is being shredded")
         else:
+            self.verify_keyring()
             record = self._create(chat_id, records)
         key = self._unwrap(record)
         self.active_versions.set(chat_id, record.version)
@@ -182,6 +193,33 @@ class ChatKeys:
         self.active_versions.discard(chat_id)
         self.keys.discard_where(lambda entry: isinstance(entry, tuple) and entry[0] == chat_id)
 
+    def verify_keyring(self, *, force: bool = False) -> None:
+        """Raises KeyringMismatch when the keyring is not the one the archive's newest chat
+        keys were wrapped under: a KEK version they name is unknown to it, or an enabled one
+        fails to unwrap them. Checked before a chat key is created (a key made under the wrong
+        KEK would fork the archive) and by readiness; a pass is trusted for a minute.
+
+        A KEK version an operator disabled is not a mismatch: key_status reports it."""
+        now = time.monotonic()
+        if not force and now < self._keyring_checked_until:
+            return
+        sample = self.store.newest_chat_keys(KEYRING_SAMPLE)
+        if sample:
+            known = {v.version: v for v in self.keyring.versions()}
+            for record in sample:
+                kek = known.get(record.kek_version)
+                if kek is None:
+                    raise KeyringMismatch(_mismatch(record, "which this keyring does not have"))
+                if not kek.decrypts:
+                    continue
+                try:
+                    self.unwrap(record)
+                except DecryptionError:
+                    problem = "and this keyring cannot unwrap it"
+                    raise KeyringMismatch(_mismatch(record, problem)) from None
+                break
+        self._keyring_checked_until = now + KEYRING_CHECK_SECONDS
+
     def _openable(self, chat_id: int, version: int, record: ChatKeyRecord | None) -> bytes:
         if record is None:
             raise ChatKeyMissing(f"chat {chat_id} has no key version {version}")
@@ -232,6 +270,15 @@ class ChatKeys:
             key, _ = self.unwrap(record)
             self.keys.set((record.chat_id, record.version), key)
         return key
+
+
+def _mismatch(record: ChatKeyRecord, problem: str) -> str:
+    return (
+        f"the keyring is not the one this archive's chat keys were wrapped under: chat "
+        f"{record.chat_id}'s key v{record.version} names KEK version "
+        f"{record.kek_version.rsplit('/', 1)[-1]}, {problem}. Check GROUPIE_KEYRING, "
+        "LOCAL_KEYRING_PATH or KMS_KEY_NAME; no chat key is created until they match"
+    )
 
 
 def _require_openable(record: ChatKeyRecord) -> None:

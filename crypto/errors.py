@@ -34,3 +34,9 @@ class KeyringError(CryptoError):
 
 class KeyringConfigurationError(KeyringError):
     """The keyring is missing or malformed; an operator has to act."""
+
+
+class KeyringMismatch(KeyringConfigurationError):
+    """The keyring is not the one the archive's chat keys were wrapped under (another keyring
+    file, another Cloud KMS key). New chat keys are refused: made under the wrong KEK, their
+    chats could never be read once the right keyring is back."""

@@ -29,6 +29,12 @@ KEYRING_CALLS = Counter(
     "Calls to the keyring (KEK backend), by operation.",
     ["operation"],
 )
+CHAT_KEY_CACHE_EVICTIONS = Counter(
+    "groupie_chat_key_cache_evictions_total",
+    "Unwrapped chat keys evicted from the cache while still fresh: each will cost a keyring "
+    "call when its chat is next read or written. Steadily rising means the cache is too small "
+    "(GROUPIE_CHAT_KEY_CACHE_SIZE).",
+)
 DECRYPT_FAILURES = Counter(
     "groupie_decrypt_failures_total",
     "Records that failed to open, by error type.",

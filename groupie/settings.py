@@ -88,6 +88,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Writes the audit log of decrypted views once the response has rendered well.
+    "messages.audit.AuditOnSuccessMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -117,6 +119,8 @@ TEMPLATES = [
 # Database: SQLite under var/ by default, PostgreSQL (or anything Django speaks) via DATABASE_URL.
 DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'groupie.db'}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Django's SQLite backend, keeping the database and its -wal/-shm files owner-only.
+    DATABASES["default"]["ENGINE"] = "groupie.sqlite3"
     # WAL lets readers run beside the single writer; IMMEDIATE takes the write lock at BEGIN so
     # concurrent webhook transactions queue on busy_timeout instead of failing to upgrade a
     # read lock half way (SQLITE_BUSY). synchronous=FULL keeps a 200 durable across power loss.
@@ -182,7 +186,7 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["messages.api.parsers.StrictJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "messages.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
@@ -272,10 +276,13 @@ elif _keyring_backend == KEYRING_SHORTCUTS["cloudkms"]:
     }
 GROUPIE_KEYRING: dict[str, Any] = {"BACKEND": _keyring_backend, "OPTIONS": _keyring_options}
 # Unwrapped chat keys stay in process memory this long, at most this many: KMS is then called
-# about once per chat per TTL per process, not once per message.
+# about once per chat per TTL per process, not once per message. The size should exceed the
+# chats active within a TTL: a smaller cache evicts keys still in use and pays a KMS call for
+# each (groupie_chat_key_cache_evictions_total). Measured: about 500 bytes per cached chat,
+# so the default 20,000 costs about 10 MB per process (docs/performance.md).
 GROUPIE_CHAT_KEY_CACHE = {
     "TTL_SECONDS": env.int("GROUPIE_CHAT_KEY_CACHE_TTL", default=600),
-    "MAX_KEYS": env.int("GROUPIE_CHAT_KEY_CACHE_SIZE", default=1000),
+    "MAX_KEYS": env.int("GROUPIE_CHAT_KEY_CACHE_SIZE", default=20_000),
 }
 
 # Logging: one line per record to stderr (Cloud Run collects it). Message text, names and keys

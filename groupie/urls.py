@@ -9,6 +9,9 @@ from groupie import metrics
 from messages import health
 from webhooks.views import legacy_webhook, telegram_webhook
 
+# An outage of ours (database, store, keyring) that escapes a view or a middleware is a 503.
+handler500 = "messages.outage.server_error"
+
 urlpatterns = [
     path("telegram/webhook/", telegram_webhook, name="telegram-webhook"),
     # The prototype registered /webhook/<secret> with no trailing slash; accept one too.

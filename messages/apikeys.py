@@ -7,6 +7,7 @@ import hmac
 import secrets
 from collections.abc import Iterable
 from datetime import timedelta
+from typing import Any
 
 from django.utils import timezone
 
@@ -33,6 +34,11 @@ def create_api_key(name: str, chat_ids: Iterable[int] = ()) -> tuple[ApiKey, str
         chat_ids=sorted(set(chat_ids)),
     )
     return record, key
+
+
+def audit_fields(record: ApiKey) -> dict[str, Any]:
+    """What the audit log keeps of a key made or revoked: its name, prefix and chats."""
+    return {"key": f"{record.name} ({record.prefix})", "chats": record.chat_ids or "every chat"}
 
 
 def verify_api_key(key: str) -> ApiKey | None:

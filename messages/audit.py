@@ -1,18 +1,32 @@
-"""The audit trail of decrypted views, shared by the admin and the API."""
+"""The audit trail of decrypted views, shared by the admin and the API.
+
+An entry says what someone was shown, so it is written only once the response showing it is
+known to be good: during a request ``record`` holds the entry on the request, and
+``AuditOnSuccessMiddleware`` writes what is held after the view's response has rendered
+without error. If that write fails, the response is replaced by a 503: nothing is shown that
+the log does not hold."""
 
 from __future__ import annotations
 
+import getpass
 import ipaddress
-from collections.abc import Iterable
+import logging
+import socket
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 
+from messages import outage
 from messages.models import ApiKey, AuditEntry
 
 # Enough to say what a page showed without letting one entry grow without bound.
 MAX_IDS = 500
+PENDING = "_groupie_audit_pending"  # the request attribute holding entries not yet written
+logger = logging.getLogger(__name__)
 
 
 def client_address(request: HttpRequest) -> str | None:
@@ -43,7 +57,7 @@ def record(
 ) -> AuditEntry:
     user = getattr(request, "user", None)
     is_user = user is not None and user.is_authenticated and api_key is None
-    return AuditEntry.objects.create(
+    entry = AuditEntry(
         channel=channel,
         user=user if is_user else None,
         api_key=api_key,
@@ -58,3 +72,49 @@ def record(
         filters={k: v for k, v in (filters or {}).items() if v not in (None, "", [], ())},
         client_address=client_address(request),
     )
+    pending: list[AuditEntry] | None = getattr(request, PENDING, None)
+    if pending is None:
+        entry.save()
+    else:
+        pending.append(entry)
+    return entry
+
+
+class AuditOnSuccessMiddleware:
+    """Writes the audit entries a request's view recorded, once its response rendered well
+    (below 400); a response that failed shows nothing and records nothing."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        pending: list[AuditEntry] = []
+        setattr(request, PENDING, pending)
+        response = self.get_response(request)
+        if pending and response.status_code < 400:
+            try:
+                AuditEntry.objects.bulk_create(pending)
+            except DatabaseError as exc:
+                logger.error("audit entries not written: %s", type(exc).__name__)
+                return outage.unavailable(request)
+        return response
+
+
+def record_command(
+    action: str, *, chat_id: int | None = None, filters: dict[str, Any] | None = None
+) -> AuditEntry:
+    """An entry for a manage.py command: run by whom (the OS user) on which host."""
+    return AuditEntry.objects.create(
+        channel=AuditEntry.COMMAND,
+        actor=f"{_os_user()}@{socket.gethostname()}",
+        action=action,
+        chat_id=chat_id,
+        filters=filters or {},
+    )
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry, as in some containers
+        return "unknown"

@@ -1,15 +1,22 @@
-"""Liveness and readiness probes."""
+"""Liveness and readiness probes.
+
+Readiness proves the service can do its job, not just that its dependencies answer: the
+database takes a write (rolled back), the store takes a write, the keyring wraps and unwraps,
+and the keyring is the one the archive's chat keys were wrapped under. A read-only database or
+a keyring file from another deployment makes the probe fail, naming the part and why."""
 
 from __future__ import annotations
 
 import logging
 import os
 
-from django.db import connection
+from django.db import transaction
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 
-from messages.sealing import get_keyring
+from crypto.errors import KeyringMismatch
+from messages.models import MaintenanceCheckpoint
+from messages.sealing import chat_keys, get_keyring
 from messages.stores import get_store
 
 logger = logging.getLogger(__name__)
@@ -22,8 +29,10 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 
 def _check_database() -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
+    """A write to Django's own tables, rolled back: a read-only database fails here."""
+    with transaction.atomic():
+        MaintenanceCheckpoint.objects.create(name=f"readyz:{os.getpid()}:{os.urandom(4).hex()}")
+        transaction.set_rollback(True)
 
 
 def _check_store() -> None:
@@ -37,6 +46,7 @@ def _check_keyring() -> None:
     plaintext, _ = keyring.unwrap(wrapped, b"groupie/readyz")
     if plaintext != probe:
         raise RuntimeError("keyring round trip returned different bytes")
+    chat_keys().verify_keyring(force=True)
 
 
 CHECKS = {"database": _check_database, "store": _check_store, "keyring": _check_keyring}
@@ -49,6 +59,10 @@ def readyz(request: HttpRequest) -> JsonResponse:
     for name, check in CHECKS.items():
         try:
             check()
+        except KeyringMismatch as exc:
+            # Names ids and KEK versions only: it is what the operator has to fix.
+            logger.error("readiness check %s failed: %s", name, exc)
+            results[name] = f"failed: {type(exc).__name__}: {exc}"
         except Exception as exc:
             logger.warning("readiness check %s failed: %s", name, type(exc).__name__)
             results[name] = f"failed: {type(exc).__name__}"
@@ -59,3 +73,15 @@ def readyz(request: HttpRequest) -> JsonResponse:
         {"status": "ok" if ready else "unavailable", "checks": results},
         status=200 if ready else 503,
     )
+
+
+def warn_at_start_up() -> None:
+    """Says at start-up (gunicorn calls this in each worker) what readiness would refuse for:
+    a keyring that does not match the archive. Never stops the worker: /readyz keeps it out of
+    traffic, and the log says why."""
+    try:
+        chat_keys().verify_keyring(force=True)
+    except KeyringMismatch as exc:
+        logger.critical("%s", exc)
+    except Exception as exc:
+        logger.warning("start-up keyring check skipped: %s", type(exc).__name__)

@@ -43,6 +43,7 @@ def chat_keys() -> ChatKeys:
                 ttl=cache["TTL_SECONDS"],
                 max_keys=cache["MAX_KEYS"],
                 on_keyring_call=lambda op: metrics.KEYRING_CALLS.labels(op).inc(),
+                on_eviction=metrics.CHAT_KEY_CACHE_EVICTIONS.inc,
             )
         return _chat_keys
 

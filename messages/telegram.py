@@ -70,6 +70,9 @@ SERVICE_FIELDS = frozenset(
 KINDS = (*CONTENT_KINDS, "service", "other")
 
 _INT64 = 2**63
+MAX_ID = 2**53 - 1
+MAX_CHAT_TYPE = 16  # "private", "group", "supergroup", "channel"; the column holds 16
+MAX_MEDIA_GROUP_ID = 64  # the column's width
 # Unix seconds up to the end of year 9999: what a date can be shown as.
 _MAX_DATE = 253_402_300_799
 
@@ -100,45 +103,42 @@ class IncomingMessage:
 
 def parse_message(update_id: int, field: str, message: object, *, is_edit: bool) -> IncomingMessage:
     """Reads a Telegram Message object found in an Update's ``field``; raises InvalidMessage
-    for anything that is not one. Only the fields the archive indexes are checked."""
+    for anything that is not one. Every field the archive stores in plain (its index fields) is
+    checked against what Telegram sends, so a value every store can hold is all that reaches
+    one: a record refused by the store would be refused on every redelivery."""
     if not isinstance(message, dict):
         raise InvalidMessage(f"{field} is not an object")
     chat = message.get("chat")
     if not isinstance(chat, dict):
         raise InvalidMessage(f"{field}.chat is missing")
-    chat_type = chat.get("type")
-    if not isinstance(chat_type, str) or not chat_type:
-        raise InvalidMessage(f"{field}.chat.type is missing")
-    message_id = read_int(message, "message_id", field, minimum=1)
-    edit_date = _optional_int(message, "edit_date", field) or 0
-    if not 0 <= edit_date <= _MAX_DATE:
-        raise InvalidMessage(f"{field}.edit_date is out of range")
+    message_id = read_id(message, "message_id", field, minimum=1)
+    edit_date = _optional_date(message, "edit_date", field) or 0
     if is_edit and edit_date <= 0:
         raise InvalidMessage(f"{field}.edit_date is missing")
-    sender = message.get("sender_chat") or message.get("from")
     reply = message.get("reply_to_message")
-    media_group_id = message.get("media_group_id")
+    if reply is not None and not isinstance(reply, dict):
+        raise InvalidMessage(f"{field}.reply_to_message is not an object")
     return IncomingMessage(
         update_id=update_id,
         update_kind=field,
-        chat_id=read_int(chat, "id", f"{field}.chat"),
-        chat_type=chat_type[:16],
+        chat_id=read_id(chat, "id", f"{field}.chat"),
+        chat_type=_chat_type(chat, field),
         chat_title=_chat_title(chat),
         message_id=message_id,
         date=_date(message, field),
         edit_date=edit_date,
         kind=message_kind(message),
         raw=message,
-        thread_id=_optional_int(message, "message_thread_id", field),
-        sender_id=read_int(sender, "id", f"{field}.from") if isinstance(sender, dict) else None,
+        thread_id=_optional_id(message, "message_thread_id", field),
+        sender_id=_sender_id(message, field),
         reply_to_message_id=(
-            read_int(reply, "message_id", f"{field}.reply_to_message")
-            if isinstance(reply, dict)
+            read_id(reply, "message_id", f"{field}.reply_to_message", minimum=1)
+            if reply is not None
             else None
         ),
-        media_group_id=str(media_group_id)[:64] if media_group_id is not None else None,
-        migrate_to_chat_id=_optional_int(message, "migrate_to_chat_id", field),
-        migrate_from_chat_id=_optional_int(message, "migrate_from_chat_id", field),
+        media_group_id=_media_group_id(message, field),
+        migrate_to_chat_id=_optional_id(message, "migrate_to_chat_id", field),
+        migrate_from_chat_id=_optional_id(message, "migrate_from_chat_id", field),
     )
 
 
@@ -172,6 +172,21 @@ def read_int(container: Mapping[str, Any], key: str, where: str, *, minimum: int
     return value
 
 
+def read_id(container: Mapping[str, Any], key: str, where: str, *, minimum: int = -MAX_ID) -> int:
+    """A Telegram id: "at most 52 significant bits", Telegram says; more is not from Telegram
+    (and Firestore's emulator, like JavaScript, holds integers exactly only to 2^53)."""
+    value = read_int(container, key, where, minimum=minimum)
+    if value > MAX_ID:
+        raise InvalidMessage(f"{where}.{key} is out of range")
+    return value
+
+
+def _optional_id(container: Mapping[str, Any], key: str, where: str) -> int | None:
+    if container.get(key) is None:
+        return None
+    return read_id(container, key, where)
+
+
 def _date(message: Mapping[str, Any], where: str) -> int:
     value = read_int(message, "date", where, minimum=0)
     if value > _MAX_DATE:
@@ -179,7 +194,51 @@ def _date(message: Mapping[str, Any], where: str) -> int:
     return value
 
 
-def _optional_int(container: Mapping[str, Any], key: str, where: str) -> int | None:
+def _optional_date(container: Mapping[str, Any], key: str, where: str) -> int | None:
     if container.get(key) is None:
         return None
-    return read_int(container, key, where)
+    value = read_int(container, key, where, minimum=0)
+    if value > _MAX_DATE:
+        raise InvalidMessage(f"{where}.{key} is out of range")
+    return value
+
+
+def _sender_id(message: Mapping[str, Any], where: str) -> int | None:
+    """The sender: the chat it was sent on behalf of, else the user. Both are checked when
+    both are present, so neither reaches the sealed record unvalidated."""
+    found = None
+    for key in ("from", "sender_chat"):
+        sender = message.get(key)
+        if sender is None:
+            continue
+        if not isinstance(sender, dict):
+            raise InvalidMessage(f"{where}.{key} is not an object")
+        found = read_id(sender, "id", f"{where}.{key}")
+    return found
+
+
+def _plain_text(value: str) -> bool:
+    """Printable text that every store keeps as it is (PostgreSQL refuses NUL in text)."""
+    return value.isprintable()
+
+
+def _chat_type(chat: Mapping[str, Any], where: str) -> str:
+    value = chat.get("type")
+    if not isinstance(value, str) or not value:
+        raise InvalidMessage(f"{where}.chat.type is missing")
+    if len(value) > MAX_CHAT_TYPE or not _plain_text(value):
+        raise InvalidMessage(f"{where}.chat.type is not a chat type")
+    return value
+
+
+def _media_group_id(message: Mapping[str, Any], where: str) -> str | None:
+    value = message.get("media_group_id")
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not value:
+        raise InvalidMessage(f"{where}.media_group_id must be a string")
+    if len(value) > MAX_MEDIA_GROUP_ID or not _plain_text(value):
+        raise InvalidMessage(f"{where}.media_group_id is not a media group id")
+    return value

@@ -159,3 +159,19 @@ def test_it_accepts_a_fractional_ttl(clock: Clock) -> None:
     assert cache.get("k") == "v"
     clock.advance(0.25)
     assert cache.get("k") is None
+
+
+def test_it_reports_each_eviction_for_size_but_not_expiry() -> None:
+    now = [0.0]
+    evictions: list[None] = []
+    cache: TTLCache[int] = TTLCache(
+        10, 2, clock=lambda: now[0], on_evict=lambda: evictions.append(None)
+    )
+    cache.set("a", 1)
+    cache.set("b", 2)
+    cache.set("c", 3)  # evicts "a"
+    assert len(evictions) == 1
+    now[0] = 11
+    assert cache.get("b") is None  # expired: not an eviction for size
+    cache.set("d", 4)
+    assert len(evictions) == 1

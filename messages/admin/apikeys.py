@@ -1,4 +1,10 @@
-"""API keys in the admin: create (the key is shown once), limit to chats, revoke."""
+"""API keys in the admin: create (the key is shown once), limit to chats, revoke.
+
+An API key reads decrypted messages, so making, changing or revoking one needs what reading
+them needs, the decrypt permission, on top of the model permissions: staff without it could
+otherwise mint themselves a key and read through the API what the admin hides from them. A
+key's chats are fixed when it is made (to reach more chats, make another key), and every key
+made or revoked is written to the audit log: who, which key, which chats."""
 
 from __future__ import annotations
 
@@ -11,8 +17,10 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from messages.apikeys import create_api_key
-from messages.models import ApiKey
+from messages import audit
+from messages.api.auth import DECRYPT_PERMISSION
+from messages.apikeys import audit_fields, create_api_key
+from messages.models import ApiKey, AuditEntry
 
 
 class ChatIdsField(forms.Field):
@@ -56,6 +64,20 @@ class ApiKeyAdmin(admin.ModelAdmin):
     readonly_fields = ("prefix", "created_at", "last_used_at", "revoked_at")
     actions = ["revoke"]
 
+    # Every way to make, change, revoke or delete a key needs the decrypt permission too.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return _can_decrypt(request) and super().has_add_permission(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _can_decrypt(request) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _can_decrypt(request) and super().has_delete_permission(request, obj)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        # A key's reach is fixed when it is made: widening one would be a new credential.
+        return (*self.readonly_fields, "chat_ids") if obj is not None else self.readonly_fields
+
     @admin.display(description="Chats")
     def scope(self, key: ApiKey) -> str:
         return ", ".join(str(c) for c in key.chat_ids) or "every chat"
@@ -66,6 +88,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
             return
         created, key = create_api_key(obj.name, form.cleaned_data["chat_ids"])
         obj.pk, obj.prefix = created.pk, created.prefix
+        _audit_key(request, "api-key-create", created)
         # Shown once, on the page that answers this request; never stored or put in a cookie.
         request._groupie_new_key = key  # type: ignore[attr-defined]
 
@@ -79,7 +102,33 @@ class ApiKeyAdmin(admin.ModelAdmin):
         }
         return TemplateResponse(request, "admin/archive/apikey_created.html", context)
 
+    def delete_model(self, request: HttpRequest, obj: ApiKey) -> None:
+        _audit_key(request, "api-key-delete", obj)
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
+        for key in queryset:
+            _audit_key(request, "api-key-delete", key)
+        super().delete_queryset(request, queryset)
+
     @admin.action(description="Revoke selected API keys", permissions=["change"])
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
-        count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
-        self.message_user(request, f"Revoked {count} API key(s).", messages.SUCCESS)
+        active = list(queryset.filter(revoked_at__isnull=True))
+        ApiKey.objects.filter(pk__in=[k.pk for k in active]).update(revoked_at=timezone.now())
+        for key in active:
+            _audit_key(request, "api-key-revoke", key)
+        self.message_user(request, f"Revoked {len(active)} API key(s).", messages.SUCCESS)
+
+
+def _can_decrypt(request: HttpRequest) -> bool:
+    return request.user.has_perm(DECRYPT_PERMISSION)
+
+
+def _audit_key(request: HttpRequest, action: str, key: ApiKey) -> None:
+    """Who made, revoked or deleted which key, reaching which chats (never the key itself)."""
+    audit.record(
+        request,
+        channel=AuditEntry.ADMIN,
+        action=action,
+        filters=audit_fields(key),
+    )

@@ -100,6 +100,8 @@ class ChatBrowserAdmin(ReadOnlyAdmin):
         }
 
     def _chat(self, chat_id: int) -> ChatRecord:
+        if not _storable(chat_id):
+            raise Http404("No such chat.")
         store = get_store()
         chat = store.get_chat(chat_id)
         if chat is None:
@@ -215,6 +217,8 @@ class ChatBrowserAdmin(ReadOnlyAdmin):
             chat = self._chat(int(chat_id))
         except ChatShredded as gone:
             return self._shredded(request, gone.chat)
+        if not _storable(int(message_id)):
+            raise Http404("No such message.")
         history = get_store().get_message(chat.chat_id, int(message_id))
         if history is None:
             raise Http404("No such message.")
@@ -252,6 +256,11 @@ class ChatBrowserAdmin(ReadOnlyAdmin):
             raw=raw,
         )
         return TemplateResponse(request, "admin/archive/message_detail.html", context)
+
+
+def _storable(value: int) -> bool:
+    """Whether an id from a URL fits the stores' 64-bit integers (a larger one names nothing)."""
+    return -(2**63) <= value < 2**63
 
 
 def _audit_filters(form: MessageFilterForm) -> dict[str, Any]:

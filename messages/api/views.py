@@ -22,6 +22,8 @@ from messages import audit
 from messages.api.auth import allowed_chats
 from messages.api.renderers import NDJSONRenderer
 from messages.api.serializers import (
+    INT64_MAX,
+    INT64_MIN,
     BatchRequestSerializer,
     BatchResponseSerializer,
     ChatSerializer,
@@ -126,6 +128,8 @@ class ChatViewSet(viewsets.ViewSet):
     )
     def retrieve(self, request: Request, pk: str) -> Response:
         chat_id = int(pk)
+        if not INT64_MIN <= chat_id <= INT64_MAX:
+            raise NotFound("No such chat.")
         record = get_store().get_chat(chat_id) if _in_scope(request, chat_id) else None
         if record is None:
             raise NotFound("No such chat.")

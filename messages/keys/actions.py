@@ -14,8 +14,6 @@ and consistent, and running the command again carries on.
 
 from __future__ import annotations
 
-import getpass
-import socket
 import sys
 import time
 from collections.abc import Callable
@@ -29,12 +27,12 @@ from django.utils import timezone
 from crypto.chatkeys import OPENABLE
 from crypto.errors import CryptoError
 from crypto.keyrings.base import DESTROYED, DISABLED, ENABLED, KekVersion
-from messages import sealing
+from messages import audit, sealing
 from messages.keys.locking import Lease, LockLost, maintenance_lock
 from messages.keys.operations import KeysKeptChanging, Lifecycle, Pacer, Report
 from messages.keys.progress import Progress
 from messages.keys.status import Status, key_status
-from messages.models import AuditEntry, MaintenanceCheckpoint
+from messages.models import MaintenanceCheckpoint
 from messages.stores import get_store
 from messages.stores.records import StoreError
 
@@ -96,20 +94,7 @@ def _perform(
 
 def _audit(command: str, chat_id: int | None, summary: str) -> None:
     """Who ran which lifecycle command, on what, with what result."""
-    AuditEntry.objects.create(
-        channel=AuditEntry.COMMAND,
-        actor=f"{_user()}@{socket.gethostname()}",
-        action=command,
-        chat_id=chat_id,
-        filters={"summary": summary},
-    )
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry, as in some containers
-        return "unknown"
+    audit.record_command(command, chat_id=chat_id, filters={"summary": summary})
 
 
 # -- reading ----------------------------------------------------------------------------------

@@ -6,7 +6,6 @@ text, and is counted and logged (ids only) so an operator notices.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from typing import Any
 
 from crypto.envelope import message_identity, title_identity
 from crypto.errors import CryptoError
+from groupie import strictjson
 from messages import sealing
 from messages.stores.records import ChatRecord, MessageHistory, StoredMessage, StoredRevision
 
@@ -46,7 +46,7 @@ def _decoded(chat_id: int, message_id: int, result: bytes | CryptoError) -> Open
             "message %s:%s failed to open: %s", chat_id, message_id, type(result).__name__
         )
         return Opened(message=None, error=result)
-    return Opened(message=json.loads(result))
+    return Opened(message=strictjson.loads_stored(result))
 
 
 def open_messages(heads: Sequence[StoredMessage]) -> list[OpenedMessage]:

@@ -174,6 +174,12 @@ class ChatKeyStorage(_Backend):
         """Every version of every chat's key, by chat and version."""
         return self._guarded(self._iter_chat_keys())
 
+    def newest_chat_keys(self, limit: int) -> list[ChatKeyRecord]:
+        """Up to ``limit`` of the most recently created chat keys whose wrapped key is kept
+        (active or superseded), newest first: what the keyring check samples."""
+        with self._errors():
+            return self._newest_chat_keys(limit)
+
     def add_chat_key(self, record: ChatKeyRecord) -> ChatKeyRecord:
         """Stores a chat-key version unless it exists; returns the stored record (another
         process's, if it created that version first)."""
@@ -210,6 +216,9 @@ class ChatKeyStorage(_Backend):
 
     @abstractmethod
     def _iter_chat_keys(self) -> Iterator[ChatKeyRecord]: ...
+
+    @abstractmethod
+    def _newest_chat_keys(self, limit: int) -> list[ChatKeyRecord]: ...
 
     @abstractmethod
     def _add_chat_key(self, record: ChatKeyRecord) -> ChatKeyRecord: ...

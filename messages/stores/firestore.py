@@ -6,7 +6,8 @@ Documents (all top-level collections, so no collection-group queries are needed)
 - ``messages/{chat_id}:{message_id}``: the head (index fields, key_version, envelope,
   version_count, sort_key);
 - ``revisions/{chat_id}:{message_id}:{edit_date}``: one per revision (key_version, envelope);
-- ``chat_keys/{chat_id}:{version}``: wrapped chat keys, with their state.
+- ``chat_keys/{chat_id}:{version}``: wrapped chat keys, with their state;
+- ``readiness/{host}:{pid}``: a timestamp each readiness probe writes (proof of write access).
 
 A put is one transaction (one batched read of the revision, head, chat and chat-key documents,
 then the writes), so a replay finds its revision and changes nothing, and a record is stored
@@ -22,15 +23,18 @@ firestore.indexes.json. Nothing here sees plaintext.
 from __future__ import annotations
 
 import heapq
+import os
+import socket
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import MISSING, fields
+from datetime import UTC, datetime
 from typing import Any
 
 from google.api_core import exceptions as google_errors
 
-from crypto.chatkeys import ACTIVE, ChatKeyRecord
+from crypto.chatkeys import ACTIVE, OPENABLE, ChatKeyRecord
 from crypto.envelope import key_version_of
 from messages import sortkey
 from messages.stores.base import MessageStore
@@ -44,6 +48,7 @@ from messages.stores.records import (
     MessageQuery,
     Page,
     PutOutcome,
+    RecordRefused,
     Reseal,
     SealedMessage,
     SealedRevision,
@@ -63,6 +68,9 @@ _STORED_FIELDS = tuple(f.name for f in fields(StoredMessage))
 def _firestore_errors() -> Iterator[None]:
     try:
         yield
+    except google_errors.InvalidArgument as exc:
+        # A value Firestore cannot hold (e.g. an integer beyond 2^63 - 1).
+        raise RecordRefused(f"Firestore refused a value: {type(exc).__name__}") from exc
     except google_errors.GoogleAPICallError as exc:
         raise StoreError(f"Firestore error: {type(exc).__name__}") from exc
     except ValueError as exc:
@@ -424,6 +432,13 @@ class FirestoreStore(MessageStore):
             found.setdefault(key.chat_id, []).append(key)
         return found
 
+    def _newest_chat_keys(self, limit: int) -> list[ChatKeyRecord]:
+        # Ordered on one field (its automatic index); the states are filtered here, from a
+        # page a little larger than asked for.
+        newest = self.chat_keys.order_by("created_at", direction=self._firestore.Query.DESCENDING)
+        keys = [_chat_key(s.to_dict()) for s in newest.limit(limit * 4).stream()]
+        return [k for k in keys if k.state in OPENABLE][:limit]
+
     def _iter_chat_keys(self) -> Iterator[ChatKeyRecord]:
         # In pages, not one stream held open while the caller works on each key.
         after: tuple[int, int] | None = None
@@ -468,7 +483,11 @@ class FirestoreStore(MessageStore):
         return dict(counts)
 
     def _ping(self) -> None:
-        self.chats.document("_ping").get()
+        # A write, so that a database the service may read but not write is not ready; one
+        # small document per process, overwritten by each probe.
+        readiness = self.client.collection("readiness")
+        probe = readiness.document(f"{socket.gethostname()}:{os.getpid()}")
+        probe.set({"at": datetime.now(UTC)})
 
 
 def _stored(data: Any) -> StoredMessage:

@@ -7,10 +7,10 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import fields
 from typing import Any
 
-from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db import DatabaseError, DataError, IntegrityError, connection, transaction
 from django.db.models import Count, Q
 
-from crypto.chatkeys import ChatKeyRecord
+from crypto.chatkeys import OPENABLE, ChatKeyRecord
 from messages import sortkey
 from messages.models import Chat, ChatKey, Message, MessageRevision
 from messages.stores import orm_writes
@@ -24,6 +24,7 @@ from messages.stores.records import (
     MessageQuery,
     Page,
     PutOutcome,
+    RecordRefused,
     Reseal,
     SealedMessage,
     SealedRevision,
@@ -34,6 +35,7 @@ from messages.stores.records import (
 from messages.stores.sqlite_writer import uses_group_commit
 
 _MESSAGE, _REVISION = (m._meta.db_table for m in (Message, MessageRevision))
+_PROBE_CHAT_ID = -(2**63)
 # Re-sealing: raw statements, as the ORM's per-query overhead was most of the cost.
 _RESEAL = """
     UPDATE {table} SET envelope = %s, key_version = %s
@@ -47,6 +49,10 @@ _RESEAL_HEAD = _RESEAL.format(table=_MESSAGE)
 def _database_errors() -> Iterator[None]:
     try:
         yield
+    except (DataError, OverflowError) as exc:
+        # Out of range (SQLite's driver raises OverflowError beyond 64 bits), or a character
+        # the database cannot hold (PostgreSQL: NUL in text).
+        raise RecordRefused(f"database refused a value: {type(exc).__name__}") from exc
     except DatabaseError as exc:
         # The driver's message may quote parameters; only the class name leaves this module.
         raise StoreError(f"database error: {type(exc).__name__}") from exc
@@ -178,6 +184,10 @@ class ORMStore(MessageStore):
             found.setdefault(row.chat_id, []).append(_chat_key_record(row))
         return found
 
+    def _newest_chat_keys(self, limit: int) -> list[ChatKeyRecord]:
+        rows = ChatKey.objects.filter(state__in=OPENABLE).order_by("-created_at", "-version")
+        return [_chat_key_record(row) for row in rows[:limit]]
+
     def _iter_chat_keys(self) -> Iterator[ChatKeyRecord]:
         rows = ChatKey.objects.order_by("chat_id", "version")
         for row in rows.iterator(chunk_size=1000):
@@ -213,8 +223,13 @@ class ORMStore(MessageStore):
         return {(r["chat_id"], r["key_version"]): r["n"] for r in counts}
 
     def _ping(self) -> None:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
+        # A write, rolled back: a database that answers but refuses writes is not ready.
+        # The probe's chat id is one no Telegram chat has (ids stay within 2^53).
+        with transaction.atomic():
+            Chat.objects.create(
+                chat_id=_PROBE_CHAT_ID, type="probe", first_date=0, last_date=0, message_count=0
+            )
+            transaction.set_rollback(True)
 
     def erase_deleted(self) -> bool:
         """Deleted rows can linger in SQLite's write-ahead log until a checkpoint: empty it.

@@ -28,6 +28,12 @@ class StoreError(Exception):
     """The store failed or cannot be reached. Callers answer 503 and retry later."""
 
 
+class RecordRefused(Exception):
+    """The backend refused the record's own values (a number out of its range, a character it
+    cannot hold). Deterministic: retrying changes nothing, so callers answer 400, not 503.
+    The message names the failure's kind, never a value."""
+
+
 class InactiveChatKey(Exception):
     """The record was sealed with a chat-key version that is no longer the chat's active one
     (rotated or shredded since this process cached it). Nothing was stored: forget the cached

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from messages import audit
 from messages.apikeys import create_api_key
 
 
@@ -25,6 +26,13 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         record, key = create_api_key(options["name"], options["chat"])
+        audit.record_command(
+            "api-key-create",
+            filters={
+                "key": f"{record.name} ({record.prefix})",
+                "chats": record.chat_ids or "every chat",
+            },
+        )
         scope = ", ".join(str(c) for c in record.chat_ids) or "every chat"
         self.stderr.write(
             f"Created API key {record.name!r} ({record.prefix}) for {scope}. "

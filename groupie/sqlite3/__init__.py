@@ -1,0 +1,1 @@
+"""Django's SQLite backend, with the database file kept private (see ``base``)."""
