@@ -12,7 +12,7 @@ DEV_ENV := DJANGO_DEBUG=1 \
 	WEBHOOK_SECRET_FILE=var/webhook_secret \
 	DJANGO_SECURE_SSL_REDIRECT=0
 
-.PHONY: setup run manage api-key test lint bench-ingest bench-api bench-rotation clean
+.PHONY: setup run manage api-key test fuzz lint bench-ingest bench-api bench-rotation clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -67,6 +67,10 @@ tests/firestore/node_modules: tests/firestore/package-lock.json
 
 test: $(VENV)/.installed tests/firestore/node_modules
 	$(BIN)/pytest
+
+# The webhook fuzz suite, long (make test runs it at 150 examples a test): for the nightly.
+fuzz: $(VENV)/.installed tests/firestore/node_modules
+	GROUPIE_FUZZ_EXAMPLES=$(or $(EXAMPLES),5000) $(BIN)/pytest tests/test_fuzz_webhook.py
 
 # mypy's Django plugin and makemigrations load the settings, which need their secrets.
 LINT_ENV := DJANGO_SECRET_KEY=lint WEBHOOK_SECRET=lint DJANGO_ALLOWED_HOSTS=localhost \

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import struct
-import time
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -43,7 +42,6 @@ ACTIVE, SUPERSEDED, RETIRED, DESTROYED = "active", "superseded", "retired", "des
 STATES = (ACTIVE, SUPERSEDED, RETIRED, DESTROYED)
 OPENABLE = frozenset({ACTIVE, SUPERSEDED})  # the states whose wrapped key is kept
 KEYRING_SAMPLE = 3  # the newest chat keys checked against the keyring
-KEYRING_CHECK_SECONDS = 60.0
 _WRAP_AAD = struct.Struct(">qI")
 
 
@@ -107,7 +105,6 @@ class ChatKeys:
         self.keys: TTLCache[bytes] = TTLCache(ttl, max_keys, on_evict=on_eviction)
         self.active_versions: TTLCache[int] = TTLCache(ttl, max_keys)
         self._on_keyring_call = on_keyring_call or (lambda op: None)
-        self._keyring_checked_until = 0.0
 
     def active_key(self, chat_id: int) -> tuple[int, bytes]:
         """The version and key new records of this chat are sealed with, created if needed.
@@ -150,6 +147,9 @@ class ChatKeys:
             try:
                 found[chat_id, version] = self._openable(chat_id, version, record)
             except DecryptionError as exc:
+                # A wrapped key that fails to unwrap is either tampered with (this record's
+                # problem) or unwrapped by the wrong keyring (an outage: raises KeyringMismatch).
+                self.verify_keyring()
                 found[chat_id, version] = exc
             except (ChatKeyMissing, ChatKeyDestroyed, ChatKeyRetired) as exc:
                 self.keys.discard((chat_id, version))
@@ -193,32 +193,33 @@ class ChatKeys:
         self.active_versions.discard(chat_id)
         self.keys.discard_where(lambda entry: isinstance(entry, tuple) and entry[0] == chat_id)
 
-    def verify_keyring(self, *, force: bool = False) -> None:
+    def verify_keyring(self) -> None:
         """Raises KeyringMismatch when the keyring is not the one the archive's newest chat
-        keys were wrapped under: a KEK version they name is unknown to it, or an enabled one
-        fails to unwrap them. Checked before a chat key is created (a key made under the wrong
-        KEK would fork the archive) and by readiness; a pass is trusted for a minute.
+        keys were wrapped under: a KEK version they name is unknown to it, or none of those that
+        should unwrap does. Checked before a chat key is created (a key made under the wrong
+        KEK would fork the archive: one store read and one unwrap per new chat), when a wrapped
+        key fails to unwrap, and by readiness.
 
         A KEK version an operator disabled is not a mismatch: key_status reports it."""
-        now = time.monotonic()
-        if not force and now < self._keyring_checked_until:
-            return
         sample = self.store.newest_chat_keys(KEYRING_SAMPLE)
-        if sample:
-            known = {v.version: v for v in self.keyring.versions()}
-            for record in sample:
-                kek = known.get(record.kek_version)
-                if kek is None:
-                    raise KeyringMismatch(_mismatch(record, "which this keyring does not have"))
-                if not kek.decrypts:
-                    continue
-                try:
-                    self.unwrap(record)
-                except DecryptionError:
-                    problem = "and this keyring cannot unwrap it"
-                    raise KeyringMismatch(_mismatch(record, problem)) from None
-                break
-        self._keyring_checked_until = now + KEYRING_CHECK_SECONDS
+        known = {v.version: v for v in self.keyring.versions()} if sample else {}
+        failed: ChatKeyRecord | None = None
+        for record in sample:
+            kek = known.get(record.kek_version)
+            if kek is None:
+                raise KeyringMismatch(_mismatch(record, "which this keyring does not have"))
+            if not kek.decrypts:
+                continue
+            try:
+                self.unwrap(record)
+            except DecryptionError:
+                failed = failed or record
+                continue
+            failed = None  # one of the archive's keys unwraps: this is its keyring
+            break
+        if failed is not None:
+            # None of the newest keys unwraps: one tampered key would not explain that.
+            raise KeyringMismatch(_mismatch(failed, "and this keyring cannot unwrap it"))
 
     def _openable(self, chat_id: int, version: int, record: ChatKeyRecord | None) -> bytes:
         if record is None:

@@ -46,7 +46,7 @@ def _check_keyring() -> None:
     plaintext, _ = keyring.unwrap(wrapped, b"groupie/readyz")
     if plaintext != probe:
         raise RuntimeError("keyring round trip returned different bytes")
-    chat_keys().verify_keyring(force=True)
+    chat_keys().verify_keyring()
 
 
 CHECKS = {"database": _check_database, "store": _check_store, "keyring": _check_keyring}
@@ -80,7 +80,7 @@ def warn_at_start_up() -> None:
     a keyring that does not match the archive. Never stops the worker: /readyz keeps it out of
     traffic, and the log says why."""
     try:
-        chat_keys().verify_keyring(force=True)
+        chat_keys().verify_keyring()
     except KeyringMismatch as exc:
         logger.critical("%s", exc)
     except Exception as exc:

@@ -54,6 +54,24 @@ class Webhook:
         return self.post(load_update(name), **kwargs)
 
 
+def staff_client(*, decrypt: bool, superuser: bool = False, perms: tuple[str, ...] = ()) -> Client:
+    """A logged-in staff member, with the decrypt permission or without, and any other
+    permissions named by codename."""
+    from django.contrib.auth.models import Permission, User
+
+    user = User.objects.create_user(
+        f"staff{decrypt}{superuser}{len(perms)}",
+        password="pw",
+        is_staff=True,
+        is_superuser=superuser,
+    )
+    codenames = (*perms, "view_decrypted") if decrypt else perms
+    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    client = Client()
+    client.force_login(user)
+    return client
+
+
 @pytest.fixture
 def webhook(client: Client, db: None) -> Webhook:
     return Webhook(client)

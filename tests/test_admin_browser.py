@@ -5,26 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Permission, User
 from django.test import Client
 
 from messages.models import AuditEntry
 from messages.stores import get_store
 from messages.stores.records import MessageQuery
+from tests.conftest import staff_client
 
 TEAM = -1001234567890123
 SECRETS = ("Marguerite", "Quillfeather", "mquillfeather_zz", "Code freeze")
-
-
-def staff_client(*, decrypt: bool, superuser: bool = False) -> Client:
-    user = User.objects.create_user(
-        f"staff{decrypt}{superuser}", password="pw", is_staff=True, is_superuser=superuser
-    )
-    if decrypt:
-        user.user_permissions.add(Permission.objects.get(codename="view_decrypted"))
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def edited_message() -> Any:

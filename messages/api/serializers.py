@@ -20,6 +20,10 @@ INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 MAX_PAGE_SIZE = 500
 DEFAULT_PAGE_SIZE = 50
 MESSAGE_ID = re.compile(r"^(-?\d{1,19}):(\d{1,19})$")
+MESSAGE_ID_PATTERN = r"^-?\d{1,19}:\d{1,19}$"  # what the schema states of a message id
+# A signed cursor (django.core.signing): URL-safe base64 parts joined by colons.
+CURSOR_PATTERN = r"^[A-Za-z0-9_:-]+$"
+CURSOR_MAX_LENGTH = 512
 
 
 @extend_schema_field(
@@ -91,7 +95,12 @@ class PageSerializer(serializers.Serializer):
         default=DEFAULT_PAGE_SIZE,
         help_text=f"Items per page, at most {MAX_PAGE_SIZE} (larger values are clamped).",
     )
-    cursor = serializers.CharField(required=False, help_text="From a previous page's links.")
+    cursor = serializers.RegexField(
+        CURSOR_PATTERN,
+        max_length=CURSOR_MAX_LENGTH,
+        required=False,
+        help_text="Opaque, from a previous page's links; one the server did not sign is a 400.",
+    )
 
     def validate_page_size(self, value: int) -> int:
         return min(value, MAX_PAGE_SIZE)

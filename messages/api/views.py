@@ -24,6 +24,7 @@ from messages.api.renderers import NDJSONRenderer
 from messages.api.serializers import (
     INT64_MAX,
     INT64_MIN,
+    MESSAGE_ID_PATTERN,
     BatchRequestSerializer,
     BatchResponseSerializer,
     ChatSerializer,
@@ -123,7 +124,13 @@ class ChatViewSet(viewsets.ViewSet):
 
     @extend_schema(
         responses={200: ChatSerializer, 404: OpenApiResponse(description="No such chat.")},
-        parameters=[OpenApiParameter("id", OpenApiTypes.INT64, OpenApiParameter.PATH)],
+        parameters=[
+            OpenApiParameter(
+                "id",
+                {"type": "integer", "format": "int64", "minimum": INT64_MIN, "maximum": INT64_MAX},
+                OpenApiParameter.PATH,
+            )
+        ],
         summary="One chat",
     )
     def retrieve(self, request: Request, pk: str) -> Response:
@@ -179,7 +186,13 @@ class MessageViewSet(viewsets.ViewSet):
             404: OpenApiResponse(description="No such message."),
         },
         parameters=[
-            OpenApiParameter("id", str, OpenApiParameter.PATH, description='"chat_id:message_id"')
+            OpenApiParameter(
+                "id",
+                str,
+                OpenApiParameter.PATH,
+                description='"chat_id:message_id"',
+                pattern=MESSAGE_ID_PATTERN,
+            )
         ],
         summary="One message with every version and the raw Telegram object",
     )

@@ -81,12 +81,15 @@ def _firestore_errors() -> Iterator[None]:
 
 
 class FirestoreStore(MessageStore):
-    def __init__(self, *, project: str = "", database: str = "(default)") -> None:
+    def __init__(
+        self, *, project: str = "", database: str = "(default)", timeout: float = 5.0
+    ) -> None:
         from google.cloud import firestore
 
         self._firestore = firestore
         # FIRESTORE_EMULATOR_HOST, when set, is honoured by the client itself.
         self.client = firestore.Client(project=project or None, database=database or None)
+        _bound_every_call(self.client, timeout)
         self.chats = self.client.collection("chats")
         self.messages = self.client.collection("messages")
         # Not ``revisions``: that is the contract's method.
@@ -488,6 +491,21 @@ class FirestoreStore(MessageStore):
         readiness = self.client.collection("readiness")
         probe = readiness.document(f"{socket.gethostname()}:{os.getpid()}")
         probe.set({"at": datetime.now(UTC)})
+
+
+def _bound_every_call(client: Any, seconds: float) -> None:
+    """Gives up on any one Firestore call, retries included, after ``seconds``.
+
+    The client's defaults retry an unreachable Firestore for a minute or more per call (seen
+    here: a get against a stopped emulator still waiting after 200 s). The webhook must answer
+    503 well inside Telegram's ~60 s and gunicorn's 30 s, so every RPC the client makes,
+    including the transactions' begin and commit, which take no per-call arguments, gets the
+    bound on its transport's wrapped methods. The fault suite (Firestore stopped) holds this."""
+    transport = client._firestore_api._transport
+    for method in transport._wrapped_methods.values():
+        if method._retry is not None:
+            method._retry = method._retry.with_timeout(seconds)
+        method._timeout = seconds
 
 
 def _stored(data: Any) -> StoredMessage:

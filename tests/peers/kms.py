@@ -96,6 +96,12 @@ class KmsPeer:
             self._keys = {self.key_name: _Key()}
             self._add_version(self.key_name, make_primary=True)
 
+    def add_key(self, key_name: str) -> None:
+        """Another CryptoKey beside the configured one (as another deployment's would be)."""
+        with self._lock:
+            self._keys[key_name] = _Key()
+            self._add_version(key_name, make_primary=True)
+
     def fail_next(
         self,
         count: int,
