@@ -212,3 +212,48 @@ def test_a_wrong_keyring_is_named_as_such(archived: Any, keyring_path: Path) -> 
         checks = Client().get("/readyz").json()["checks"]
     assert checks["keyring"].startswith("failed: KeyringMismatch: the keyring is not the one")
     assert "LOCAL_KEYRING_PATH" in checks["keyring"]
+
+
+@pytest.fixture
+def firestore_stopped(cloud: Any, firestore_project: str) -> Any:
+    """GROUPIE_STORE=firestore, then Firestore gone: within the block, clients reach a port
+    nothing listens on (as a stopped emulator or an unreachable Firestore would be)."""
+    from django.test import override_settings
+
+    @contextmanager
+    def stopped() -> Iterator[None]:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            closed = probe.getsockname()[1]
+        config = {
+            "BACKEND": "messages.stores.firestore.FirestoreStore",
+            "OPTIONS": {"project": firestore_project, "timeout": 1.0},
+        }
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("FIRESTORE_EMULATOR_HOST", f"127.0.0.1:{closed}")
+            with override_settings(GROUPIE_STORE=config):  # a new store, so a new client
+                yield
+
+    return stopped
+
+
+def test_a_firestore_outage_answers_503_quickly_everywhere(
+    firestore_stopped: Any, webhook: Webhook, api: Any
+) -> None:
+    import time
+
+    assert webhook.post_fixture("text_message").status_code == 200
+    with firestore_stopped():
+        started = time.monotonic()
+        _is_503(webhook.post_fixture("edited_message"))
+        elapsed = time.monotonic() - started
+        _is_503(api.get("/api/v1/messages/"))
+        admin = staff_client(decrypt=True)
+        admin.raise_request_exception = False
+        _is_503(admin.get("/admin/archive/browsablechat/"))
+        ready = Client().get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["store"].startswith("failed")
+    # Within the bound (1 s a call here, 5 s by default), not the client's minutes of retries.
+    assert elapsed < 15
+    assert webhook.post_fixture("edited_message").json()["outcome"] == "revised"

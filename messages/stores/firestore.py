@@ -71,7 +71,8 @@ def _firestore_errors() -> Iterator[None]:
     except google_errors.InvalidArgument as exc:
         # A value Firestore cannot hold (e.g. an integer beyond 2^63 - 1).
         raise RecordRefused(f"Firestore refused a value: {type(exc).__name__}") from exc
-    except google_errors.GoogleAPICallError as exc:
+    except (google_errors.GoogleAPICallError, google_errors.RetryError) as exc:
+        # RetryError: still failing when the call's time bound ran out (Firestore unreachable).
         raise StoreError(f"Firestore error: {type(exc).__name__}") from exc
     except ValueError as exc:
         # A transaction still contended after its attempts: the client wraps the last Aborted.
