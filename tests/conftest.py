@@ -60,7 +60,7 @@ def staff_client(*, decrypt: bool, superuser: bool = False, perms: tuple[str, ..
     from django.contrib.auth.models import Permission, User
 
     user = User.objects.create_user(
-        f"staff{decrypt}{superuser}{len(perms)}",
+        f"staff{decrypt}{superuser}{len(perms) or ''}",
         password="pw",
         is_staff=True,
         is_superuser=superuser,
