@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import struct
+import threading
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -42,6 +43,7 @@ ACTIVE, SUPERSEDED, RETIRED, DESTROYED = "active", "superseded", "retired", "des
 STATES = (ACTIVE, SUPERSEDED, RETIRED, DESTROYED)
 OPENABLE = frozenset({ACTIVE, SUPERSEDED})  # the states whose wrapped key is kept
 KEYRING_SAMPLE = 3  # the newest chat keys checked against the keyring
+CREATION_LOCKS = 64  # striped: new chats whose ids share a stripe make their keys in turn
 _WRAP_AAD = struct.Struct(">qI")
 
 
@@ -105,6 +107,7 @@ class ChatKeys:
         self.keys: TTLCache[bytes] = TTLCache(ttl, max_keys, on_evict=on_eviction)
         self.active_versions: TTLCache[int] = TTLCache(ttl, max_keys)
         self._on_keyring_call = on_keyring_call or (lambda op: None)
+        self._creation_locks = [threading.Lock() for _ in range(CREATION_LOCKS)]
 
     def active_key(self, chat_id: int) -> tuple[int, bytes]:
         """The version and key new records of this chat are sealed with, created if needed.
@@ -116,21 +119,33 @@ class ChatKeys:
             key = self.keys.get((chat_id, version))
             if key is not None:
                 return version, key
+        record = self._active_record(chat_id)
+        if record is None:
+            # A new chat. Its first messages often arrive together (an album, a burst): the
+            # threads of this process make its key one at a time, so only the first wraps one
+            # (a keyring call, a Cloud KMS Encrypt) and the others find it made. Across
+            # processes the store keeps the first version added; at most one wrap per process.
+            with self._creation_locks[hash(chat_id) % len(self._creation_locks)]:
+                record = self._active_record(chat_id)
+                if record is None:
+                    self.verify_keyring()
+                    record = self._create(chat_id, self.store.get_chat_keys(chat_id))
+        key = self._unwrap(record)
+        self.active_versions.set(chat_id, record.version)
+        return record.version, key
+
+    def _active_record(self, chat_id: int) -> ChatKeyRecord | None:
+        """The chat's active key version as stored, or None if it has none yet."""
         records = self.store.get_chat_keys(chat_id)
         active = [r for r in records if r.state == ACTIVE]
         if active:
-            record = active[-1]
-        elif is_shredded(records) and self.store.get_chat(chat_id) is not None:
+            return active[-1]
+        if is_shredded(records) and self.store.get_chat(chat_id) is not None:
             # Its keys are destroyed but its records not yet deleted: a shred is under way.
             # Refusing (the webhook answers 503) lets Telegram redeliver once it is done, when
             # the message starts the chat afresh under a new key.
             raise ChatKeyDestroyed(f"chat {chat_id} is being shredded")
-        else:
-            self.verify_keyring()
-            record = self._create(chat_id, records)
-        key = self._unwrap(record)
-        self.active_versions.set(chat_id, record.version)
-        return record.version, key
+        return None
 
     def keys_for(
         self, wanted: Iterable[tuple[int, int]]
