@@ -11,6 +11,8 @@ class Chat(models.Model):
     sealed_title = models.BinaryField(null=True)
     first_date = models.BigIntegerField()
     last_date = models.BigIntegerField()
+    # No longer maintained (written 0): a per-message counter made this row a hot spot. The
+    # store counts a chat's messages on the heads' (chat_id, sort_key) index instead.
     message_count = models.PositiveIntegerField(default=0)
     migrated_to_chat_id = models.BigIntegerField(null=True)
     migrated_from_chat_id = models.BigIntegerField(null=True)

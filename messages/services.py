@@ -3,10 +3,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from typing import Any
 
+from django.core.signals import setting_changed
+
+from crypto.cache import TTLCache
 from crypto.envelope import message_identity, title_identity
 from groupie import metrics
 from messages import sealing, sortkey
@@ -21,6 +25,22 @@ from messages.stores.records import (
 from messages.telegram import IncomingMessage
 
 _SEAL_ATTEMPTS = 3
+# What this process last wrote to each chat's directory entry: (chat-key version, type, title
+# digest, oldest date seen). Entries expire after a minute, so the directory's first and last
+# dates are at most a minute (per process) behind; counts come from the messages themselves.
+_Entry = tuple[int, str, bytes, int]
+DIRECTORY_SECONDS = 60
+_directory: TTLCache[_Entry] = TTLCache(DIRECTORY_SECONDS, 20_000)
+
+
+def _forget_directory(*, setting: str, **kwargs: Any) -> None:
+    # Another store or keyring is another archive: what was written to the last one says
+    # nothing of this one.
+    if setting in {"GROUPIE_STORE", "GROUPIE_KEYRING"}:
+        _directory.clear()
+
+
+setting_changed.connect(_forget_directory)
 
 
 def sealed_plaintext(message: Mapping[str, Any]) -> bytes:
@@ -37,7 +57,8 @@ def archive(incoming: IncomingMessage) -> PutOutcome:
         store = get_store()
         for attempt in range(1, _SEAL_ATTEMPTS + 1):
             try:
-                outcome = store.put_message(_sealed(incoming))
+                sealed = _sealed(incoming)
+                outcome = store.put_message(sealed)
                 break
             except InactiveChatKey:
                 # Another process rotated or shredded this chat's key since this one cached
@@ -45,6 +66,8 @@ def archive(incoming: IncomingMessage) -> PutOutcome:
                 sealing.chat_keys().forget(incoming.chat_id)
                 if attempt == _SEAL_ATTEMPTS:
                     raise StoreError("the chat's key kept changing while archiving") from None
+        if sealed.chat.changed:
+            _directory.set(incoming.chat_id, _directory_entry(incoming, sealed.key_version))
         # Link after the message is stored: a failure here is a 503, the redelivery finds the
         # message already stored and links again.
         if incoming.migrate_to_chat_id is not None:
@@ -54,19 +77,37 @@ def archive(incoming: IncomingMessage) -> PutOutcome:
         return outcome
 
 
+def _directory_entry(incoming: IncomingMessage, key_version: int) -> _Entry:
+    title = (incoming.chat_title or "").encode()
+    digest = hashlib.blake2b(title, digest_size=16).digest()  # not the title itself, in memory
+    return key_version, incoming.chat_type, digest, incoming.date
+
+
+def _changes_directory(incoming: IncomingMessage, key_version: int) -> bool:
+    """Whether this message must write its chat's directory entry: the first this process has
+    seen of the chat in a minute, a new type, title or key version (a chat started again after
+    a shred), or a message older than any seen (a backfill moves first_date)."""
+    known = _directory.get(incoming.chat_id)
+    entry = _directory_entry(incoming, key_version)
+    return known is None or known[:3] != entry[:3] or entry[3] < known[3]
+
+
 def _sealed(incoming: IncomingMessage) -> SealedMessage:
     chat_id = incoming.chat_id
     identity = message_identity(chat_id, incoming.message_id, incoming.edit_date)
     title = incoming.chat_title
+    active_version = sealing.chat_keys().active_key(chat_id)[0]
+    changed = _changes_directory(incoming, active_version)
     records = [(identity, sealed_plaintext(incoming.raw))]
-    if title:
+    if title and changed:  # sealed only when it is written
         records.append((title_identity(chat_id), title.encode()))
     key_version, sealed = sealing.seal_all(chat_id, records)
     return SealedMessage(
         chat=ChatSnapshot(
             chat_id=chat_id,
             type=incoming.chat_type,
-            sealed_title=sealed[1] if title else None,
+            sealed_title=sealed[1] if len(sealed) > 1 else None,
+            changed=changed or key_version != active_version,
         ),
         message_id=incoming.message_id,
         date=incoming.date,

@@ -34,6 +34,13 @@ def the_message(update: dict) -> dict:
     return next(update[k] for k in ARCHIVED_UPDATES if k in update)
 
 
+def chat_count(chat_id: int) -> int:
+    """The directory's count of the chat's messages, as the store reports it."""
+    chat = get_store().get_chat(chat_id)
+    assert chat is not None
+    return chat.message_count
+
+
 @pytest.mark.parametrize("name", ARCHIVED_FIXTURES)
 def test_it_archives_every_kind_whole_and_opens_it_back(webhook: Webhook, name: str) -> None:
     update = load_update(name)
@@ -61,7 +68,7 @@ def test_a_replay_stores_nothing_new(webhook: Webhook) -> None:
         assert response.json()["outcome"] == "duplicate"
     assert (Message.objects.count(), MessageRevision.objects.count()) == counts
     assert bytes(Message.objects.get().envelope) == envelope
-    assert Chat.objects.get(chat_id=CHAT).message_count == 1
+    assert chat_count(CHAT) == 1
 
 
 def test_an_edit_adds_a_version_and_becomes_the_head(webhook: Webhook) -> None:
@@ -72,7 +79,7 @@ def test_an_edit_adds_a_version_and_becomes_the_head(webhook: Webhook) -> None:
     assert [r.version for r in history.revisions] == [1, 2]
     assert history.head.version_count == 2
     assert opened(CHAT, MESSAGE) == load_update("edited_message")["edited_message"]
-    assert Chat.objects.get(chat_id=CHAT).message_count == 1
+    assert chat_count(CHAT) == 1
 
 
 def test_the_latest_edit_is_the_head_whatever_order_revisions_arrive_in(

@@ -9,8 +9,13 @@ Documents (all top-level collections, so no collection-group queries are needed)
 - ``chat_keys/{chat_id}:{version}``: wrapped chat keys, with their state;
 - ``readiness/{host}:{pid}``: a timestamp each readiness probe writes (proof of write access).
 
-A put is one transaction (one batched read of the revision, head, chat and chat-key documents,
-then the writes), so a replay finds its revision and changes nothing, and a record is stored
+A put is one transaction. A new message (the common case) reads only its chat-key document
+and creates its revision and head; ``create`` makes a replay fail the commit, and the full
+path (one batched read of revision, head and key, then the writes) handles replays, edits and
+an original arriving after its edit. The chat's document is read and written only when the
+archive service says its entry changed (a new chat, type, title or key version, or a minute
+since this process last wrote it), never per message, and counts are ``count()``
+aggregations: no document the whole chat shares is written per message. A record is stored
 only while its chat-key version is active: a rotation or shred is itself a transaction
 (``change_chat_keys``, a compare-and-set on the chat's key documents read in that transaction),
 so Firestore serializes the two. Re-sealing and title replacement are compare-and-set
@@ -111,41 +116,61 @@ class FirestoreStore(MessageStore):
     # -- writes -------------------------------------------------------------------------------
 
     def _put_message(self, message: SealedMessage) -> PutOutcome:
+        if message.edit_date == 0:
+            try:
+                created: PutOutcome = self._run(self._put_original, message)
+                return created
+            except (google_errors.AlreadyExists, _FullPath):
+                pass  # a replay, an edit that came first, or a key no longer active
         outcome: PutOutcome = self._run(self._put, message)
         return outcome
 
-    def _put(self, transaction: Any, message: SealedMessage) -> PutOutcome:
+    def _refs(self, message: SealedMessage) -> tuple[Any, Any, Any, Any]:
+        """The revision, head, chat and chat-key documents a put touches."""
         chat_id, message_id = message.chat_id, message.message_id
-        revision_ref = self.revision_docs.document(f"{chat_id}:{message_id}:{message.edit_date}")
-        head_ref = self.messages.document(f"{chat_id}:{message_id}")
-        chat_ref = self.chats.document(str(chat_id))
-        key_ref = self.chat_keys.document(f"{chat_id}:{message.key_version}")
-        # One round trip for the four reads; every read comes before any write.
-        found = {
-            s.reference.path: s
-            for s in transaction.get_all([revision_ref, head_ref, chat_ref, key_ref])
-        }
-        revision, head, chat, key = (
-            found[ref.path] for ref in (revision_ref, head_ref, chat_ref, key_ref)
+        return (
+            self.revision_docs.document(f"{chat_id}:{message_id}:{message.edit_date}"),
+            self.messages.document(f"{chat_id}:{message_id}"),
+            self.chats.document(str(chat_id)),
+            self.chat_keys.document(f"{chat_id}:{message.key_version}"),
         )
+
+    def _read(self, transaction: Any, refs: list[Any]) -> list[Any]:
+        """The snapshots of ``refs``, in order, in one round trip."""
+        found = {s.reference.path: s for s in transaction.get_all(refs)}
+        return [found[ref.path] for ref in refs]
+
+    def _put_original(self, transaction: Any, message: SealedMessage) -> PutOutcome:
+        """The common case, a message not seen before: it reads only its chat-key document
+        (and the chat's, on the rare message that changes the directory) and creates the
+        revision and the head. ``create`` fails the commit with AlreadyExists if either
+        exists, so a replay, or an original arriving after its edit, never overwrites
+        anything: the caller then takes the full path. Nothing the whole chat shares is
+        written, and the key document is only read, so a busy chat has no hot document."""
+        revision_ref, head_ref, chat_ref, key_ref = self._refs(message)
+        changed = message.chat.changed
+        key, *chat = self._read(transaction, [key_ref, chat_ref] if changed else [key_ref])
+        if not _is_active(key):
+            raise _FullPath  # a replay is still a DUPLICATE: only the full path can tell
+
+        # The head first: a revision exists only beside its head, so when this commit fails it
+        # fails on its first write (the emulator, unlike Firestore, applies a commit's writes
+        # up to the one that fails).
+        transaction.create(head_ref, _new_head(message))
+        transaction.create(revision_ref, _revision_fields(message))
+        if changed:
+            self._touch_chat(transaction, chat_ref, chat[0], message)
+        return PutOutcome.CREATED
+
+    def _put(self, transaction: Any, message: SealedMessage) -> PutOutcome:
+        revision_ref, head_ref, chat_ref, key_ref = self._refs(message)
+        changed = message.chat.changed
+        refs = [revision_ref, head_ref, key_ref, *([chat_ref] if changed else [])]
+        revision, head, key, *chat = self._read(transaction, refs)
         if revision.exists:
             return PutOutcome.DUPLICATE
-        if not key.exists or (key.to_dict() or {}).get("state") != ACTIVE:
-            # Raised inside the transaction: it is rolled back and nothing is written.
-            raise InactiveChatKey(
-                f"chat {chat_id} key version {message.key_version} is no longer active"
-            )
-        transaction.create(
-            revision_ref,
-            {
-                "chat_id": chat_id,
-                "message_id": message_id,
-                "edit_date": message.edit_date,
-                "key_version": message.key_version,
-                "envelope": message.envelope,
-            },
-        )
-        fresh = {name: getattr(message, name) for name in HEAD_FIELDS}
+        self._require_active(key, message)
+        transaction.create(revision_ref, _revision_fields(message))
         if head.exists:
             current: Any = head.to_dict()
             changes: dict[str, Any] = {
@@ -153,32 +178,24 @@ class FirestoreStore(MessageStore):
                 "edited": True,
             }
             if message.edit_date > current["edit_date"]:
-                changes.update(fresh)
+                changes.update({name: getattr(message, name) for name in HEAD_FIELDS})
             transaction.update(head_ref, changes)
         else:
-            transaction.set(
-                head_ref,
-                {
-                    **fresh,
-                    "chat_id": chat_id,
-                    "message_id": message_id,
-                    "sort_key": message.sort_key,
-                    "version_count": 1,
-                    # An equality field: Firestore takes range filters on one field (sort_key).
-                    "edited": False,
-                },
-            )
-        self._touch_chat(transaction, chat_ref, chat, message, new_message=not head.exists)
+            transaction.set(head_ref, _new_head(message))
+        if changed:
+            self._touch_chat(transaction, chat_ref, chat[0], message)
         return PutOutcome.REVISED if head.exists else PutOutcome.CREATED
 
+    @staticmethod
+    def _require_active(key: Any, message: SealedMessage) -> None:
+        if not _is_active(key):
+            # Raised inside the transaction: it is rolled back and nothing is written.
+            raise InactiveChatKey(
+                f"chat {message.chat_id} key version {message.key_version} is no longer active"
+            )
+
     def _touch_chat(
-        self,
-        transaction: Any,
-        ref: Any,
-        snapshot: Any,
-        message: SealedMessage,
-        *,
-        new_message: bool,
+        self, transaction: Any, ref: Any, snapshot: Any, message: SealedMessage
     ) -> None:
         title = message.chat.sealed_title
         if not snapshot.exists:
@@ -190,7 +207,6 @@ class FirestoreStore(MessageStore):
                     "sealed_title": title,
                     "first_date": message.date,
                     "last_date": message.date,
-                    "message_count": int(new_message),
                     "migrated_to_chat_id": None,
                     "migrated_from_chat_id": None,
                 },
@@ -201,7 +217,6 @@ class FirestoreStore(MessageStore):
             "type": message.chat.type,
             "first_date": min(chat["first_date"], message.date),
             "last_date": max(chat["last_date"], message.date),
-            "message_count": chat["message_count"] + int(new_message),
         }
         if title is not None and message.date >= chat["last_date"]:
             changes["sealed_title"] = title
@@ -415,11 +430,17 @@ class FirestoreStore(MessageStore):
 
     def _get_chat(self, chat_id: int) -> ChatRecord | None:
         snapshot = self.chats.document(str(chat_id)).get()
-        return _chat(snapshot.to_dict()) if snapshot.exists else None
+        return self._chat(snapshot.to_dict()) if snapshot.exists else None
 
     def _list_chats(self) -> list[ChatRecord]:
-        chats = [_chat(s.to_dict()) for s in self.chats.stream()]
+        chats = [self._chat(s.to_dict()) for s in self.chats.stream()]
         return sorted(chats, key=lambda c: (-c.last_date, c.chat_id))
+
+    def _chat(self, data: Any) -> ChatRecord:
+        # A count() aggregation of the chat's heads: no counter is written per message.
+        heads = self._where(self.messages, "chat_id", "==", data["chat_id"])
+        [[result]] = heads.count().get()
+        return _chat(data, message_count=int(result.value))
 
     def _get_chat_keys_many(self, chat_ids: set[int]) -> dict[int, list[ChatKeyRecord]]:
         chats = sorted(chat_ids)
@@ -524,14 +545,44 @@ def _key_version(data: Any) -> int:
     return int(version) if version is not None else key_version_of(bytes(data["envelope"]))
 
 
-def _chat(data: Any) -> ChatRecord:
+class _FullPath(Exception):
+    """The fast path cannot decide this put; the transaction is rolled back."""
+
+
+def _is_active(key: Any) -> bool:
+    return bool(key.exists and (key.to_dict() or {}).get("state") == ACTIVE)
+
+
+def _revision_fields(message: SealedMessage) -> dict[str, Any]:
+    return {
+        "chat_id": message.chat_id,
+        "message_id": message.message_id,
+        "edit_date": message.edit_date,
+        "key_version": message.key_version,
+        "envelope": message.envelope,
+    }
+
+
+def _new_head(message: SealedMessage) -> dict[str, Any]:
+    return {
+        **{name: getattr(message, name) for name in HEAD_FIELDS},
+        "chat_id": message.chat_id,
+        "message_id": message.message_id,
+        "sort_key": message.sort_key,
+        "version_count": 1,
+        # An equality field: Firestore takes range filters on one field (sort_key).
+        "edited": False,
+    }
+
+
+def _chat(data: Any, *, message_count: int) -> ChatRecord:
     title = data.get("sealed_title")
     return ChatRecord(
         chat_id=data["chat_id"],
         type=data["type"],
         first_date=data["first_date"],
         last_date=data["last_date"],
-        message_count=data["message_count"],
+        message_count=message_count,
         sealed_title=bytes(title) if title is not None else None,
         migrated_to_chat_id=data.get("migrated_to_chat_id"),
         migrated_from_chat_id=data.get("migrated_from_chat_id"),

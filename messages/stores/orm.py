@@ -8,7 +8,8 @@ from dataclasses import fields
 from typing import Any
 
 from django.db import DatabaseError, DataError, IntegrityError, connection, transaction
-from django.db.models import Count, Q
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
 from crypto.chatkeys import OPENABLE, ChatKeyRecord
 from messages import sortkey
@@ -171,11 +172,12 @@ class ORMStore(MessageStore):
         return Page(items=found[: query.limit], has_more=len(found) > query.limit)
 
     def _get_chat(self, chat_id: int) -> ChatRecord | None:
-        row = Chat.objects.filter(chat_id=chat_id).first()
+        row = _with_counts(Chat.objects.filter(chat_id=chat_id)).first()
         return _chat_record(row) if row else None
 
     def _list_chats(self) -> list[ChatRecord]:
-        return [_chat_record(r) for r in Chat.objects.order_by("-last_date", "chat_id")]
+        rows = _with_counts(Chat.objects.order_by("-last_date", "chat_id"))
+        return [_chat_record(r) for r in rows]
 
     def _get_chat_keys_many(self, chat_ids: set[int]) -> dict[int, list[ChatKeyRecord]]:
         found: dict[int, list[ChatKeyRecord]] = {}
@@ -262,13 +264,21 @@ def _revisions(rows: Iterable[MessageRevision]) -> list[StoredRevision]:
     ]
 
 
+def _with_counts(chats: QuerySet[Chat]) -> QuerySet[Chat]:
+    """Each chat with its number of messages, counted on the (chat_id, sort_key) index of the
+    heads: nothing per message is written to the chat's own row."""
+    heads = Message.objects.filter(chat_id=OuterRef("chat_id")).order_by()
+    count = heads.values("chat_id").annotate(n=Count("*")).values("n")
+    return chats.annotate(messages=Coalesce(Subquery(count), 0))
+
+
 def _chat_record(row: Chat) -> ChatRecord:
     return ChatRecord(
         chat_id=row.chat_id,
         type=row.type,
         first_date=row.first_date,
         last_date=row.last_date,
-        message_count=row.message_count,
+        message_count=row.messages,  # type: ignore[attr-defined]  # from _with_counts
         sealed_title=bytes(row.sealed_title) if row.sealed_title is not None else None,
         migrated_to_chat_id=row.migrated_to_chat_id,
         migrated_from_chat_id=row.migrated_from_chat_id,

@@ -61,13 +61,15 @@ _HEAD_ON_CONFLICT = f"""ON CONFLICT (chat_id, message_id) DO UPDATE SET
         {_newer("edit_date")}
     RETURNING version_count"""
 
+# The chat's row is written only when the archive service says its entry changed (a new chat,
+# type, title or key version, or a minute since this process last wrote it): never per
+# message, so a busy chat's row is no hot spot. Message counts come from the heads.
 _CHAT_ON_CONFLICT = f"""ON CONFLICT (chat_id) DO UPDATE SET
         type = excluded.type,
         first_date = CASE WHEN excluded.first_date < {_CHAT}.first_date
             THEN excluded.first_date ELSE {_CHAT}.first_date END,
         last_date = CASE WHEN excluded.last_date > {_CHAT}.last_date
             THEN excluded.last_date ELSE {_CHAT}.last_date END,
-        message_count = {_CHAT}.message_count + excluded.message_count,
         sealed_title = CASE
             WHEN excluded.sealed_title IS NOT NULL AND excluded.last_date >= {_CHAT}.last_date
             THEN excluded.sealed_title ELSE {_CHAT}.sealed_title END"""
@@ -85,7 +87,7 @@ _UPSERT_HEAD = f"""
     {_HEAD_ON_CONFLICT}
 """  # noqa: S608
 _UPSERT_CHAT = f"""
-    INSERT INTO {_CHAT} ({_CHAT_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s)
+    INSERT INTO {_CHAT} ({_CHAT_COLUMNS}) VALUES (%s, %s, %s, %s, %s, 0)
     {_CHAT_ON_CONFLICT}
 """  # noqa: S608
 
@@ -102,7 +104,7 @@ _CASTS = {
     "key_version": "integer",
     "envelope": "bytea",
 }
-_PUT_MESSAGE_POSTGRESQL = f"""
+_PUT_REVISION_AND_HEAD_POSTGRESQL = f"""
     WITH revision AS (
         INSERT INTO {_REVISION} ({_REVISION_COLUMNS})
         SELECT %s::bigint, %s::bigint, %s::bigint, %s::integer, %s::bytea
@@ -115,13 +117,17 @@ _PUT_MESSAGE_POSTGRESQL = f"""
             {", ".join(f"%s::{_CASTS[c]}" for c in HEAD_FIELDS)}
         FROM revision
         {_HEAD_ON_CONFLICT}
-    ), chat AS (
+    )"""  # noqa: S608
+# With the chat's row, when its entry changed: a third CTE, still one statement.
+_PUT_MESSAGE_AND_CHAT_POSTGRESQL = f"""{_PUT_REVISION_AND_HEAD_POSTGRESQL}, chat AS (
         INSERT INTO {_CHAT} ({_CHAT_COLUMNS})
-        SELECT %s::bigint, %s::varchar, %s::bytea, %s::bigint, %s::bigint,
-            CASE WHEN head.version_count = 1 THEN 1 ELSE 0 END
+        SELECT %s::bigint, %s::varchar, %s::bytea, %s::bigint, %s::bigint, 0
         FROM head
         {_CHAT_ON_CONFLICT}
     )
+    SELECT version_count FROM head
+"""  # noqa: S608
+_PUT_MESSAGE_POSTGRESQL = f"""{_PUT_REVISION_AND_HEAD_POSTGRESQL}
     SELECT version_count FROM head
 """  # noqa: S608
 
@@ -165,9 +171,9 @@ def _put_with(cursor: Any, message: SealedMessage) -> PutOutcome | None:
         return _not_stored(cursor, message)
     cursor.execute(_UPSERT_HEAD, _head_row(message))
     (version_count,) = cursor.fetchone()
-    created = version_count == 1
-    cursor.execute(_UPSERT_CHAT, (*_chat_row(message), int(created)))
-    return PutOutcome.CREATED if created else PutOutcome.REVISED
+    if message.chat.changed:
+        cursor.execute(_UPSERT_CHAT, _chat_row(message))
+    return PutOutcome.CREATED if version_count == 1 else PutOutcome.REVISED
 
 
 def put_in_transaction(message: SealedMessage) -> PutOutcome | None:
@@ -180,12 +186,15 @@ def put_by_group_commit(message: SealedMessage) -> PutOutcome | None:
 
 
 def put_in_one_statement(message: SealedMessage) -> PutOutcome | None:
-    parameters = (*_revision_row(message), *_head_row(message), *_chat_row(message))
+    parameters = (*_revision_row(message), *_head_row(message))
+    statement = _PUT_MESSAGE_POSTGRESQL
+    if message.chat.changed:
+        parameters, statement = (*parameters, *_chat_row(message)), _PUT_MESSAGE_AND_CHAT_POSTGRESQL
     # In autocommit the statement is its own transaction. Inside a caller's transaction a
     # savepoint keeps a failure from aborting the caller's work as well.
     nested = transaction.atomic() if connection.in_atomic_block else nullcontext()
     with nested, connection.cursor() as cursor:
-        cursor.execute(_PUT_MESSAGE_POSTGRESQL, parameters)
+        cursor.execute(statement, parameters)
         row = cursor.fetchone()
         if row is None:
             return _not_stored(cursor, message)

@@ -48,11 +48,17 @@ class PutOutcome(enum.Enum):
 
 @dataclass(frozen=True)
 class ChatSnapshot:
-    """What one archived message tells about its chat."""
+    """What one archived message tells about its chat.
+
+    ``changed`` False says the chat's directory entry needs no write for this message: the
+    archive service knows it unchanged (same type, title and key version, written within the
+    last minute). Nothing is then written to a record the whole chat shares, so a busy chat
+    has no hot row or document."""
 
     chat_id: int
     type: str
     sealed_title: bytes | None = None  # the title sealed with the chat key, when it has one
+    changed: bool = True
 
 
 @dataclass(frozen=True)

@@ -126,8 +126,7 @@ with connection.cursor() as cursor:
     messages, versions = cursor.fetchone()
     cursor.execute("SELECT COUNT(*) FROM archive_messagerevision")
     (revisions,) = cursor.fetchone()
-    cursor.execute("SELECT SUM(message_count) FROM archive_chat")
-    (counted,) = cursor.fetchone()
+    (counted,) = [sum(c.message_count for c in get_store().list_chats())]
 print(
     json.dumps(
         {
