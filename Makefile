@@ -12,7 +12,7 @@ DEV_ENV := DJANGO_DEBUG=1 \
 	WEBHOOK_SECRET_FILE=var/webhook_secret \
 	DJANGO_SECURE_SSL_REDIRECT=0
 
-.PHONY: setup run manage api-key test fuzz lint bench-ingest bench-api bench-rotation clean
+.PHONY: setup run manage api-key test fuzz lint bench-ingest bench-api bench-rotation bench-peer clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -90,6 +90,9 @@ bench-api: setup
 
 bench-rotation: setup
 	$(BIN)/python bench/rotation.py
+
+bench-peer: setup
+	$(BIN)/python bench/peer.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

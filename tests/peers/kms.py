@@ -394,3 +394,45 @@ class KmsPeer:
 def _optional(message: Any, field_name: str) -> int | None:
     """The value of an optional (wrapper-typed) CRC field, or None when the client sent none."""
     return int(getattr(message, field_name)) if field_name in message else None
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Runs the peer in a process of its own (bench/peer.py uses it so its CPU is measured apart).
+
+    Prints one JSON line, ``{"endpoint": ..., "pid": ...}``, then reads commands from stdin, one
+    a line: ``counts`` answers the calls per method as one JSON line, ``delay MS`` sets the delay
+    of every call; end of input stops the peer.
+
+        python -m tests.peers.kms --key-name projects/p/locations/l/keyRings/r/cryptoKeys/k \\
+            [--delay-ms 10]
+    """
+    import argparse
+    import json
+    import sys
+
+    parser = argparse.ArgumentParser(description="A loopback Cloud KMS peer.")
+    parser.add_argument("--key-name", required=True, help="the CryptoKey it serves")
+    parser.add_argument("--delay-ms", type=float, default=0.0, help="added to every call")
+    args = parser.parse_args(argv)
+    peer = KmsPeer(args.key_name)
+    peer.delay = args.delay_ms / 1000
+    peer.start()
+    print(json.dumps({"endpoint": peer.endpoint, "pid": os.getpid()}), flush=True)
+    try:
+        for line in sys.stdin:
+            command, _, value = line.strip().partition(" ")
+            if command == "counts":
+                with peer._lock:
+                    calls = dict(peer.calls)
+                print(json.dumps(calls), flush=True)
+            elif command == "delay":
+                peer.delay = float(value) / 1000
+                print(json.dumps({"delay_ms": float(value)}), flush=True)
+            elif command:
+                print(json.dumps({"error": f"unknown command {command!r}"}), flush=True)
+    finally:
+        peer.stop()
+
+
+if __name__ == "__main__":
+    main()
