@@ -35,6 +35,7 @@ from crypto.errors import (
     ChatKeyRetired,
     CryptoError,
     DecryptionError,
+    KeyringError,
     KeyringMismatch,
 )
 from crypto.keyrings.base import Keyring
@@ -210,31 +211,32 @@ class ChatKeys:
 
     def verify_keyring(self) -> None:
         """Raises KeyringMismatch when the keyring is not the one the archive's newest chat
-        keys were wrapped under: a KEK version they name is unknown to it, or none of those that
-        should unwrap does. Checked before a chat key is created (a key made under the wrong
-        KEK would fork the archive: one store read and one unwrap per new chat), when a wrapped
-        key fails to unwrap, and by readiness.
+        keys were wrapped under: none of the sampled keys unwraps, and the keyring does not
+        explain it by a KEK version an operator disabled. Checked before a chat key is created
+        (a key made under the wrong KEK would fork the archive: one store read and one unwrap
+        per new chat), before rotate_chat_keys makes new keys, when a wrapped key fails to
+        unwrap, and by readiness.
 
-        A KEK version an operator disabled is not a mismatch: key_status reports it."""
-        sample = self.store.newest_chat_keys(KEYRING_SAMPLE)
-        known = {v.version: v for v in self.keyring.versions()} if sample else {}
-        failed: ChatKeyRecord | None = None
-        for record in sample:
-            kek = known.get(record.kek_version)
-            if kek is None:
-                raise KeyringMismatch(_mismatch(record, "which this keyring does not have"))
-            if not kek.decrypts:
-                continue
+        Only unwraps are needed, which the service's Cloud KMS role allows; the KEK versions
+        are listed only when every unwrap failed, to tell a disabled version (key_status
+        reports it) from another keyring."""
+        failed: list[ChatKeyRecord] = []
+        for record in self.store.newest_chat_keys(KEYRING_SAMPLE):
             try:
                 self.unwrap(record)
             except DecryptionError:
-                failed = failed or record
+                failed.append(record)
                 continue
-            failed = None  # one of the archive's keys unwraps: this is its keyring
-            break
-        if failed is not None:
-            # None of the newest keys unwraps: one tampered key would not explain that.
-            raise KeyringMismatch(_mismatch(failed, "and this keyring cannot unwrap it"))
+            return  # one of the archive's keys unwraps: this is its keyring
+        if failed and not self._explained_by_disabled_versions(failed):
+            raise KeyringMismatch(_mismatch(failed[0]))
+
+    def _explained_by_disabled_versions(self, failed: list[ChatKeyRecord]) -> bool:
+        try:
+            known = {v.version: v for v in self.keyring.versions()}
+        except KeyringError:
+            return False  # not allowed to list them (Encrypter/Decrypter role): no explanation
+        return all(r.kek_version in known and not known[r.kek_version].decrypts for r in failed)
 
     def _openable(self, chat_id: int, version: int, record: ChatKeyRecord | None) -> bytes:
         if record is None:
@@ -288,12 +290,13 @@ class ChatKeys:
         return key
 
 
-def _mismatch(record: ChatKeyRecord, problem: str) -> str:
+def _mismatch(record: ChatKeyRecord) -> str:
     return (
         f"the keyring is not the one this archive's chat keys were wrapped under: chat "
         f"{record.chat_id}'s key v{record.version} names KEK version "
-        f"{record.kek_version.rsplit('/', 1)[-1]}, {problem}. Check GROUPIE_KEYRING, "
-        "LOCAL_KEYRING_PATH or KMS_KEY_NAME; no chat key is created until they match"
+        f"{record.kek_version.rsplit('/', 1)[-1]}, and this keyring cannot unwrap it. Check "
+        "GROUPIE_KEYRING, LOCAL_KEYRING_PATH or KMS_KEY_NAME; no chat key is created until "
+        "they match"
     )
 
 

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.core.signals import setting_changed
+from django.db import transaction
 
 from crypto.cache import TTLCache
 from crypto.envelope import message_identity, title_identity
@@ -66,8 +67,11 @@ def archive(incoming: IncomingMessage) -> PutOutcome:
                 sealing.chat_keys().forget(incoming.chat_id)
                 if attempt == _SEAL_ATTEMPTS:
                     raise StoreError("the chat's key kept changing while archiving") from None
-        if sealed.chat.changed:
-            _directory.set(incoming.chat_id, _directory_entry(incoming, sealed.key_version))
+        if sealed.chat.changed and outcome is not PutOutcome.DUPLICATE:
+            # Remembered once it is durable: inside a caller's transaction that may still roll
+            # back, only when that commits (at once otherwise). A replay wrote nothing.
+            entry = _directory_entry(incoming, sealed.key_version)
+            transaction.on_commit(lambda: _directory.set(incoming.chat_id, entry))
         # Link after the message is stored: a failure here is a 503, the redelivery finds the
         # message already stored and links again.
         if incoming.migrate_to_chat_id is not None:

@@ -30,7 +30,7 @@ def _messages(count: int, first_id: int = 1) -> list[IncomingMessage]:
     return [replace(base, message_id=first_id + n, date=base.date + n) for n in range(count)]
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # the service remembers a write once committed
 def test_a_burst_writes_the_chat_row_once() -> None:
     burst = _messages(50)
     with CaptureQueriesContext(connection) as queries:

@@ -69,3 +69,19 @@ def test_another_cloud_kms_key_makes_no_chat_key(kms: Any, webhook: Webhook) -> 
         assert ChatKey.objects.count() == 1
         checks = Client().get("/readyz").json()["checks"]
         assert checks["keyring"].startswith("failed: KeyringMismatch")
+
+
+def test_rotate_chat_keys_makes_no_key_under_another_keyring(
+    webhook: Webhook, tmp_path: Path
+) -> None:
+    from django.core.management import CommandError, call_command
+
+    assert webhook.post_fixture("text_message").status_code == 200
+    other = tmp_path / "other-deployment.json"
+    LocalKeyring.create_file(other)
+    with (
+        override_settings(GROUPIE_KEYRING=_local(other)),
+        pytest.raises(CommandError, match="KeyringMismatch"),
+    ):
+        call_command("rotate_chat_keys", "--no-progress")
+    assert list(ChatKey.objects.values_list("version", "state")) == [(1, "active")]

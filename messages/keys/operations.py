@@ -193,6 +193,9 @@ class Lifecycle:
         old version becomes superseded: it still opens its records until reencrypt_messages
         moves them."""
         report = Report("rotate_chat_keys", dry_run=dry_run)
+        if not dry_run:
+            # New chat keys are wrapped by this keyring: never by another deployment's.
+            self.chat_keys.verify_keyring()
         chats = self.keys_by_chat(chat_id)
         due = {
             c: records

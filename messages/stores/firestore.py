@@ -62,10 +62,12 @@ from messages.stores.records import (
     StoreError,
 )
 
+QUERY_BOUND_FACTOR = 24  # a query's stream may take 24 times a single call's bound (2 min)
 IN_LIMIT = 30  # Firestore's limit on the values of one "in" filter
 BATCH_LIMIT = 500  # and on the writes of one batch or transaction
 RESEAL_LIMIT = 200  # reseals per transaction: two writes each (revision and head)
 KEY_PAGE = 1000  # chat keys read per query by iter_chat_keys
+KEY_SAMPLE_PAGE, NEWEST_KEY_PAGES = 50, 20  # newest_chat_keys reads at most 1,000 keys
 _STORED_FIELDS = tuple(f.name for f in fields(StoredMessage))
 
 
@@ -120,8 +122,13 @@ class FirestoreStore(MessageStore):
             try:
                 created: PutOutcome = self._run(self._put_original, message)
                 return created
-            except (google_errors.AlreadyExists, _FullPath):
-                pass  # a replay, an edit that came first, or a key no longer active
+            except _FullPath:
+                pass  # the key is no longer active: a replay is still a DUPLICATE
+            except google_errors.GoogleAPICallError as exc:
+                if not _already_exists(exc):
+                    raise
+                # A replay, or its edit came first. (The client rolls back after a failed
+                # commit; should that fail too, AlreadyExists is what its error arose from.)
         outcome: PutOutcome = self._run(self._put, message)
         return outcome
 
@@ -433,7 +440,9 @@ class FirestoreStore(MessageStore):
         return self._chat(snapshot.to_dict()) if snapshot.exists else None
 
     def _list_chats(self) -> list[ChatRecord]:
-        chats = [self._chat(s.to_dict()) for s in self.chats.stream()]
+        # Read the whole (small) stream first: a stream is one call, bounded in time as a whole.
+        documents = [s.to_dict() for s in self.chats.stream()]
+        chats = [self._chat(data) for data in documents]
         return sorted(chats, key=lambda c: (-c.last_date, c.chat_id))
 
     def _chat(self, data: Any) -> ChatRecord:
@@ -458,11 +467,23 @@ class FirestoreStore(MessageStore):
         return found
 
     def _newest_chat_keys(self, limit: int) -> list[ChatKeyRecord]:
-        # Ordered on one field (its automatic index); the states are filtered here, from a
-        # page a little larger than asked for.
-        newest = self.chat_keys.order_by("created_at", direction=self._firestore.Query.DESCENDING)
-        keys = [_chat_key(s.to_dict()) for s in newest.limit(limit * 4).stream()]
-        return [k for k in keys if k.state in OPENABLE][:limit]
+        # Ordered on one field (its automatic index); the states are filtered here, page by
+        # page (a keyset on created_at: the emulator ignores cursors), so a run of shredded
+        # or retired chats among the newest does not leave the sample empty.
+        descending = self._firestore.Query.DESCENDING
+        found: list[ChatKeyRecord] = []
+        before: Any = None
+        for _ in range(NEWEST_KEY_PAGES):
+            page_query: Any = self.chat_keys
+            if before is not None:
+                page_query = self._where(page_query, "created_at", "<", before)
+            page_query = page_query.order_by("created_at", direction=descending)
+            page = [_chat_key(s.to_dict()) for s in page_query.limit(KEY_SAMPLE_PAGE).stream()]
+            found += [k for k in page if k.state in OPENABLE]
+            if len(found) >= limit or len(page) < KEY_SAMPLE_PAGE:
+                break
+            before = page[-1].created_at
+        return found[:limit]
 
     def _iter_chat_keys(self) -> Iterator[ChatKeyRecord]:
         # In pages, not one stream held open while the caller works on each key.
@@ -522,12 +543,15 @@ def _bound_every_call(client: Any, seconds: float) -> None:
     here: a get against a stopped emulator still waiting after 200 s). The webhook must answer
     503 well inside Telegram's ~60 s and gunicorn's 30 s, so every RPC the client makes,
     including the transactions' begin and commit, which take no per-call arguments, gets the
-    bound on its transport's wrapped methods. The fault suite (Firestore stopped) holds this."""
+    bound on its transport's wrapped methods. A query's stream is one call for all its
+    documents, so queries (maintenance walks thousands) get a longer bound; a retry after
+    "unavailable" still stops at ``seconds``. The fault suite (Firestore stopped) holds this."""
     transport = client._firestore_api._transport
-    for method in transport._wrapped_methods.values():
+    queries = {transport.run_query, transport.run_aggregation_query}
+    for rpc, method in transport._wrapped_methods.items():
         if method._retry is not None:
             method._retry = method._retry.with_timeout(seconds)
-        method._timeout = seconds
+        method._timeout = seconds * QUERY_BOUND_FACTOR if rpc in queries else seconds
 
 
 def _stored(data: Any) -> StoredMessage:
@@ -543,6 +567,15 @@ def _key_version(data: Any) -> int:
     them as left over and does not retire their key version (nothing is lost)."""
     version = data.get("key_version")
     return int(version) if version is not None else key_version_of(bytes(data["envelope"]))
+
+
+def _already_exists(exc: BaseException | None) -> bool:
+    seen = 0
+    while exc is not None and seen < 5:
+        if isinstance(exc, google_errors.AlreadyExists):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
 
 
 class _FullPath(Exception):
