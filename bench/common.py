@@ -191,6 +191,23 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 # -- results -------------------------------------------------------------------------------------
 
 
+def django_helper(module: str, env: dict[str, str], payload: Any, *args: str) -> dict[str, Any]:
+    """Runs ``module.helper_main()`` in a subprocess, with Django set up on the benchmark's
+    settings (``env``) and ``payload`` as JSON on its stdin; returns its last line, as JSON."""
+    done = subprocess.run(
+        [str(BIN / "python"), "-c", f"from {module} import helper_main; helper_main()", *args],
+        cwd=ROOT,
+        env=env,
+        input=json.dumps(payload),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{module} helper {' '.join(args)} failed:\n{done.stderr[-4000:]}")
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
 def write_results(summary: dict[str, Any], name: str) -> Path:
     """bench/results/<name>-<UTC time>.json; returns its path."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)

@@ -358,18 +358,7 @@ def measure(
 
 def helper(env: dict[str, str], action: str, payload: dict[str, Any]) -> dict[str, Any]:
     """Runs ``helper_main`` in a subprocess with Django set up on the benchmark's settings."""
-    code = "from bench.ingest import helper_main; helper_main()"
-    done = subprocess.run(
-        [str(common.BIN / "python"), "-c", code, action],
-        cwd=common.ROOT,
-        env=env,
-        input=json.dumps(payload),
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"helper {action} failed:\n{done.stderr}")
-    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+    return common.django_helper("bench.ingest", env, payload, action)
 
 
 def helper_main() -> None:

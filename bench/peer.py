@@ -555,18 +555,7 @@ def check_prototype(
 def check_groupie(
     env: dict[str, str], runs: list[dict[str, Any]], replayed: dict[str, Any]
 ) -> dict[str, Any]:
-    code = "from bench.peer import helper_main; helper_main()"
-    done = subprocess.run(
-        [str(common.BIN / "python"), "-c", code],
-        cwd=common.ROOT,
-        env=env,
-        input=json.dumps({"runs": runs, "replay": replayed}),
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"groupie check failed:\n{done.stderr[-4000:]}")
-    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+    return common.django_helper("bench.peer", env, {"runs": runs, "replay": replayed})
 
 
 def helper_main() -> None:
