@@ -163,13 +163,15 @@ class ChatKeys:
             try:
                 found[chat_id, version] = self._openable(chat_id, version, record)
             except DecryptionError as exc:
-                # A wrapped key that fails to unwrap is either tampered with (this record's
-                # problem) or unwrapped by the wrong keyring (an outage: raises KeyringMismatch).
-                self.verify_keyring()
                 found[chat_id, version] = exc
             except (ChatKeyMissing, ChatKeyDestroyed, ChatKeyRetired) as exc:
                 self.keys.discard((chat_id, version))
                 found[chat_id, version] = exc
+        if any(isinstance(result, DecryptionError) for result in found.values()):
+            # A wrapped key that fails to unwrap is either tampered with (its records' problem)
+            # or unwrapped by the wrong keyring (an outage: raises KeyringMismatch). Checked
+            # once for the batch, however many of its keys failed.
+            self.verify_keyring()
         return found
 
     def open_many(self, items: Sequence[tuple[Identity, bytes]]) -> list[bytes | CryptoError]:

@@ -76,13 +76,14 @@ def loads(body: bytes | str, *, max_depth: int) -> Any:
     return value
 
 
+def _finite_or_text(text: str) -> float | str:
+    value = float(text)
+    return value if math.isfinite(value) else text
+
+
 def loads_stored(plaintext: bytes) -> Any:
     """Decodes JSON the archive wrote itself, tolerating what an older release let in: a
     non-finite number comes back as its text ("Infinity", "1e400") rather than as a float no
     encoder can write, so every reader can still show and export the record."""
 
-    def finite_or_text(text: str) -> float | str:
-        value = float(text)
-        return value if math.isfinite(value) else text
-
-    return json.loads(plaintext, parse_constant=str, parse_float=finite_or_text)
+    return json.loads(plaintext, parse_constant=str, parse_float=_finite_or_text)
