@@ -134,6 +134,10 @@ def kms(kms_server: Any, keyring_path: Path) -> Any:
         yield kms_server
 
 
+# Key leases short enough that rotation and shred tests wait about four seconds, not sixteen.
+FIRESTORE_LEASE = {"key_lease": 1.0, "write_timeout": 2.0}
+
+
 @pytest.fixture(scope="session")
 def firestore_emulator() -> Any:
     """The Firestore emulator for the session; FIRESTORE_EMULATOR_HOST points clients at it.
@@ -175,7 +179,7 @@ def cloud(kms: Any, firestore_project: str) -> Any:
     """GROUPIE_STORE=firestore on the emulator and GROUPIE_KEYRING=cloudkms on the KMS peer."""
     config = {
         "BACKEND": "messages.stores.firestore.FirestoreStore",
-        "OPTIONS": {"project": firestore_project, "database": "(default)"},
+        "OPTIONS": {"project": firestore_project, "database": "(default)", **FIRESTORE_LEASE},
     }
     with override_settings(GROUPIE_STORE=config):
         yield kms

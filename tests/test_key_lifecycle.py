@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from io import StringIO
 from typing import Any
 
@@ -204,6 +205,7 @@ def test_a_server_caching_a_rotated_key_seals_again_under_the_new_one(
 
     assert store.change_chat_keys(A, current, [replace(current[0], state=SUPERSEDED), new])
     assert cached.active_versions.get(A) == 1  # still stale in this process
+    time.sleep(store.late_write_window)  # Firestore: once its lease on v1 has run out
     update = UpdateFactory(message=MessageFactory(chat=ChatFactory(id=A), message_id=50))
     assert webhook.post(update).json()["outcome"] == "created"
     assert store.count_revisions(A)[A, 2] == 1
@@ -217,6 +219,7 @@ def test_while_a_shred_is_deleting_a_chat_its_messages_are_refused_not_lost(
     store = get_store()
     current = store.get_chat_keys(A)
     store.change_chat_keys(A, current, [k.erased(DESTROYED) for k in current])
+    time.sleep(store.late_write_window)  # as shred_chat waits before deleting
     update = UpdateFactory(message=MessageFactory(chat=ChatFactory(id=A), message_id=77))
     assert webhook.post(update).status_code == 503  # Telegram redelivers it later
     store.delete_chat(A)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -20,6 +21,7 @@ from messages.stores.records import (
     Reseal,
     SealedMessage,
 )
+from tests.conftest import FIRESTORE_LEASE
 
 BACKENDS = ["orm", "firestore"]
 A, B, C = -1001000000000001, -1001000000000002, 4_000_000_001  # two groups and a private chat
@@ -30,7 +32,8 @@ def store(request: pytest.FixtureRequest, db: None) -> MessageStore:
     if request.param == "firestore":
         from messages.stores.firestore import FirestoreStore
 
-        return FirestoreStore(project=request.getfixturevalue("firestore_project"))
+        project = request.getfixturevalue("firestore_project")
+        return FirestoreStore(project=project, **FIRESTORE_LEASE)
     return ORMStore()
 
 
@@ -44,9 +47,10 @@ def sealed(
     thread: int | None = None,
     kind: str = "text",
     title: bytes | None = None,
+    changed: bool = True,
 ) -> SealedMessage:
     return SealedMessage(
-        chat=ChatSnapshot(chat_id=chat_id, type="supergroup", sealed_title=title),
+        chat=ChatSnapshot(chat_id=chat_id, type="supergroup", sealed_title=title, changed=changed),
         message_id=message_id,
         date=date,
         edit_date=edit_date,
@@ -300,7 +304,9 @@ def test_a_put_under_a_key_version_that_is_not_active_is_refused(store: MessageS
     store.add_chat_key(key_record(A, 1, b"v1"))
     assert store.put_message(sealed(A, 1, 100)) is PutOutcome.CREATED
     rotate(store, A)
-    stale = replace(sealed(A, 2, 200), key_version=1)
+    # Refused once the store's window for writes already under way has passed (0 on SQL).
+    time.sleep(store.late_write_window)
+    stale = replace(sealed(A, 2, 200, changed=False), key_version=1)
     with pytest.raises(InactiveChatKey):
         store.put_message(stale)
     assert store.get_message(A, 2) is None
@@ -310,6 +316,28 @@ def test_a_put_under_a_key_version_that_is_not_active_is_refused(store: MessageS
     # A replay of what was stored before the rotation is still a duplicate, not an error.
     assert store.put_message(sealed(A, 1, 100)) is PutOutcome.DUPLICATE
     assert store.put_message(replace(stale, key_version=2)) is PutOutcome.CREATED
+
+
+def test_puts_that_leave_the_chat_entry_alone_are_exactly_once(store: MessageStore) -> None:
+    """The common case, which Firestore writes in one commit without reading anything."""
+    assert put(store, sealed(A, 1, 100)) is PutOutcome.CREATED  # the chat's first: changed
+    for n in range(2, 11):
+        assert put(store, sealed(A, n, 100 + n, changed=False)) is PutOutcome.CREATED
+    assert put(store, sealed(A, 5, 105, changed=False)) is PutOutcome.DUPLICATE
+    # An edit that overtook its original: the original adds a revision, the head stays.
+    edit = sealed(A, 20, 300, edit_date=400, changed=False)
+    assert put(store, edit) is PutOutcome.CREATED
+    assert put(store, sealed(A, 20, 300, changed=False)) is PutOutcome.REVISED
+    assert put(store, sealed(A, 20, 300, changed=False)) is PutOutcome.DUPLICATE
+    history = store.get_message(A, 20)
+    assert history is not None
+    assert (history.head.edit_date, history.head.version_count) == (400, 2)
+    assert history.head.envelope == edit.envelope
+    assert [r.edit_date for r in history.revisions] == [0, 400]
+    chat = store.get_chat(A)
+    assert chat is not None
+    assert chat.message_count == 11
+    assert sum(store.count_revisions(A).values()) == 12
 
 
 def test_change_chat_keys_is_compare_and_set(store: MessageStore) -> None:

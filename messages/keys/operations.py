@@ -13,7 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TypeVar
 
 from crypto import envelope
@@ -37,6 +37,7 @@ from messages.stores.records import Reseal, SealedRevision, StoredMessage
 BATCH = 200
 T = TypeVar("T")
 CAS_ATTEMPTS = 5
+CLOCK_MARGIN = 1.0  # seconds: a key's changed_at may come from another machine's clock
 
 
 class NotInArchive(Exception):
@@ -139,6 +140,22 @@ class Lifecycle:
                 self.chat_keys.forget(chat_id)
                 return changed
         raise KeysKeptChanging(f"chat {chat_id}'s keys kept changing while this run changed them")
+
+    def wait_for_late_writes(self, since: datetime | None) -> None:
+        """Returns once no record sealed with a key version that stopped being active at
+        ``since`` can still be stored: at once on SQL stores, up to the store's
+        late_write_window on Firestore (which leases key state instead of reading it per
+        message)."""
+        window = self.store.late_write_window
+        if not window or since is None:
+            return
+        left = (since - datetime.now(UTC)).total_seconds() + window + CLOCK_MARGIN
+        if left > 0:
+            self.progress.note(
+                f"  waiting {left:.0f} s for writes still in flight under the old key versions "
+                "(the store leases key state for that long)"
+            )
+            time.sleep(left)
 
     # -- rewrap_keys ----------------------------------------------------------------------------
 
@@ -246,6 +263,10 @@ class Lifecycle:
             return report
         report.counts["revisions re-sealed"] = 0
         report.counts["key versions retired"] = 0
+        superseded_at = [
+            r.changed_at or r.created_at for c in pending for r in chats[c] if r.state == SUPERSEDED
+        ]
+        self.wait_for_late_writes(max(superseded_at, default=None))
         revisions = self._superseded_revisions(pending)
         for chat, batch in self.progress.iterate_batches(revisions, total, "revisions"):
             self.renew()
@@ -349,6 +370,9 @@ class Lifecycle:
             return [r.erased(DESTROYED) for r in current if r.state != DESTROYED] or None
 
         destroyed = self._change(chat_id, plan, records)
+        # Destroyed now, or by an interrupted run: either way, no deleting before late writes.
+        changes = [r.changed_at for r in destroyed or records if r.changed_at is not None]
+        self.wait_for_late_writes(max(changes, default=None))
         deleted = self.store.delete_chat(chat_id)
         self.chat_keys.forget(chat_id)
         if not self.store.erase_deleted():

@@ -23,6 +23,12 @@ class Progress:
         self.stream = stream
         self.enabled = enabled
 
+    def note(self, line: str) -> None:
+        """A line about the work (a wait, say) for whoever watches it."""
+        if self.enabled:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+
     def iterate(self, items: Iterable[T], total: int, what: str) -> Iterator[T]:
         if not self.enabled or total == 0:
             yield from items

@@ -71,10 +71,19 @@ class MessageRecords(_Backend):
         or nothing. Durable when it returns.
 
         Raises InactiveChatKey, storing nothing, unless ``message.key_version`` is the chat's
-        active key version when the write commits (a replay is a DUPLICATE whatever its key):
-        so no record is ever stored under a key that a rotation or shred has moved past."""
+        active key version when the write commits, or was less than ``late_write_window``
+        seconds before (a replay is a DUPLICATE whatever its key). Rotation and shredding wait
+        out that window before they count or delete, so no record lands under a key they have
+        moved past."""
         with self._errors():
             return self._put_message(message)
+
+    @property
+    def late_write_window(self) -> float:
+        """How long after a chat-key version stops being active a record sealed with it may
+        still be stored, in seconds. SQL stores check the key in the write's own statement:
+        0. Firestore leases key state to save a read per message (see its module)."""
+        return 0.0
 
     def get_message(self, chat_id: int, message_id: int) -> MessageHistory | None:
         """The head and every revision (oldest first), or None."""

@@ -9,19 +9,29 @@ Documents (all top-level collections, so no collection-group queries are needed)
 - ``chat_keys/{chat_id}:{version}``: wrapped chat keys, with their state;
 - ``readiness/{host}:{pid}``: a timestamp each readiness probe writes (proof of write access).
 
-A put is one transaction. A new message (the common case) reads only its chat-key document
-and creates its revision and head; ``create`` makes a replay fail the commit, and the full
-path (one batched read of revision, head and key, then the writes) handles replays, edits and
-an original arriving after its edit. The chat's document is read and written only when the
-archive service says its entry changed (a new chat, type, title or key version, or a minute
-since this process last wrote it), never per message, and counts are ``count()``
-aggregations: no document the whole chat shares is written per message. A record is stored
-only while its chat-key version is active: a rotation or shred is itself a transaction
-(``change_chat_keys``, a compare-and-set on the chat's key documents read in that transaction),
-so Firestore serializes the two. Re-sealing and title replacement are compare-and-set
-transactions too. Pages are the one range filter on ``sort_key`` beside equality filters,
-ordered by ``sort_key``; revisions and chat keys are walked by keyset on two fields, as two
-queries (Firestore cursors are not used): the composite indexes this needs are in
+A new message (the common case) is one batched commit that creates its head and revision:
+no transaction and no read. ``create`` makes a replay, or an original arriving after its edit,
+fail the commit with AlreadyExists, and the full path (a transaction: one batched read of
+revision, head and key, then the writes) handles those and edits. The chat's document is read
+and written only when the archive service says its entry changed (a new chat, type, title or
+key version, or a minute since this process last wrote it), never per message, and counts are
+``count()`` aggregations: no document the whole chat shares is written per message.
+
+Key state is leased, not read per message. A process writes a message by batch only while it
+read the message's chat-key version as active in a transaction at most ``key_lease`` seconds
+ago, and that commit gives up after ``write_timeout``; otherwise the message takes a
+transaction that reads the key (and renews the lease). So a record sealed with a version can
+land up to ``late_write_window`` (``key_lease + write_timeout``) after the version stopped
+being active; rotation's retirement and shredding wait that long before they count or delete
+(``messages.keys.operations``). The store holds one in-memory lease per (chat, version) and
+process; a busy chat costs one transaction per ``key_lease``, the rest are single commits. A
+rotation or shred is a transaction (``change_chat_keys``, a compare-and-set on the chat's key
+documents), so Firestore serializes it with the full path's puts, which read those documents.
+Re-sealing and title replacement are compare-and-set transactions too.
+
+Pages are the one range filter on ``sort_key`` beside equality filters, ordered by
+``sort_key``; revisions and chat keys are walked by keyset on two fields, as two queries
+(Firestore cursors are not used): the composite indexes this needs are in
 firestore.indexes.json. Nothing here sees plaintext.
 """
 
@@ -30,6 +40,7 @@ from __future__ import annotations
 import heapq
 import os
 import socket
+import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -39,6 +50,7 @@ from typing import Any
 
 from google.api_core import exceptions as google_errors
 
+from crypto.cache import TTLCache
 from crypto.chatkeys import ACTIVE, OPENABLE, ChatKeyRecord
 from crypto.envelope import key_version_of
 from messages import sortkey
@@ -68,6 +80,7 @@ BATCH_LIMIT = 500  # and on the writes of one batch or transaction
 RESEAL_LIMIT = 200  # reseals per transaction: two writes each (revision and head)
 KEY_PAGE = 1000  # chat keys read per query by iter_chat_keys
 KEY_SAMPLE_PAGE, NEWEST_KEY_PAGES = 50, 20  # newest_chat_keys reads at most 1,000 keys
+LEASES_KEPT = 20_000  # (chat, version) leases held per process, as many as chat keys cached
 _STORED_FIELDS = tuple(f.name for f in fields(StoredMessage))
 
 
@@ -90,8 +103,15 @@ def _firestore_errors() -> Iterator[None]:
 
 class FirestoreStore(MessageStore):
     def __init__(
-        self, *, project: str = "", database: str = "(default)", timeout: float = 5.0
+        self,
+        *,
+        project: str = "",
+        database: str = "(default)",
+        timeout: float = 5.0,
+        key_lease: float = 10.0,
+        write_timeout: float = 5.0,
     ) -> None:
+        from google.api_core.retry import Retry
         from google.cloud import firestore
 
         self._firestore = firestore
@@ -105,6 +125,14 @@ class FirestoreStore(MessageStore):
         self.chat_keys = self.client.collection("chat_keys")
         # Every collection the store writes (Firestore clients cannot always list them).
         self.collections = (self.chats, self.messages, self.revision_docs, self.chat_keys)
+        # (chat, version) -> when this process began the transaction that read it active.
+        self.key_lease, self.write_timeout = key_lease, write_timeout
+        self._leases: TTLCache[float] = TTLCache(key_lease, LEASES_KEPT)
+        self._write_retry = Retry(timeout=write_timeout)
+
+    @property
+    def late_write_window(self) -> float:
+        return self.key_lease + self.write_timeout
 
     def _errors(self) -> AbstractContextManager[None]:
         return _firestore_errors()
@@ -118,10 +146,14 @@ class FirestoreStore(MessageStore):
     # -- writes -------------------------------------------------------------------------------
 
     def _put_message(self, message: SealedMessage) -> PutOutcome:
-        if message.edit_date == 0:
+        if message.edit_date == 0 and not message.chat.changed and self._leased(message):
             try:
-                created: PutOutcome = self._run(self._put_original, message)
-                return created
+                return self._create_original(message)
+            except google_errors.AlreadyExists:
+                pass  # a replay, or its edit came first: the full path tells which
+        elif message.edit_date == 0:
+            try:
+                return self._transaction(self._put_original, message)
             except _FullPath:
                 pass  # the key is no longer active: a replay is still a DUPLICATE
             except google_errors.GoogleAPICallError as exc:
@@ -129,7 +161,30 @@ class FirestoreStore(MessageStore):
                     raise
                 # A replay, or its edit came first. (The client rolls back after a failed
                 # commit; should that fail too, AlreadyExists is what its error arose from.)
-        outcome: PutOutcome = self._run(self._put, message)
+        return self._transaction(self._put, message)
+
+    def _leased(self, message: SealedMessage) -> bool:
+        began = self._leases.get((message.chat_id, message.key_version))
+        return began is not None and time.monotonic() - began < self.key_lease
+
+    def _create_original(self, message: SealedMessage) -> PutOutcome:
+        """The common case: one commit, no read. The head is created first: a revision
+        exists only beside its head, so when this commit fails it fails on its first write
+        (the emulator, unlike Firestore, applies a commit's writes up to the one that fails)."""
+        revision_ref, head_ref, _, _ = self._refs(message)
+        batch = self.client.batch()
+        batch.create(head_ref, _new_head(message))
+        batch.create(revision_ref, _revision_fields(message))
+        batch.commit(retry=self._write_retry, timeout=self.write_timeout)
+        return PutOutcome.CREATED
+
+    def _transaction(self, put: Any, message: SealedMessage) -> PutOutcome:
+        """A put as a transaction that reads the message's key; renews this process's lease on
+        that key when the key was active."""
+        began = time.monotonic()
+        outcome: PutOutcome = self._run(put, message)
+        if outcome is not PutOutcome.DUPLICATE:
+            self._leases.set((message.chat_id, message.key_version), began)
         return outcome
 
     def _refs(self, message: SealedMessage) -> tuple[Any, Any, Any, Any]:
@@ -148,21 +203,17 @@ class FirestoreStore(MessageStore):
         return [found[ref.path] for ref in refs]
 
     def _put_original(self, transaction: Any, message: SealedMessage) -> PutOutcome:
-        """The common case, a message not seen before: it reads only its chat-key document
-        (and the chat's, on the rare message that changes the directory) and creates the
+        """A new message without a lease on its key, or one that changes the chat's entry: it
+        reads only its chat-key document (and the chat's, when that changes) and creates the
         revision and the head. ``create`` fails the commit with AlreadyExists if either
         exists, so a replay, or an original arriving after its edit, never overwrites
-        anything: the caller then takes the full path. Nothing the whole chat shares is
-        written, and the key document is only read, so a busy chat has no hot document."""
+        anything: the caller then takes the full path."""
         revision_ref, head_ref, chat_ref, key_ref = self._refs(message)
         changed = message.chat.changed
         key, *chat = self._read(transaction, [key_ref, chat_ref] if changed else [key_ref])
         if not _is_active(key):
             raise _FullPath  # a replay is still a DUPLICATE: only the full path can tell
-
-        # The head first: a revision exists only beside its head, so when this commit fails it
-        # fails on its first write (the emulator, unlike Firestore, applies a commit's writes
-        # up to the one that fails).
+        # The head first, as in _create_original.
         transaction.create(head_ref, _new_head(message))
         transaction.create(revision_ref, _revision_fields(message))
         if changed:
