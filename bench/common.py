@@ -77,6 +77,7 @@ def bench_env(tmp: Path, database_url: str | None, **extra: str) -> dict[str, st
         DJANGO_DEBUG="0",
         DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
         DJANGO_SECURE_SSL_REDIRECT="0",
+        DJANGO_STATIC_FROM_FINDERS="1",  # no collectstatic: benches request no static file
         DJANGO_SETTINGS_MODULE="groupie.settings",
         GROUPIE_LOG_LEVEL="WARNING",
         GROUPIE_STORE="orm",

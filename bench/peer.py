@@ -1,7 +1,7 @@
 """Peer benchmark: groupie's webhook against the old Flask prototype, on the same Firestore + KMS.
 
 Both apps run under gunicorn (2 workers x 4 threads by default) at once, on one Firestore
-emulator (tests/firestore/launch.js, a fresh project per app and KMS setting) and one loopback
+emulator (tests/firestore/launch.js, a fresh project per app and round) and one loopback
 Cloud KMS peer (tests/peers/kms.py, in a process of its own so its CPU is measured apart), and wrk
 drives them in turn with the distinct, real-shaped updates of bench/ingest.py, at 40
 connections, loopback only, each run bounded in time and in count.
@@ -12,12 +12,13 @@ are installed into a venv of its own (cached under ``--cache-dir`` while they do
 and it is served through bench/peer_shim.py, which points its KMS client at the peer and stubs
 its per-message Telegram reply; see that module for exactly what is swapped.
 
-For each KMS delay (``--kms-delay-ms``, default 0 and 10 ms a call): warm-up, then
-``--rounds`` interleaved runs (prototype, groupie, prototype, groupie, ...). Per run: updates/s,
+For each KMS delay (``--kms-delay-ms``, default 0 and 10 ms a call), ``--rounds`` rounds. A
+round starts both apps afresh on new projects (the emulator slows as a project grows), warms
+each up, then measures one run of each, which goes first alternating by round. Per run: updates/s,
 p50 and p99, CPU milliseconds per stored message of the app's gunicorn processes, the emulator
 and the KMS peer (utime + stime from /proc), and KMS Encrypt calls per stored message.
-Afterwards it counts what each app stored against what it acknowledged, and replays one update
-``--replays`` times to each to count the duplicates stored. Figures are reported, not asserted.
+After each round it replays one update ``--replays`` times to each app and counts what each
+stored against what it acknowledged, and the duplicates. Figures are reported, not asserted.
 
     .venv/bin/python bench/peer.py [--rounds 3] [--seconds 15] [--max-requests 6000]
 """
@@ -105,6 +106,12 @@ def git(mirror: Path, *args: str, binary: bool = False) -> Any:
 def prepare_prototype(mirror: Path, cache_dir: Path, tmp: Path) -> Prototype:
     """Extracts the prototype's HEAD into ``tmp`` and returns it with a venv that holds its pinned
     runtime requirements (reused from ``cache_dir`` when they are the same)."""
+    if not (mirror / "HEAD").exists() and not (mirror / ".git").exists():
+        raise SystemExit(
+            f"The prototype's git repository is not at {mirror}. Clone "
+            "github.com/sulitskii/TelegramGroupie there (a bare or mirror clone will do), or "
+            "pass --mirror PATH."
+        )
     commit = git(mirror, "rev-parse", "HEAD").strip()
     source = tmp / f"prototype-{commit[:12]}"
     source.mkdir()
@@ -625,75 +632,131 @@ def one_setting(
 ) -> dict[str, Any]:
     emulator_pid, emulator_host = emulator
     kms = KmsProcess(delay_ms)
+    print(f"\nKMS delay {delay_ms:g} ms per call (peer pid {kms.pid}, {kms.endpoint})", flush=True)
+    mine: list[Run] = []
+    rounds: list[dict[str, Any]] = []
+    projects: dict[str, list[str]] = {side: [] for side in SIDES}
+    try:
+        for number in range(args.rounds):
+            # Fresh projects, and servers, for every round: the emulator slows as a project
+            # grows, which would otherwise favour whichever app writes fewer documents.
+            label = f"{stamp}-{int(delay_ms)}ms-r{number + 1}"
+            done = one_round(
+                label,
+                number,
+                delay_ms,
+                proto,
+                emulator_host,
+                emulator_pid,
+                kms,
+                script,
+                args,
+                base_env,
+                tmp,
+                runs_so_far,
+            )
+            mine += done["runs"]
+            rounds.append(done["checks"])
+            for side in SIDES:
+                projects[side].append(done["projects"][side])
+    finally:
+        kms.close()
+    checks = {side: merge_checks([r[side] for r in rounds]) for side in SIDES}
+    return summarize_setting(delay_ms, mine, checks, projects)
+
+
+def one_round(
+    label: str,
+    number: int,
+    delay_ms: float,
+    proto: Prototype,
+    emulator_host: str,
+    emulator_pid: int,
+    kms: KmsProcess,
+    script: Path,
+    args: argparse.Namespace,
+    base_env: dict[str, str],
+    tmp: Path,
+    runs_so_far: list[Run],
+) -> dict[str, Any]:
+    """Both apps on projects of their own: a warm-up each, a measured run each (which goes
+    first alternates by round), 200 replays of one update each, then what they stored."""
     secret = base_env["WEBHOOK_SECRET"]
-    projects = {side: f"peer-{stamp}-{int(delay_ms)}ms-{side}" for side in SIDES}
+    projects = {side: f"peer-{label}-{side}" for side in SIDES}
     g_env = groupie_env(base_env, tmp, projects["groupie"], emulator_host, kms)
     p_env = prototype_env(proto, projects["prototype"], emulator_host, kms, secret)
     ports = {side: common.free_port() for side in SIDES}
-    logs = {side: tmp / f"{side}-{int(delay_ms)}ms.log" for side in SIDES}
-    print(f"\nKMS delay {delay_ms:g} ms per call (peer pid {kms.pid}, {kms.endpoint})", flush=True)
-    try:
-        with (
-            common.running_server(g_env, ports["groupie"], logs["groupie"]) as server,
-            prototype_server(proto, p_env, ports["prototype"], logs["prototype"], args) as p_pid,
-        ):
-            sides = {
-                "prototype": Side(
-                    "prototype",
-                    f"http://127.0.0.1:{ports['prototype']}/webhook/{secret}",
-                    p_pid,
-                    projects["prototype"],
-                    logs["prototype"],
-                ),
-                "groupie": Side(
-                    "groupie",
-                    f"{server.url}/telegram/webhook/",
-                    server.pid,
-                    projects["groupie"],
-                    logs["groupie"],
-                ),
-            }
-            peers = {"emulator": emulator_pid, "kms": kms.pid}
-            ours = {os.getpid(), emulator_pid, kms.pid, p_pid, server.pid}
-            mine: list[Run] = []
-
-            def start(side: str, label: str, seconds: int) -> Run:
-                run = Run(side, label, (len(runs_so_far) + 1) * ingest.RUN_SPAN, delay_ms)
-                runs_so_far.append(run)
-                mine.append(run)
-                measured_run(run, sides[side], seconds, script, args, g_env, peers, kms, ours)
-                return run
-
-            for side in SIDES:
-                start(side, "warmup", args.warmup)
-            for number in range(args.rounds):
-                for side in SIDES:
-                    start(side, f"run{number + 1}", args.seconds)
-            replays = {
-                side: replay(sides[side], secret, args.replays, min(args.connections, 20))
-                for side in SIDES
-            }
-            # Let the last requests of wrk's stopped connections finish before counting.
-            time.sleep(2)
-        facts = {side: [r.facts() for r in mine if r.side == side] for side in SIDES}
-        checks = {
-            "prototype": check_prototype(
-                projects["prototype"], emulator_host, facts["prototype"], replays["prototype"]
+    logs = {side: tmp / f"{side}-{label}.log" for side in SIDES}
+    mine: list[Run] = []
+    with (
+        common.running_server(g_env, ports["groupie"], logs["groupie"]) as server,
+        prototype_server(proto, p_env, ports["prototype"], logs["prototype"], args) as p_pid,
+    ):
+        sides = {
+            "prototype": Side(
+                "prototype",
+                f"http://127.0.0.1:{ports['prototype']}/webhook/{secret}",
+                p_pid,
+                projects["prototype"],
+                logs["prototype"],
             ),
-            "groupie": check_groupie(g_env, facts["groupie"], replays["groupie"]),
+            "groupie": Side(
+                "groupie",
+                f"{server.url}/telegram/webhook/",
+                server.pid,
+                projects["groupie"],
+                logs["groupie"],
+            ),
         }
-    finally:
-        kms.close()
+        peers = {"emulator": emulator_pid, "kms": kms.pid}
+        ours = {os.getpid(), emulator_pid, kms.pid, p_pid, server.pid}
+
+        def start(side: str, run_label: str, seconds: int) -> None:
+            run = Run(side, run_label, (len(runs_so_far) + 1) * ingest.RUN_SPAN, delay_ms)
+            runs_so_far.append(run)
+            mine.append(run)
+            measured_run(run, sides[side], seconds, script, args, g_env, peers, kms, ours)
+
+        order = SIDES if number % 2 == 0 else tuple(reversed(SIDES))
+        for side in order:
+            start(side, "warmup", args.warmup)
+        for side in order:
+            start(side, f"run{number + 1}", args.seconds)
+        replays = {
+            side: replay(sides[side], secret, args.replays, min(args.connections, 20))
+            for side in SIDES
+        }
+        # Let the last requests of wrk's stopped connections finish before counting.
+        time.sleep(2)
+    facts = {side: [r.facts() for r in mine if r.side == side] for side in SIDES}
+    checks = {
+        "prototype": check_prototype(
+            projects["prototype"], emulator_host, facts["prototype"], replays["prototype"]
+        ),
+        "groupie": check_groupie(g_env, facts["groupie"], replays["groupie"]),
+    }
     for side in SIDES:
         stored = {r["base"]: r["stored"] for r in checks[side]["runs"]}
         for run in mine:
             if run.side == side:
                 run.stored = stored[run.base]
-    return summarize_setting(delay_ms, mine, checks, projects)
+    return {"runs": mine, "checks": checks, "projects": projects}
+
+
+def merge_checks(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """One side's checks over its rounds; the replay shown is the round that stored most."""
+    return {
+        "runs": [run for r in rounds for run in r["runs"]],
+        "stored": sum(r["stored"] for r in rounds),
+        "documents": sum(r["documents"] for r in rounds),
+        "unknown": sum(r["unknown"] for r in rounds),
+        "ok": all(r["ok"] for r in rounds),
+        "replay": max((r["replay"] for r in rounds), key=lambda replay: replay["stored"]),
+    }
 
 
 def summarize_setting(
-    delay_ms: float, runs: list[Run], checks: dict[str, Any], projects: dict[str, str]
+    delay_ms: float, runs: list[Run], checks: dict[str, Any], projects: dict[str, list[str]]
 ) -> dict[str, Any]:
     def med(values: list[float]) -> float:
         return round(statistics.median(values), 3) if values else float("nan")
