@@ -12,15 +12,31 @@ DEV_ENV := DJANGO_DEBUG=1 \
 	WEBHOOK_SECRET_FILE=var/webhook_secret \
 	DJANGO_SECURE_SSL_REDIRECT=0
 
-.PHONY: setup run manage api-key test fuzz lint bench-ingest bench-api bench-rotation bench-peer clean
+.PHONY: setup run manage api-key static test fuzz lint lint-delivery lock container-smoke \
+	bench-ingest bench-api bench-rotation bench-peer clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
 $(VENV)/.installed: requirements/base.txt requirements/dev.txt | $(BIN)/python
-	$(BIN)/pip install --quiet -r requirements/dev.txt
+	$(BIN)/pip install --quiet --require-hashes -r requirements/dev.txt
 	touch $@
+
+# The lock files (hashes included) from requirements/*.in, after changing a .in file.
+lock: | $(BIN)/python
+	$(BIN)/pip install --quiet pip-tools==7.6.2
+	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+		--no-emit-index-url --no-emit-find-links \
+		--output-file requirements/base.txt requirements/base.in
+	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+		--no-emit-index-url --no-emit-find-links \
+		--output-file requirements/dev.txt requirements/dev.in
+
+# Production outside the container: the admin's CSS and JS, compressed, with whitenoise's
+# manifest, into DJANGO_STATIC_ROOT (default var/static). The image does this when built.
+static: $(VENV)/.installed
+	$(BIN)/python manage.py collectstatic --noinput -v1
 
 var/secret_key var/webhook_secret:
 	@mkdir -p var
@@ -66,7 +82,7 @@ tests/firestore/node_modules: tests/firestore/package-lock.json
 	npm ci --prefix tests/firestore --no-audit --no-fund --silent
 
 test: $(VENV)/.installed tests/firestore/node_modules
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_ARGS)
 
 # The webhook fuzz suite, long (make test runs it at 150 examples a test): for the nightly.
 fuzz: $(VENV)/.installed tests/firestore/node_modules
@@ -81,6 +97,21 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff format --check .
 	$(LINT_ENV) $(BIN)/mypy .
 	$(LINT_ENV) $(BIN)/python manage.py makemigrations --check --dry-run
+
+# The delivery files: GitHub workflows (actionlint, zizmor, their JSON schemas), the
+# Dockerfile (hadolint) and the shell scripts (shellcheck). All offline.
+lint-delivery: $(VENV)/.installed
+	$(BIN)/actionlint .github/workflows/*.yml
+	$(BIN)/zizmor --offline --min-severity low .github/workflows/
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	$(BIN)/check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
+	$(BIN)/hadolint Dockerfile
+	$(BIN)/shellcheck .ci/run deploy/container/*.sh
+
+# Builds the image with podman and checks it from outside (deploy/container/smoke.py); as
+# root, or as a user podman runs rootless for.
+container-smoke:
+	$(PYTHON) deploy/container/smoke.py
 
 bench-ingest: setup
 	$(BIN)/python bench/ingest.py

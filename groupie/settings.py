@@ -166,6 +166,8 @@ STORAGES = {
     },
 }
 WHITENOISE_USE_FINDERS = STATIC_FROM_FINDERS
+# Pages link the hashed names only: collectstatic need not keep the originals beside them.
+WHITENOISE_KEEP_ONLY_HASHED_FILES = not STATIC_FROM_FINDERS
 WHITENOISE_AUTOREFRESH = DEBUG
 
 # How many proxies in front of the service append to X-Forwarded-For (Cloud Run: 1). The audit

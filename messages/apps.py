@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from django.apps import AppConfig
 
+from groupie import checks  # noqa: F401  (registers the deployment checks of check --deploy)
+
 
 class ArchiveConfig(AppConfig):
     name = "messages"

@@ -28,9 +28,14 @@ CHROMIUM_FLAGS = [
 
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
-    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    # CHROMIUM_PATH names another Chromium build (GitHub's runners ship Google Chrome).
+    executable = (
+        os.environ.get("CHROMIUM_PATH")
+        or shutil.which("chromium")
+        or shutil.which("chromium-browser")
+    )
     if executable is None:
-        message = "chromium is not installed (apt-get install chromium)"
+        message = "chromium is not installed (apt-get install chromium, or set CHROMIUM_PATH)"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
