@@ -164,7 +164,7 @@ def wait_ready(base: str, started: float) -> None:
     while time.monotonic() < deadline:
         try:
             if request(f"{base}/readyz")[0] == 200:
-                print(f"   ready {time.monotonic() - started:.1f} s after podman run")
+                print(f"   {base} ready {time.monotonic() - started:.1f} s after podman run")
                 return
         except OSError:
             pass
