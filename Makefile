@@ -8,6 +8,7 @@ DEMO ?= 1
 
 # Development conveniences, set explicitly: the settings' defaults are the production ones.
 DEV_ENV := DJANGO_DEBUG=1 \
+	GROUPIE_LOG_FORMAT=text \
 	DJANGO_SECRET_KEY_FILE=var/secret_key \
 	WEBHOOK_SECRET_FILE=var/webhook_secret \
 	DJANGO_SECURE_SSL_REDIRECT=0

@@ -5,15 +5,23 @@ from __future__ import annotations
 import os
 import tempfile
 
+from groupie.logging import logging_config
+
 bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('PORT', '8080')}")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 # Telegram waits about 60 s for an answer; give up well before so it can redeliver.
 timeout = 30
 graceful_timeout = 20
-# No access log: Django's AccessLogMiddleware logs routes by name, never raw paths (which can
-# carry the legacy webhook secret).
+# No access log of gunicorn's: groupie's middleware logs one line per request, by route name,
+# with Cloud Logging's httpRequest (raw paths can carry the legacy webhook secret). gunicorn's
+# own lines (start, workers, timeouts) take the same format as the app's: JSON or text.
 accesslog = None
+logconfig_dict = logging_config(
+    log_format=os.environ.get("GROUPIE_LOG_FORMAT", "json"),
+    level=os.environ.get("GROUPIE_LOG_LEVEL", "INFO"),
+    project=os.environ.get("GCP_PROJECT_ID", ""),
+)
 
 
 # Each worker keeps its own counters; Prometheus' multiprocess mode shares them through files in
@@ -35,3 +43,19 @@ def post_worker_init(worker: object) -> None:
     from messages.health import warn_at_start_up
 
     warn_at_start_up()
+
+
+def when_ready(server: object) -> None:
+    """With GROUPIE_METRICS_PORT set, the master serves every worker's metrics on that port
+    (127.0.0.1 unless GROUPIE_METRICS_BIND says otherwise), for a sidecar in the same
+    instance; the app's /metrics then answers 404."""
+    port = int(os.environ.get("GROUPIE_METRICS_PORT") or 0)
+    if not port:
+        return
+    from prometheus_client import CollectorRegistry, multiprocess, start_http_server
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    start_http_server(
+        port, addr=os.environ.get("GROUPIE_METRICS_BIND", "127.0.0.1"), registry=registry
+    )

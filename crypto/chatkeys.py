@@ -21,7 +21,8 @@ from __future__ import annotations
 import os
 import struct
 import threading
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Protocol
@@ -100,14 +101,17 @@ class ChatKeys:
         *,
         ttl: float = 600,
         max_keys: int = 1000,
-        on_keyring_call: Callable[[str], None] | None = None,
+        on_keyring_call: Callable[[str, str], None] | None = None,
         on_eviction: Callable[[], None] | None = None,
+        on_cache_lookup: Callable[[bool], None] | None = None,
     ) -> None:
         self.store = store
         self.keyring = keyring
         self.keys: TTLCache[bytes] = TTLCache(ttl, max_keys, on_evict=on_eviction)
         self.active_versions: TTLCache[int] = TTLCache(ttl, max_keys)
-        self._on_keyring_call = on_keyring_call or (lambda op: None)
+        # (operation, result): wrap or unwrap; ok, not_primary, refused or error.
+        self._on_keyring_call = on_keyring_call or (lambda operation, result: None)
+        self._on_cache_lookup = on_cache_lookup or (lambda hit: None)
         self._creation_locks = [threading.Lock() for _ in range(CREATION_LOCKS)]
 
     def active_key(self, chat_id: int) -> tuple[int, bytes]:
@@ -270,22 +274,39 @@ class ChatKeys:
 
     def wrap(self, chat_id: int, version: int, key: bytes) -> tuple[bytes, str]:
         """Wraps a chat key under the primary KEK version; returns (wrapped, KEK version)."""
-        self._on_keyring_call("wrap")
-        return self.keyring.wrap(key, wrap_aad(chat_id, version))
+        with self._keyring_call("wrap") as result:
+            wrapped = self.keyring.wrap(key, wrap_aad(chat_id, version))
+            result.append("ok")
+        return wrapped
 
     def unwrap(self, record: ChatKeyRecord) -> tuple[bytes, bool]:
         """Asks the keyring for a record's key, bypassing the cache; returns (key, primary)."""
         _require_openable(record)
-        self._on_keyring_call("unwrap")
-        key, primary = self.keyring.unwrap(record.wrapped, wrap_aad(record.chat_id, record.version))
-        if not primary:
-            # Still readable, but under an older KEK version: rewrap_keys will move it.
-            self._on_keyring_call("unwrap-not-primary")
+        aad = wrap_aad(record.chat_id, record.version)
+        with self._keyring_call("unwrap") as result:
+            key, primary = self.keyring.unwrap(record.wrapped, aad)
+            # Not primary: still readable, but under an older KEK version (rewrap_keys moves it).
+            result.append("ok" if primary else "not_primary")
         return key, primary
+
+    @contextmanager
+    def _keyring_call(self, operation: str) -> Iterator[list[str]]:
+        """Reports a keyring call and its result: the body appends its own on success."""
+        result: list[str] = []
+        try:
+            yield result
+        except DecryptionError:
+            self._on_keyring_call(operation, "refused")
+            raise
+        except KeyringError:
+            self._on_keyring_call(operation, "error")
+            raise
+        self._on_keyring_call(operation, result[0] if result else "ok")
 
     def _unwrap(self, record: ChatKeyRecord) -> bytes:
         _require_openable(record)  # before the cache: a cached key outlives no state change
         key = self.keys.get((record.chat_id, record.version))
+        self._on_cache_lookup(key is not None)
         if key is None:
             key, _ = self.unwrap(record)
             self.keys.set((record.chat_id, record.version), key)

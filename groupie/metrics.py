@@ -2,32 +2,94 @@
 
 Under gunicorn with several workers, PROMETHEUS_MULTIPROC_DIR makes every worker write its
 samples to that directory and the view aggregates them (prometheus_client's multiprocess mode).
+
+Who may read them: on Cloud Run /metrics would be public. ``GROUPIE_METRICS_TOKEN`` makes the
+view require ``Authorization: Bearer <token>`` (compared in constant time), and
+``GROUPIE_METRICS_PORT`` serves them on a port of their own instead (gunicorn.conf.py starts
+it in the master, on 127.0.0.1 unless ``GROUPIE_METRICS_BIND`` says otherwise), which only a
+sidecar in the same instance can reach; the main port then answers 404 for /metrics.
+
+Labels are bounded: routes by name, status by class, key names chosen by an administrator,
+kinds and outcomes from fixed lists. No label ever holds an id of a chat or a person.
 """
 
 from __future__ import annotations
 
+import hmac
 import os
+import resource
+import time
+from pathlib import Path
 
-from django.http import HttpRequest, HttpResponse
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
 )
 
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 2.5, 5.0, 10.0)
+
+# -- HTTP, per route (RED) ------------------------------------------------------------------------
+REQUESTS = Counter(
+    "groupie_http_requests_total",
+    "HTTP requests answered, by route name, method and status class (2xx, 4xx, 5xx).",
+    ["route", "method", "status_class"],
+)
+REQUEST_SECONDS = Histogram(
+    "groupie_http_request_duration_seconds",
+    "Time to answer an HTTP request, by route name and method.",
+    ["route", "method"],
+    buckets=LATENCY_BUCKETS,
+)
+API_REQUESTS = Counter(
+    "groupie_api_requests_total",
+    "Read API requests, by endpoint (route name), API key name ('session' for staff in the "
+    "browser) and status class.",
+    ["endpoint", "key", "status_class"],
+)
+
+# -- the archive ------------------------------------------------------------------------------
 UPDATES = Counter(
     "groupie_updates_total",
-    "Telegram updates received, by update kind and outcome.",
+    "Telegram updates received, by update kind and outcome (created, revised, duplicate, "
+    "ignored, invalid, too_large, forbidden, unavailable).",
     ["kind", "outcome"],
 )
+ARCHIVE_SECONDS = Histogram(
+    "groupie_archive_seconds",
+    "Time to seal and store one update.",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+LAST_ARCHIVED = Gauge(
+    "groupie_last_archived_timestamp_seconds",
+    "When this server last stored an update (created or revised), as a Unix time.",
+    multiprocess_mode="max",
+)
+STORE_ERRORS = Counter(
+    "groupie_store_errors_total",
+    "Store failures (database or Firestore unreachable, refusing, timing out), by operation.",
+    ["operation"],
+)
+
+# -- keys and crypto ------------------------------------------------------------------------------
 KEYRING_CALLS = Counter(
     "groupie_keyring_calls_total",
-    "Calls to the keyring (KEK backend), by operation.",
-    ["operation"],
+    "Calls to the keyring (the KEK backend: Cloud KMS or the local file), by operation (wrap, "
+    "unwrap) and result (ok, not_primary: unwrapped under an older KEK version, refused: the "
+    "keyring would not unwrap it, error: the keyring failed or was unreachable).",
+    ["operation", "result"],
+)
+CHAT_KEY_CACHE = Counter(
+    "groupie_chat_key_cache_lookups_total",
+    "Lookups of unwrapped chat keys in the per-process cache, by result (hit, miss).",
+    ["result"],
 )
 CHAT_KEY_CACHE_EVICTIONS = Counter(
     "groupie_chat_key_cache_evictions_total",
@@ -40,17 +102,110 @@ DECRYPT_FAILURES = Counter(
     "Records that failed to open, by error type.",
     ["error"],
 )
-ARCHIVE_SECONDS = Histogram(
-    "groupie_archive_seconds",
-    "Time to seal and store one update.",
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+
+# -- operations -----------------------------------------------------------------------------
+AUDIT_ENTRIES = Counter(
+    "groupie_audit_entries_total",
+    "Audit log entries written, by channel (admin, api, command).",
+    ["channel"],
 )
+COMMAND_RUNS = Counter(
+    "groupie_command_runs_total",
+    "Key lifecycle command runs, by command and outcome (ok, failed, refused, error). A "
+    "command in its own process (a Cloud Run job) is seen through its log line instead.",
+    ["command", "outcome"],
+)
+TELEGRAM_PENDING = Gauge(
+    "groupie_telegram_pending_updates",
+    "Updates Telegram holds for this bot's webhook (getWebhookInfo's pending_update_count).",
+    multiprocess_mode="max",
+)
+TELEGRAM_LAST_ERROR = Gauge(
+    "groupie_telegram_last_error_timestamp_seconds",
+    "When Telegram last failed to deliver to the webhook (getWebhookInfo's last_error_date).",
+    multiprocess_mode="max",
+)
+TELEGRAM_MAX_CONNECTIONS = Gauge(
+    "groupie_telegram_max_connections",
+    "The webhook's max_connections as Telegram reports it.",
+    multiprocess_mode="max",
+)
+TELEGRAM_CHECKED = Gauge(
+    "groupie_telegram_webhook_info_timestamp_seconds",
+    "When getWebhookInfo last answered, as a Unix time.",
+    multiprocess_mode="max",
+)
+
+# -- the process ------------------------------------------------------------------------------
+MEMORY = Gauge(
+    "groupie_process_resident_memory_bytes",
+    "Resident memory of the server's worker processes, summed over the live ones.",
+    multiprocess_mode="livesum",
+)
+CPU = Gauge(
+    "groupie_process_cpu_seconds",
+    "CPU time (user + system) the live worker processes have used, summed.",
+    multiprocess_mode="livesum",
+)
+MEMORY_LIMIT = Gauge(
+    "groupie_memory_limit_bytes",
+    "The container's memory limit (cgroup memory.max), 0 when unlimited.",
+    multiprocess_mode="max",
+)
+_PROCESS_EVERY = 1.0  # seconds between two readings of this process's usage
+_last_reading = 0.0
+
+
+def observe_process() -> None:
+    """Records this process's memory and CPU, at most once a second (called per request)."""
+    global _last_reading
+    now = time.monotonic()
+    if now - _last_reading < _PROCESS_EVERY:
+        return
+    _last_reading = now
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    CPU.set(usage.ru_utime + usage.ru_stime)
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+        MEMORY.set(pages * os.sysconf("SC_PAGE_SIZE"))
+    except (OSError, ValueError, IndexError):
+        MEMORY.set(usage.ru_maxrss * 1024)  # peak, where /proc is missing
+    MEMORY_LIMIT.set(_memory_limit())
+
+
+def _memory_limit() -> int:
+    try:
+        value = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+    except OSError:
+        return 0
+    return int(value) if value.isdigit() else 0
+
+
+def status_class(status: int) -> str:
+    return f"{status // 100}xx"
+
+
+def registry() -> CollectorRegistry:
+    """Every worker's samples under gunicorn (multiprocess mode), else this process's."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        aggregated = CollectorRegistry()
+        multiprocess.MultiProcessCollector(aggregated)
+        return aggregated
+    return REGISTRY
+
+
+def token_matches(header: str | None) -> bool:
+    token = settings.GROUPIE_METRICS_TOKEN
+    given = header or ""
+    expected = f"Bearer {token}"
+    return hmac.compare_digest(given.encode(), expected.encode())
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
-    else:
-        registry = REGISTRY
-    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+    if settings.GROUPIE_METRICS_PORT:
+        raise Http404("metrics are served on their own port")
+    if settings.GROUPIE_METRICS_TOKEN and not token_matches(request.headers.get("Authorization")):
+        response = HttpResponse("a bearer token is required\n", status=401)
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    return HttpResponse(generate_latest(registry()), content_type=CONTENT_TYPE_LATEST)

@@ -16,6 +16,8 @@ from typing import Any
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from groupie.logging import logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
@@ -81,9 +83,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: a request id, trace and access line for every answer, redirects included.
+    "groupie.middleware.RequestObservationMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "groupie.middleware.AccessLogMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -173,6 +176,11 @@ WHITENOISE_AUTOREFRESH = DEBUG
 # How many proxies in front of the service append to X-Forwarded-For (Cloud Run: 1). The audit
 # log records the address the outermost trusted proxy saw; 0 trusts no header.
 GROUPIE_TRUSTED_PROXIES = env.int("GROUPIE_TRUSTED_PROXIES", default=0)
+
+# Who may read /metrics (public on Cloud Run otherwise): a bearer token, or a port of its own
+# that only a sidecar in the same instance reaches (then /metrics on PORT answers 404).
+GROUPIE_METRICS_TOKEN = secret("GROUPIE_METRICS_TOKEN", default="")
+GROUPIE_METRICS_PORT = env.int("GROUPIE_METRICS_PORT", default=0)
 
 # The read API. Programs use Bearer API keys; staff use their admin session in the browsable API.
 REST_FRAMEWORK = {
@@ -290,22 +298,8 @@ GROUPIE_CHAT_KEY_CACHE = {
 # Logging: one line per record to stderr (Cloud Run collects it). Message text, names and keys
 # are never logged; the legacy webhook path carries a secret and is redacted by a filter.
 LOG_LEVEL = env.str("GROUPIE_LOG_LEVEL", default="INFO")
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "filters": {"redact": {"()": "groupie.logging.RedactSecretsFilter"}},
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-    },
-    "handlers": {
-        "console": {
-            "class": "logging.StreamHandler",
-            "formatter": "plain",
-            "filters": ["redact"],
-        },
-    },
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {
-        "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
-    },
-}
+# json: Cloud Logging's structured lines (production); text: readable lines (`make run`).
+LOG_FORMAT = env.str("GROUPIE_LOG_FORMAT", default="json")
+if LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured(f"GROUPIE_LOG_FORMAT={LOG_FORMAT!r}: use json or text.")
+LOGGING = logging_config(log_format=LOG_FORMAT, level=LOG_LEVEL, project=GCP_PROJECT_ID)

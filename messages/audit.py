@@ -9,17 +9,17 @@ the log does not hold."""
 from __future__ import annotations
 
 import getpass
-import ipaddress
 import logging
 import socket
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from django.conf import settings
 from django.db import DatabaseError
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 
+from groupie import metrics
+from groupie.requests import client_address
 from messages import outage
 from messages.models import ApiKey, AuditEntry
 
@@ -27,22 +27,6 @@ from messages.models import ApiKey, AuditEntry
 MAX_IDS = 500
 PENDING = "_groupie_audit_pending"  # the request attribute holding entries not yet written
 logger = logging.getLogger(__name__)
-
-
-def client_address(request: HttpRequest) -> str | None:
-    """The caller's address. Behind a proxy (Cloud Run), the address the proxy appended to
-    X-Forwarded-For when GROUPIE_TRUSTED_PROXIES says how many proxies to trust."""
-    address = request.META.get("REMOTE_ADDR")
-    hops = settings.GROUPIE_TRUSTED_PROXIES
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    if hops and forwarded:
-        chain = [part.strip() for part in forwarded.split(",") if part.strip()]
-        if len(chain) >= hops:
-            address = chain[-hops]
-    try:
-        return str(ipaddress.ip_address(address or ""))
-    except ValueError:
-        return None
 
 
 def record(
@@ -75,6 +59,7 @@ def record(
     pending: list[AuditEntry] | None = getattr(request, PENDING, None)
     if pending is None:
         entry.save()
+        metrics.AUDIT_ENTRIES.labels(channel).inc()
     else:
         pending.append(entry)
     return entry
@@ -97,6 +82,8 @@ class AuditOnSuccessMiddleware:
             except DatabaseError as exc:
                 logger.error("audit entries not written: %s", type(exc).__name__)
                 return outage.unavailable(request)
+            for entry in pending:
+                metrics.AUDIT_ENTRIES.labels(entry.channel).inc()
         return response
 
 
@@ -104,6 +91,7 @@ def record_command(
     action: str, *, chat_id: int | None = None, filters: dict[str, Any] | None = None
 ) -> AuditEntry:
     """An entry for a manage.py command: run by whom (the OS user) on which host."""
+    metrics.AUDIT_ENTRIES.labels(AuditEntry.COMMAND).inc()
     return AuditEntry.objects.create(
         channel=AuditEntry.COMMAND,
         actor=f"{_os_user()}@{socket.gethostname()}",

@@ -42,10 +42,15 @@ def chat_keys() -> ChatKeys:
                 get_keyring(),
                 ttl=cache["TTL_SECONDS"],
                 max_keys=cache["MAX_KEYS"],
-                on_keyring_call=lambda op: metrics.KEYRING_CALLS.labels(op).inc(),
+                on_keyring_call=lambda op, result: metrics.KEYRING_CALLS.labels(op, result).inc(),
                 on_eviction=metrics.CHAT_KEY_CACHE_EVICTIONS.inc,
+                on_cache_lookup=_count_cache_lookup,
             )
         return _chat_keys
+
+
+def _count_cache_lookup(hit: bool) -> None:
+    metrics.CHAT_KEY_CACHE.labels("hit" if hit else "miss").inc()
 
 
 def _reset(*, setting: str, **kwargs: Any) -> None:

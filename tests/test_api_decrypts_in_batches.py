@@ -9,7 +9,7 @@ from messages.sealing import chat_keys
 
 
 def unwraps() -> float:
-    return KEYRING_CALLS.labels("unwrap")._value.get()
+    return KEYRING_CALLS.labels("unwrap", "ok")._value.get()
 
 
 def test_a_cold_page_unwraps_at_most_once_per_chat_and_a_warm_one_never(

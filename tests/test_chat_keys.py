@@ -350,10 +350,10 @@ def test_forget_makes_the_next_call_unwrap_again(
 
 def test_it_reports_each_keyring_call(store: ORMStore, keyring_path: Path) -> None:
     calls: list[str] = []
-    ChatKeys(store, LocalKeyring(path=str(keyring_path)), on_keyring_call=calls.append).active_key(
+    ChatKeys(store, LocalKeyring(path=str(keyring_path)), on_keyring_call=lambda op, result: calls.append(op)).active_key(
         CHAT
     )
-    fresh = ChatKeys(store, LocalKeyring(path=str(keyring_path)), on_keyring_call=calls.append)
+    fresh = ChatKeys(store, LocalKeyring(path=str(keyring_path)), on_keyring_call=lambda op, result: calls.append(op))
     fresh.active_key(CHAT)
     fresh.active_key(CHAT)
     assert calls == ["wrap", "unwrap"]

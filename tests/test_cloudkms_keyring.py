@@ -133,9 +133,9 @@ def test_a_chat_key_under_an_old_kek_version_is_counted_for_rewrap(kms: Any, db:
     get_keyring().rotate()
     chat_keys().keys.clear()
     chat_keys().active_versions.clear()
-    before = KEYRING_CALLS.labels("unwrap-not-primary")._value.get()
+    before = KEYRING_CALLS.labels("unwrap", "not_primary")._value.get()
     archive(parse_update(UpdateFactory()))  # type: ignore[arg-type]
-    assert KEYRING_CALLS.labels("unwrap-not-primary")._value.get() == before + 1
+    assert KEYRING_CALLS.labels("unwrap", "not_primary")._value.get() == before + 1
 
 
 def test_a_version_disabled_through_the_kms_api_stops_unwrapping(kms: Any) -> None:

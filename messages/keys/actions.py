@@ -14,6 +14,7 @@ and consistent, and running the command again carries on.
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from django.utils import timezone
 from crypto.chatkeys import OPENABLE
 from crypto.errors import CryptoError
 from crypto.keyrings.base import DESTROYED, DISABLED, ENABLED, KekVersion
+from groupie import metrics
 from messages import audit, sealing
 from messages.keys.locking import Lease, LockLost, maintenance_lock
 from messages.keys.operations import KeysKeptChanging, Lifecycle, Pacer, Report
@@ -35,6 +37,8 @@ from messages.keys.status import Status, key_status
 from messages.models import MaintenanceCheckpoint
 from messages.stores import get_store
 from messages.stores.records import StoreError
+
+logger = logging.getLogger(__name__)
 
 # CryptoError includes KeyringError: an outage, or a key that does not unwrap.
 STOPPING_ERRORS = (CryptoError, StoreError, LockLost, KeysKeptChanging)
@@ -83,13 +87,36 @@ def _perform(
     except STOPPING_ERRORS as exc:
         if audited:
             _audit(command, chat_id, f"{command} stopped: {type(exc).__name__}: {exc}")
+        _finished(command, "error", chat_id, started, error=type(exc).__name__)
         raise
     if took_over:
         report.warnings.insert(0, f"took over the lock left by {took_over}")
     report.seconds = time.monotonic() - started
     if audited and not report.dry_run:
         _audit(command, chat_id, report.summary())
+    _finished(command, "failed" if report.failed else "ok", chat_id, started)
     return report
+
+
+def _finished(
+    command: str, outcome: str, chat_id: int | None, started: float, error: str | None = None
+) -> None:
+    """Counts the run, and logs it: a job in a process of its own (a Cloud Run job) is never
+    scraped, so its log line is what a log-based metric or alert sees."""
+    metrics.COMMAND_RUNS.labels(command, outcome).inc()
+    log = logger.error if outcome in ("failed", "error") else logger.info
+    log(
+        "%s finished: %s",
+        command,
+        outcome,
+        extra={
+            "command": command,
+            "outcome": outcome,
+            "chat_id": chat_id,
+            "error": error,
+            "processing_ms": round((time.monotonic() - started) * 1000, 1),
+        },
+    )
 
 
 def _audit(command: str, chat_id: int | None, summary: str) -> None:

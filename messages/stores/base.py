@@ -24,11 +24,12 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from typing import TypeVar
 
 from crypto.chatkeys import ChatKeyRecord, is_shredded
+from groupie import metrics
 from messages.stores.records import (
     ChatRecord,
     DeleteResult,
@@ -42,6 +43,7 @@ from messages.stores.records import (
     SealedRevision,
     ShreddedChat,
     StoredMessage,
+    StoreError,
 )
 
 T = TypeVar("T")
@@ -53,11 +55,21 @@ class _Backend(ABC):
         """A context that raises StoreError, chained, for any failure of the backend; the
         message names the failure's kind only (a driver's text may quote parameters)."""
 
-    def _guarded(self, items: Iterable[T]) -> Iterator[T]:
+    @contextmanager
+    def _counted(self, operation: str) -> Iterator[None]:
+        """``_errors()``, counting each StoreError by the contract's operation."""
+        try:
+            with self._errors():
+                yield
+        except StoreError:
+            metrics.STORE_ERRORS.labels(operation).inc()
+            raise
+
+    def _guarded(self, items: Iterable[T], operation: str) -> Iterator[T]:
         """``items`` with each step inside ``_errors()``: for backends' generators."""
         iterator = iter(items)
         while True:
-            with self._errors():
+            with self._counted(operation):
                 try:
                     item = next(iterator)
                 except StopIteration:
@@ -75,7 +87,7 @@ class MessageRecords(_Backend):
         seconds before (a replay is a DUPLICATE whatever its key). Rotation and shredding wait
         out that window before they count or delete, so no record lands under a key they have
         moved past."""
-        with self._errors():
+        with self._counted("put_message"):
             return self._put_message(message)
 
     @property
@@ -87,7 +99,7 @@ class MessageRecords(_Backend):
 
     def get_message(self, chat_id: int, message_id: int) -> MessageHistory | None:
         """The head and every revision (oldest first), or None."""
-        with self._errors():
+        with self._counted("get_message"):
             return self._get_message(chat_id, message_id)
 
     def get_messages(self, ids: Iterable[MessageId]) -> dict[MessageId, StoredMessage]:
@@ -95,12 +107,12 @@ class MessageRecords(_Backend):
         wanted = set(ids)
         if not wanted:
             return {}
-        with self._errors():
+        with self._counted("get_messages"):
             return self._get_messages(wanted)
 
     def query(self, query: MessageQuery) -> Page:
         """One page of heads in sort_key order; cost O(limit), never O(offset)."""
-        with self._errors():
+        with self._counted("query"):
             return self._query(query)
 
     def iter_heads(
@@ -143,17 +155,17 @@ class MessageRecords(_Backend):
 class ChatDirectory(_Backend):
     def get_chat(self, chat_id: int) -> ChatRecord | None:
         """The chat's directory entry, present while the chat has records."""
-        with self._errors():
+        with self._counted("get_chat"):
             return self._get_chat(chat_id)
 
     def list_chats(self) -> list[ChatRecord]:
         """Every chat in the directory, most recently active first."""
-        with self._errors():
+        with self._counted("list_chats"):
             return self._list_chats()
 
     def link_chats(self, old_chat_id: int, new_chat_id: int) -> None:
         """Records that a group became a supergroup (Telegram's migrate_to_chat_id)."""
-        with self._errors():
+        with self._counted("link_chats"):
             self._link_chats(old_chat_id, new_chat_id)
 
     @abstractmethod
@@ -176,23 +188,23 @@ class ChatKeyStorage(_Backend):
         are left out."""
         if not chat_ids:
             return {}
-        with self._errors():
+        with self._counted("get_chat_keys_many"):
             return self._get_chat_keys_many(set(chat_ids))
 
     def iter_chat_keys(self) -> Iterator[ChatKeyRecord]:
         """Every version of every chat's key, by chat and version."""
-        return self._guarded(self._iter_chat_keys())
+        return self._guarded(self._iter_chat_keys(), "iter_chat_keys")
 
     def newest_chat_keys(self, limit: int) -> list[ChatKeyRecord]:
         """Up to ``limit`` of the most recently created chat keys whose wrapped key is kept
         (active or superseded), newest first: what the keyring check samples."""
-        with self._errors():
+        with self._counted("newest_chat_keys"):
             return self._newest_chat_keys(limit)
 
     def add_chat_key(self, record: ChatKeyRecord) -> ChatKeyRecord:
         """Stores a chat-key version unless it exists; returns the stored record (another
         process's, if it created that version first)."""
-        with self._errors():
+        with self._counted("add_chat_key"):
             return self._add_chat_key(record)
 
     def change_chat_keys(
@@ -203,7 +215,7 @@ class ChatKeyStorage(_Backend):
         ``changed`` (replacing its version or adding it) and returns True; otherwise changes
         nothing and returns False. Rotation, rewrapping, retirement and shredding all go
         through here, so two of them can never interleave on one chat."""
-        with self._errors():
+        with self._counted("change_chat_keys"):
             return self._change_chat_keys(chat_id, expected, changed)
 
     def shredded_chats(self) -> list[ShreddedChat]:
@@ -249,7 +261,7 @@ class Maintenance(_Backend):
     ) -> list[SealedRevision]:
         """Up to ``limit`` of a chat's revisions in (message_id, edit_date) order, after the
         ``after`` position, only those sealed with ``key_version`` if given."""
-        with self._errors():
+        with self._counted("revisions"):
             return self._revisions(chat_id, key_version, after, limit)
 
     def iter_revisions(
@@ -268,7 +280,7 @@ class Maintenance(_Backend):
 
     def count_revisions(self, chat_id: int | None = None) -> dict[tuple[int, int], int]:
         """How many revisions each (chat, key version) has, for one chat or all."""
-        with self._errors():
+        with self._counted("count_revisions"):
             return self._count_revisions(chat_id)
 
     def replace_envelopes(self, chat_id: int, reseals: Sequence[Reseal]) -> int:
@@ -277,17 +289,17 @@ class Maintenance(_Backend):
         newer edit stored meanwhile is never overwritten."""
         if not reseals:
             return 0
-        with self._errors():
+        with self._counted("replace_envelopes"):
             return self._replace_envelopes(chat_id, reseals)
 
     def replace_chat_title(self, chat_id: int, old: bytes, new: bytes) -> bool:
         """Replaces the chat's sealed title if it still is ``old``."""
-        with self._errors():
+        with self._counted("replace_chat_title"):
             return self._replace_chat_title(chat_id, old, new)
 
     def delete_chat(self, chat_id: int) -> DeleteResult:
         """Deletes a chat's messages, revisions and directory entry (not its keys)."""
-        with self._errors():
+        with self._counted("delete_chat"):
             return self._delete_chat(chat_id)
 
     def erase_deleted(self) -> bool:
@@ -298,7 +310,7 @@ class Maintenance(_Backend):
 
     def ping(self) -> None:
         """A cheap round trip for readiness checks; raises StoreError."""
-        with self._errors():
+        with self._counted("ping"):
             self._ping()
 
     @abstractmethod
