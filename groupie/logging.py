@@ -193,6 +193,11 @@ def logging_config(*, log_format: str, level: str, project: str) -> dict[str, An
             # groupie.access writes one line per request; Django's own 4xx/5xx warnings
             # would repeat each of them (and print raw paths).
             "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
+            # Never below these, whatever GROUPIE_LOG_LEVEL says: django.template's DEBUG
+            # lines print whole template contexts (decrypted messages, names, titles), and
+            # django.db.backends' print SQL parameters.
+            "django.template": {"level": "WARNING"},
+            "django.db.backends": {"level": "INFO"},
             "gunicorn.error": {"handlers": ["console"], "level": level, "propagate": False},
             "gunicorn.access": {"handlers": [], "level": "CRITICAL", "propagate": False},
         },

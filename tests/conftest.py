@@ -97,6 +97,7 @@ def make_api_client(db: None) -> Any:
         api = APIClient()
         api.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
         api.key_record = record  # type: ignore[attr-defined]
+        api.key = key  # type: ignore[attr-defined]
         return api
 
     return build

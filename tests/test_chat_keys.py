@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -348,15 +349,24 @@ def test_forget_makes_the_next_call_unwrap_again(
     assert keyring.unwraps == 1
 
 
-def test_it_reports_each_keyring_call(store: ORMStore, keyring_path: Path) -> None:
-    calls: list[str] = []
-    ChatKeys(store, LocalKeyring(path=str(keyring_path)), on_keyring_call=lambda op, result: calls.append(op)).active_key(
-        CHAT
-    )
-    fresh = ChatKeys(store, LocalKeyring(path=str(keyring_path)), on_keyring_call=lambda op, result: calls.append(op))
+def test_it_reports_each_keyring_call_and_its_result(store: ORMStore, keyring_path: Path) -> None:
+    calls: list[tuple[str, str]] = []
+
+    def chat_keys() -> ChatKeys:
+        keyring = LocalKeyring(path=str(keyring_path))
+        return ChatKeys(store, keyring, on_keyring_call=lambda *call: calls.append(call))
+
+    chat_keys().active_key(CHAT)
+    fresh = chat_keys()
     fresh.active_key(CHAT)
     fresh.active_key(CHAT)
-    assert calls == ["wrap", "unwrap"]
+    assert calls == [("wrap", "ok"), ("unwrap", "ok")]
+    # A wrapped key that does not open under this keyring: the keyring refused it.
+    record = store.get_chat_keys(CHAT)[0]
+    tampered = replace(record, wrapped=record.wrapped[:-1] + bytes([record.wrapped[-1] ^ 1]))
+    with pytest.raises(DecryptionError):
+        chat_keys().unwrap(tampered)
+    assert calls[-1] == ("unwrap", "refused")
 
 
 class RacingStore(ORMStore):
