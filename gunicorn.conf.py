@@ -55,7 +55,24 @@ def when_ready(server: object) -> None:
     from prometheus_client import CollectorRegistry, multiprocess, start_http_server
 
     registry = CollectorRegistry()
+    # Telegram's getWebhookInfo first (cached a minute), so that the gauges it sets are read.
+    registry.register(_TelegramStatus())
     multiprocess.MultiProcessCollector(registry)
     start_http_server(
         port, addr=os.environ.get("GROUPIE_METRICS_BIND", "127.0.0.1"), registry=registry
     )
+
+
+class _TelegramStatus:
+    """A collector that yields nothing: collecting refreshes Telegram's webhook gauges."""
+
+    def collect(self) -> list[object]:
+        import django
+
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "groupie.settings")
+        django.setup()
+        from webhooks.botapi import BotApi
+        from webhooks.telegram_status import refresh_if_stale
+
+        refresh_if_stale(BotApi())
+        return []

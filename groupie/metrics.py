@@ -19,6 +19,7 @@ import hmac
 import os
 import resource
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from django.conf import settings
@@ -130,6 +131,10 @@ TELEGRAM_MAX_CONNECTIONS = Gauge(
     "The webhook's max_connections as Telegram reports it.",
     multiprocess_mode="max",
 )
+TELEGRAM_CHECK_ERRORS = Counter(
+    "groupie_telegram_webhook_info_errors_total",
+    "getWebhookInfo calls that failed (Telegram unreachable, or the token refused).",
+)
 TELEGRAM_CHECKED = Gauge(
     "groupie_telegram_webhook_info_timestamp_seconds",
     "When getWebhookInfo last answered, as a Unix time.",
@@ -201,6 +206,11 @@ def token_matches(header: str | None) -> bool:
     return hmac.compare_digest(given.encode(), expected.encode())
 
 
+# Called before each scrape of /metrics: apps register what they refresh at scrape time
+# (webhooks: Telegram's getWebhookInfo, cached).
+SCRAPE_HOOKS: list[Callable[[], None]] = []
+
+
 def metrics_view(request: HttpRequest) -> HttpResponse:
     if settings.GROUPIE_METRICS_PORT:
         raise Http404("metrics are served on their own port")
@@ -208,4 +218,6 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
         response = HttpResponse("a bearer token is required\n", status=401)
         response["WWW-Authenticate"] = 'Bearer realm="metrics"'
         return response
+    for hook in SCRAPE_HOOKS:
+        hook()
     return HttpResponse(generate_latest(registry()), content_type=CONTENT_TYPE_LATEST)

@@ -64,6 +64,9 @@ if not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", WEBHOOK_SECRET):
         "WEBHOOK_SECRET must be 1-256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)."
     )
 TELEGRAM_TOKEN = secret("TELEGRAM_TOKEN", default="")
+# The Bot API's base URL: Telegram's, unless pointed at a local Bot API server (or the tests'
+# loopback peer).
+TELEGRAM_API_URL = env.str("TELEGRAM_API_URL", default="https://api.telegram.org")
 WEBHOOK_MAX_BODY_BYTES = 1024 * 1024
 
 GCP_PROJECT_ID = env.str("GCP_PROJECT_ID", default="")

@@ -184,3 +184,14 @@ def cloud(kms: Any, firestore_project: str) -> Any:
     }
     with override_settings(GROUPIE_STORE=config):
         yield kms
+
+
+@pytest.fixture
+def bot_api(settings: Any) -> Any:
+    """The loopback Bot API server, with TELEGRAM_API_URL and TELEGRAM_TOKEN pointing at it."""
+    from tests.peers.botapi import BotApiPeer
+
+    peer = BotApiPeer()
+    settings.TELEGRAM_API_URL, settings.TELEGRAM_TOKEN = peer.url, peer.token
+    yield peer
+    peer.close()

@@ -2,7 +2,18 @@ from __future__ import annotations
 
 from django.apps import AppConfig
 
+from groupie import metrics
+from webhooks.botapi import BotApi
+from webhooks.telegram_status import refresh_if_stale
+
 
 class WebhooksConfig(AppConfig):
     name = "webhooks"
     verbose_name = "Telegram webhooks"
+
+    def ready(self) -> None:
+        metrics.SCRAPE_HOOKS.append(_refresh_telegram_status)
+
+
+def _refresh_telegram_status() -> None:
+    refresh_if_stale(BotApi())

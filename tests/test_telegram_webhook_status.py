@@ -1,0 +1,85 @@
+"""What Telegram reports about the webhook reaches metrics (cached, one Bot API call a minute)
+and the webhook_info command, through the real client against a loopback Bot API server."""
+
+from __future__ import annotations
+
+import json
+from io import StringIO
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.test import Client
+from prometheus_client import REGISTRY
+
+from webhooks import telegram_status
+from webhooks.botapi import BotApi, BotApiError, NoToken
+
+INFO = {
+    "url": "https://archive.example.org/telegram/webhook/",
+    "has_custom_certificate": False,
+    "pending_update_count": 37,
+    "last_error_date": 1_790_000_000,
+    "last_error_message": "Wrong response from the webhook: 503 Service Unavailable",
+    "max_connections": 40,
+    "allowed_updates": ["message", "edited_message"],
+}
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache() -> Any:
+    telegram_status.reset()
+    yield
+    telegram_status.reset()
+
+
+def test_a_scrape_exports_the_backlog_and_asks_telegram_once_a_minute(
+    client: Client, db: None, bot_api: Any
+) -> None:
+    bot_api.results["getWebhookInfo"] = INFO
+    for _ in range(3):
+        assert client.get("/metrics").status_code == 200
+    assert bot_api.methods() == ["getWebhookInfo"]
+    assert REGISTRY.get_sample_value("groupie_telegram_pending_updates") == 37
+    assert REGISTRY.get_sample_value("groupie_telegram_max_connections") == 40
+    assert REGISTRY.get_sample_value("groupie_telegram_last_error_timestamp_seconds") == 1.79e9
+
+
+def test_a_failing_telegram_is_counted_and_the_scrape_still_answers(
+    client: Client, db: None, bot_api: Any
+) -> None:
+    bot_api.fail("getWebhookInfo", 502, "Bad Gateway")
+    before = REGISTRY.get_sample_value("groupie_telegram_webhook_info_errors_total") or 0
+    assert client.get("/metrics").status_code == 200
+    after = REGISTRY.get_sample_value("groupie_telegram_webhook_info_errors_total")
+    assert after == before + 1
+
+
+def test_errors_name_the_method_and_telegram_s_words_never_the_token(bot_api: Any) -> None:
+    with pytest.raises(BotApiError) as refused:
+        BotApi(token="999:wrong-token").get_webhook_info()
+    assert str(refused.value) == "getWebhookInfo: HTTP 401: Unauthorized"
+    assert "wrong-token" not in repr(refused.value)
+    with pytest.raises(BotApiError, match="Telegram unreachable") as unreachable:
+        BotApi(token=bot_api.token, base_url="http://127.0.0.1:9", timeout=2).call("getMe")
+    assert bot_api.token not in str(unreachable.value)
+    with pytest.raises(NoToken, match="TELEGRAM_TOKEN is not set"):
+        BotApi(token="").call("getMe")
+    with pytest.raises(ValueError, match="http"):
+        BotApi(token="x", base_url="file:///etc")
+
+
+def test_webhook_info_command(bot_api: Any) -> None:
+    bot_api.results["getWebhookInfo"] = INFO
+    out = StringIO()
+    call_command("webhook_info", stdout=out)
+    text = out.getvalue()
+    assert "pending updates:  37" in text
+    assert "2026-09-21T14:13:20+00:00: Wrong response from the webhook" in text
+    out = StringIO()
+    call_command("webhook_info", "--json", stdout=out)
+    assert json.loads(out.getvalue())["pending_update_count"] == 37
+    bot_api.token = "someone-else"
+    with pytest.raises(CommandError, match="getWebhookInfo: HTTP 401: Unauthorized"):
+        call_command("webhook_info", stdout=StringIO())
