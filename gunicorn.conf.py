@@ -48,31 +48,32 @@ def post_worker_init(worker: object) -> None:
 def when_ready(server: object) -> None:
     """With GROUPIE_METRICS_PORT set, the master serves every worker's metrics on that port
     (127.0.0.1 unless GROUPIE_METRICS_BIND says otherwise), for a sidecar in the same
-    instance; the app's /metrics then answers 404."""
+    instance; the app's /metrics then answers 404. prometheus_client is imported here, not at
+    the top: it must see PROMETHEUS_MULTIPROC_DIR (set above) before the workers fork."""
     port = int(os.environ.get("GROUPIE_METRICS_PORT") or 0)
     if not port:
         return
     from prometheus_client import CollectorRegistry, multiprocess, start_http_server
+    from prometheus_client.metrics_core import Metric
+    from prometheus_client.registry import Collector
+
+    class TelegramStatus(Collector):
+        """Yields nothing: collecting refreshes Telegram's webhook gauges (cached a minute),
+        before the multiprocess collector reads them."""
+
+        def collect(self) -> list[Metric]:
+            import django
+
+            os.environ.setdefault("DJANGO_SETTINGS_MODULE", "groupie.settings")
+            django.setup()
+            from webhooks.botapi import BotApi
+            from webhooks.telegram_status import refresh_if_stale
+
+            refresh_if_stale(BotApi())
+            return []
 
     registry = CollectorRegistry()
-    # Telegram's getWebhookInfo first (cached a minute), so that the gauges it sets are read.
-    registry.register(_TelegramStatus())
+    registry.register(TelegramStatus())
     multiprocess.MultiProcessCollector(registry)
-    start_http_server(
-        port, addr=os.environ.get("GROUPIE_METRICS_BIND", "127.0.0.1"), registry=registry
-    )
-
-
-class _TelegramStatus:
-    """A collector that yields nothing: collecting refreshes Telegram's webhook gauges."""
-
-    def collect(self) -> list[object]:
-        import django
-
-        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "groupie.settings")
-        django.setup()
-        from webhooks.botapi import BotApi
-        from webhooks.telegram_status import refresh_if_stale
-
-        refresh_if_stale(BotApi())
-        return []
+    bind = os.environ.get("GROUPIE_METRICS_BIND", "127.0.0.1")
+    start_http_server(port, addr=bind, registry=registry)

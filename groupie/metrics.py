@@ -157,6 +157,11 @@ MEMORY_LIMIT = Gauge(
     "The container's memory limit (cgroup memory.max), 0 when unlimited.",
     multiprocess_mode="max",
 )
+CPU_LIMIT = Gauge(
+    "groupie_cpu_limit_cores",
+    "CPUs the container may use (cgroup cpu.max quota / period, else the machine's count).",
+    multiprocess_mode="max",
+)
 _PROCESS_EVERY = 1.0  # seconds between two readings of this process's usage
 _last_reading = 0.0
 
@@ -176,6 +181,7 @@ def observe_process() -> None:
     except (OSError, ValueError, IndexError):
         MEMORY.set(usage.ru_maxrss * 1024)  # peak, where /proc is missing
     MEMORY_LIMIT.set(_memory_limit())
+    CPU_LIMIT.set(_cpu_limit())
 
 
 def _memory_limit() -> int:
@@ -184,6 +190,16 @@ def _memory_limit() -> int:
     except OSError:
         return 0
     return int(value) if value.isdigit() else 0
+
+
+def _cpu_limit() -> float:
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
+        if quota != "max":
+            return int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    return float(os.cpu_count() or 1)
 
 
 def status_class(status: int) -> str:

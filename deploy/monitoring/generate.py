@@ -1,0 +1,277 @@
+"""Cloud Monitoring alert policies and the operational dashboard, from alerts.rules.yml.
+
+    python deploy/monitoring/generate.py                  # rewrites policies/ and dashboard.json
+    python deploy/monitoring/generate.py --check          # exits 1 if they are out of date
+    python deploy/monitoring/generate.py --out DIR --channel projects/P/notificationChannels/N
+
+The Prometheus rule file is the one source. Each rule becomes a policy with a PromQL condition
+(Cloud Monitoring evaluates PromQL over Managed Service for Prometheus, which collects the
+service's /metrics), the same expression, duration and severity, and documentation pointing
+at the runbook. ``--channel`` (repeatable) adds notification channels (PagerDuty, Slack,
+email: create them once in Cloud Monitoring) to a copy written to ``--out``, for ``gcloud
+monitoring policies create --policy-from-file``; the committed copies carry none.
+
+``deploy-failed.json`` is written by hand: a failed Cloud Deploy rollout is in Cloud
+Deploy's logs, not in the service's metrics, so it is a log-match policy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+RULES = HERE / "alerts.rules.yml"
+POLICIES = HERE / "policies"
+DASHBOARD = HERE / "dashboard.json"
+HAND_WRITTEN = {"deploy-failed.json"}
+REPOSITORY_DOCS = "docs/operations.md"
+SEVERITY = {"critical": "CRITICAL", "warning": "WARNING"}
+EVALUATION_INTERVAL = "60s"
+_DURATION = re.compile(r"^(\d+)([smh])$")
+
+
+def seconds(duration: str) -> str:
+    match = _DURATION.match(duration)
+    if not match:
+        raise ValueError(f"unsupported duration {duration!r}")
+    number, unit = int(match.group(1)), match.group(2)
+    return f"{number * {'s': 1, 'm': 60, 'h': 3600}[unit]}s"
+
+
+def file_name(alert: str) -> str:
+    """GroupieHighCPU -> groupie-high-cpu.json"""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "-", alert).lower() + ".json"
+
+
+def policy(group: str, rule: dict[str, Any], channels: list[str]) -> dict[str, Any]:
+    annotations = rule["annotations"]
+    severity = rule["labels"]["severity"]
+    return {
+        "displayName": f"groupie: {annotations['summary']}",
+        "documentation": {
+            "content": (
+                f"**{annotations['summary']}** (alert {rule['alert']} of "
+                "deploy/monitoring/alerts.rules.yml, where its thresholds are tested).\n\n"
+                f"Runbook: {annotations['runbook_url']}"
+            ),
+            "mimeType": "text/markdown",
+            "subject": f"[{severity}] groupie: {annotations['summary']}",
+        },
+        "userLabels": {"service": "groupie", "severity": severity},
+        "severity": SEVERITY[severity],
+        "combiner": "OR",
+        "conditions": [
+            {
+                "displayName": rule["alert"],
+                "conditionPrometheusQueryLanguage": {
+                    "query": " ".join(rule["expr"].split()),
+                    "duration": seconds(rule.get("for", "0s")),
+                    "evaluationInterval": EVALUATION_INTERVAL,
+                    "ruleGroup": group,
+                    "alertRule": rule["alert"],
+                    "labels": {"severity": severity},
+                },
+            }
+        ],
+        "alertStrategy": {"autoClose": "1800s"},
+        "notificationChannels": channels,
+    }
+
+
+def policies(channels: list[str]) -> dict[str, dict[str, Any]]:
+    rules = yaml.safe_load(RULES.read_text())
+    return {
+        file_name(rule["alert"]): policy(group["name"], rule, channels)
+        for group in rules["groups"]
+        for rule in group["rules"]
+    }
+
+
+# -- the dashboard --------------------------------------------------------------------------------
+
+PROBES = 'route!~"healthz|readyz|metrics"'
+TILES: list[tuple[str, list[tuple[str, str]]]] = [
+    (
+        "Request volume (requests/s by route)",
+        [("{{route}}", f"sum by (route) (rate(groupie_http_requests_total{{{PROBES}}}[5m]))")],
+    ),
+    (
+        "Error rate (share of 4xx and 5xx)",
+        [
+            (
+                "4xx+5xx",
+                f'sum(rate(groupie_http_requests_total{{status_class=~"4xx|5xx", {PROBES}}}[5m]))'
+                f" / sum(rate(groupie_http_requests_total{{{PROBES}}}[5m]))",
+            ),
+            (
+                "5xx",
+                f'sum(rate(groupie_http_requests_total{{status_class="5xx", {PROBES}}}[5m]))'
+                f" / sum(rate(groupie_http_requests_total{{{PROBES}}}[5m]))",
+            ),
+        ],
+    ),
+    (
+        "Response time (s)",
+        [
+            (
+                f"p{int(q * 100)}",
+                f"histogram_quantile({q}, sum by (le) "
+                f"(rate(groupie_http_request_duration_seconds_bucket{{{PROBES}}}[5m])))",
+            )
+            for q in (0.5, 0.95, 0.99)
+        ],
+    ),
+    (
+        "Throughput: updates by outcome (per s)",
+        [("{{outcome}}", "sum by (outcome) (rate(groupie_updates_total[5m]))")],
+    ),
+    (
+        "Archive latency (s)",
+        [
+            (
+                "p95",
+                "histogram_quantile(0.95, sum by (le) (rate(groupie_archive_seconds_bucket[5m])))",
+            )
+        ],
+    ),
+    (
+        "Health: application (readiness failures/s, 503s/s)",
+        [
+            (
+                "readyz 5xx",
+                'sum(rate(groupie_http_requests_total{route="readyz", status_class="5xx"}[5m]))',
+            ),
+            ("webhook 503", 'sum(rate(groupie_updates_total{outcome="unavailable"}[5m]))'),
+        ],
+    ),
+    (
+        "Health: database and store (errors/s by operation)",
+        [("{{operation}}", "sum by (operation) (rate(groupie_store_errors_total[5m]))")],
+    ),
+    (
+        "Health: encryption (keyring calls/s by result, decrypt failures/s)",
+        [
+            (
+                "{{operation}} {{result}}",
+                "sum by (operation, result) (rate(groupie_keyring_calls_total[5m]))",
+            ),
+            ("decrypt failures", "sum(rate(groupie_decrypt_failures_total[5m]))"),
+            ("cache misses", 'sum(rate(groupie_chat_key_cache_lookups_total{result="miss"}[5m]))'),
+        ],
+    ),
+    (
+        "External APIs: Telegram (pending updates, getWebhookInfo errors)",
+        [
+            ("pending at Telegram", "max(groupie_telegram_pending_updates)"),
+            ("check errors/s", "sum(rate(groupie_telegram_webhook_info_errors_total[5m]))"),
+        ],
+    ),
+    (
+        "Read API (requests/s by endpoint and key name)",
+        [("{{endpoint}} {{key}}", "sum by (endpoint, key) (rate(groupie_api_requests_total[5m]))")],
+    ),
+    (
+        "Resources (memory and CPU against the container's limits)",
+        [
+            (
+                "memory",
+                "max(groupie_process_resident_memory_bytes) / max(groupie_memory_limit_bytes > 0)",
+            ),
+            ("cpu", "sum(rate(groupie_process_cpu_seconds[5m])) / max(groupie_cpu_limit_cores)"),
+        ],
+    ),
+]
+
+
+def dashboard() -> dict[str, Any]:
+    tiles = []
+    for index, (title, series) in enumerate(TILES):
+        tiles.append(
+            {
+                "xPos": (index % 2) * 24,
+                "yPos": (index // 2) * 16,
+                "width": 24,
+                "height": 16,
+                "widget": {
+                    "title": title,
+                    "xyChart": {
+                        "chartOptions": {"mode": "COLOR"},
+                        "dataSets": [
+                            {
+                                "plotType": "LINE",
+                                "legendTemplate": legend,
+                                "targetAxis": "Y1",
+                                "timeSeriesQuery": {"prometheusQuery": query},
+                            }
+                            for legend, query in series
+                        ],
+                    },
+                },
+            }
+        )
+    return {
+        "displayName": "groupie: operations",
+        "labels": {"service": ""},
+        "mosaicLayout": {"columns": 48, "tiles": tiles},
+    }
+
+
+def render(document: dict[str, Any]) -> str:
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def expected() -> dict[Path, str]:
+    files = {POLICIES / name: render(body) for name, body in policies([]).items()}
+    files[DASHBOARD] = render(dashboard())
+    return files
+
+
+def stale() -> list[str]:
+    """What differs between the committed files and what the rule file generates."""
+    problems = []
+    for path, text in expected().items():
+        if not path.exists() or path.read_text() != text:
+            problems.append(f"{path.relative_to(HERE)} is out of date")
+    known = {path.name for path in expected()} | HAND_WRITTEN
+    for path in POLICIES.glob("*.json"):
+        if path.name not in known:
+            problems.append(f"{path.relative_to(HERE)} has no rule in alerts.rules.yml")
+    return problems
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="only report stale files")
+    parser.add_argument("--out", type=Path, help="write policies with channels here instead")
+    parser.add_argument("--channel", action="append", default=[], help="notification channel")
+    args = parser.parse_args()
+    if args.check:
+        problems = stale()
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        return 1 if problems else 0
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        for name, body in policies(args.channel).items():
+            (args.out / name).write_text(render(body))
+        hand = json.loads((POLICIES / "deploy-failed.json").read_text())
+        hand["notificationChannels"] = args.channel
+        (args.out / "deploy-failed.json").write_text(render(hand))
+        print(f"{len(policies([])) + 1} policies written to {args.out}")
+        return 0
+    POLICIES.mkdir(exist_ok=True)
+    for path, text in expected().items():
+        path.write_text(text)
+    print(f"{len(policies([]))} policies and the dashboard written under {HERE}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""The alert rules, their Cloud Monitoring copies and the dashboard: tested, in step, valid.
+
+- promtool runs the rule unit tests (deploy/monitoring/alerts.test.yml): each alert fires on
+  its series and stays quiet on the others. Debian's prometheus package ships promtool; CI
+  installs it, and without it this fails under CI=true.
+- The policies and dashboard are what generate.py makes from the rule file (no drift), and
+  each parses into the official google-cloud-monitoring message types with unknown fields
+  refused.
+- Every metric they name exists in groupie.metrics; every runbook link has its section."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from google.cloud import monitoring_dashboard_v1, monitoring_v3
+from prometheus_client import REGISTRY
+
+from groupie import metrics  # noqa: F401  (registers every metric)
+
+ROOT = Path(__file__).resolve().parent.parent
+MONITORING = ROOT / "deploy" / "monitoring"
+sys.path.insert(0, str(MONITORING))
+import generate  # noqa: E402
+
+
+def rules() -> list[dict[str, object]]:
+    document = yaml.safe_load((MONITORING / "alerts.rules.yml").read_text())
+    return [rule for group in document["groups"] for rule in group["rules"]]
+
+
+def test_promtool_unit_tests_pass() -> None:
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        message = "promtool is not installed (apt-get install prometheus)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    done = subprocess.run(
+        [promtool, "test", "rules", str(MONITORING / "alerts.test.yml")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    tested = set(re.findall(r"alertname: (\w+)", (MONITORING / "alerts.test.yml").read_text()))
+    assert tested == {rule["alert"] for rule in rules()}  # every alert has its tests
+
+
+def test_policies_and_dashboard_are_generated_from_the_rules() -> None:
+    assert generate.stale() == []
+
+
+def test_every_policy_is_a_valid_alert_policy_with_its_rule_s_query() -> None:
+    by_alert = {rule["alert"]: rule for rule in rules()}
+    seen = set()
+    for path in sorted((MONITORING / "policies").glob("*.json")):
+        policy = monitoring_v3.AlertPolicy.from_json(path.read_text(), ignore_unknown_fields=False)
+        assert policy.display_name.startswith("groupie: ")
+        assert policy.severity in (
+            monitoring_v3.AlertPolicy.Severity.CRITICAL,
+            monitoring_v3.AlertPolicy.Severity.WARNING,
+        )
+        (condition,) = policy.conditions
+        if condition.condition_matched_log.filter:
+            assert "rollout_update" in condition.condition_matched_log.filter
+            assert policy.alert_strategy.notification_rate_limit.period.total_seconds() > 0
+            continue
+        promql = condition.condition_prometheus_query_language
+        rule = by_alert[promql.alert_rule]
+        assert promql.query == " ".join(str(rule["expr"]).split())
+        assert policy.user_labels["severity"] == rule["labels"]["severity"]
+        seen.add(promql.alert_rule)
+    assert seen == set(by_alert)
+
+
+def test_the_dashboard_is_a_valid_dashboard_with_the_seed_s_tiles() -> None:
+    text = (MONITORING / "dashboard.json").read_text()
+    board = monitoring_dashboard_v1.Dashboard.from_json(text, ignore_unknown_fields=False)
+    titles = " | ".join(tile.widget.title for tile in board.mosaic_layout.tiles)
+    for wanted in (
+        "Request volume",
+        "Error rate",
+        "Response time",
+        "Throughput",
+        "Health: application",
+        "Health: database",
+        "Health: encryption",
+        "External APIs",
+    ):
+        assert wanted in titles
+
+
+def test_every_metric_named_exists_and_every_runbook_has_its_section() -> None:
+    suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum")}
+    known = {
+        family.name + suffix
+        for family in REGISTRY.collect()
+        for suffix in suffixes.get(family.type, ("",))
+    }
+    texts = [
+        (MONITORING / "alerts.rules.yml").read_text(),
+        (MONITORING / "dashboard.json").read_text(),
+    ]
+    named = set(re.findall(r"\bgroupie_[a-z0-9_]+", "\n".join(texts)))
+    assert named
+    assert named <= known, named - known
+    operations = (ROOT / "docs" / "operations.md").read_text()
+    anchors = {
+        re.sub(r"[^a-z0-9 -]", "", heading.lower()).replace(" ", "-")
+        for heading in re.findall(r"^#+ (.+)$", operations, re.MULTILINE)
+    }
+    links = re.findall(r"operations\.md#([a-z0-9-]+)", "\n".join(texts))
+    for path in (MONITORING / "policies").glob("*.json"):
+        links += re.findall(r"operations\.md#([a-z0-9-]+)", path.read_text())
+    assert links
+    assert set(links) <= anchors, set(links) - anchors
+    json.loads(texts[1])
