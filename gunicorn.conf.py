@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
+from pathlib import Path
 
+# gunicorn reads this file before it puts the project on sys.path: do it here, for the log
+# format below (groupie.logging needs no Django and no settings).
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 from groupie.logging import logging_config
 
 bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('PORT', '8080')}")

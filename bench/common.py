@@ -79,7 +79,8 @@ def bench_env(tmp: Path, database_url: str | None, **extra: str) -> dict[str, st
         DJANGO_SECURE_SSL_REDIRECT="0",
         DJANGO_STATIC_FROM_FINDERS="1",  # no collectstatic: benches request no static file
         DJANGO_SETTINGS_MODULE="groupie.settings",
-        GROUPIE_LOG_LEVEL="WARNING",
+        # WARNING by default; GROUPIE_BENCH_LOG_LEVEL=INFO measures with an access line a request.
+        GROUPIE_LOG_LEVEL=os.environ.get("GROUPIE_BENCH_LOG_LEVEL", "WARNING"),
         GROUPIE_STORE="orm",
         GROUPIE_KEYRING="local",
         PYTHONUNBUFFERED="1",

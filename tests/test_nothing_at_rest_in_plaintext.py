@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import secrets
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +13,7 @@ from django.apps import apps
 from django.db import connection
 
 from tests.conftest import FIXTURES, Webhook
+from tests.gunicorn_server import running_gunicorn
 
 ROOT = Path(__file__).resolve().parent.parent
 # Written into the fixtures: the text marker, the sender's names and username.
@@ -46,56 +43,12 @@ def _as_bytes(value: object) -> bytes:
     return str(value).encode()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
-    """The real server as `make run` serves it (gunicorn), on its own SQLite file and keyring."""
-    port, secret = _free_port(), secrets.token_urlsafe(24)
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'groupie.db'}",
-        "LOCAL_KEYRING_PATH": str(tmp_path / "keyring.json"),
-        "WEBHOOK_SECRET": secret,
-        "GROUPIE_LOG_LEVEL": "INFO",
-        "GUNICORN_BIND": f"127.0.0.1:{port}",
-        "WEB_CONCURRENCY": "1",
-    }
-    manage = [sys.executable, str(ROOT / "manage.py")]
-    for command in (["migrate", "-v0"], ["init_keyring"]):
-        subprocess.run([*manage, *command], env=env, check=True, capture_output=True)
-    log = (tmp_path / "server.log").open("wb")
-    gunicorn = Path(sys.executable).with_name("gunicorn")
-    process = subprocess.Popen(
-        [str(gunicorn), "groupie.wsgi", "-c", str(ROOT / "gunicorn.conf.py")],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_up(base)
+    """The real server as production starts it (gunicorn), on its own SQLite file and keyring."""
+    secret = secrets.token_urlsafe(24)
+    with running_gunicorn(tmp_path, WEBHOOK_SECRET=secret) as base:
         yield base, secret, tmp_path
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
-        log.close()
-
-
-def _wait_until_up(base: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/healthz").status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise AssertionError("server did not start")
 
 
 def test_no_file_the_server_wrote_holds_text_names_or_secrets(
