@@ -7,7 +7,8 @@ It builds ./Dockerfile (on a local stand-in base made by base-standin.sh unless 
 names one), then, with a read-only root filesystem, production settings (debug off, secrets
 from ``*_FILE`` mounts), SQLite and the local keyring on a mounted volume:
 
-- runs ``migrate``, ``init_keyring`` and ``create_api_key`` from the same image;
+- runs ``migrate``, ``init_keyring`` and ``create_api_key`` from the same image, and at the
+  end ``smoke_check`` against the running server, as Cloud Deploy's verify phase does;
 - starts the server and times its cold start to a 200 on /readyz;
 - checks /healthz and /readyz, archives a webhook update and reads it back through the API,
   loads the admin login page and its stylesheet, and checks the server runs as non-root;
@@ -153,6 +154,22 @@ def check_image(tmp: Path, *, keep: bool) -> None:
     try:
         wait_ready(base, started)
         check_service(base, api_key, secret_values["WEBHOOK_SECRET"])
+        step("manage.py smoke_check, as Cloud Deploy's verify runs it, from the same image")
+        said = podman(
+            "run",
+            "--rm",
+            "--network",
+            "host",
+            *run_args,
+            IMAGE,
+            "python",
+            "manage.py",
+            "smoke_check",
+            base,
+            "--forwarded-proto",
+            "https",
+        )
+        print("   " + said.strip().replace("\n", "\n   "))
         check_runtime(secret_values)
     finally:
         if not keep:
