@@ -123,7 +123,12 @@ TEMPLATES = [
 ]
 
 # Database: SQLite under var/ by default, PostgreSQL (or anything Django speaks) via DATABASE_URL.
-DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'groupie.db'}")}
+# It holds the database password, so it may come from a mounted file too (DATABASE_URL_FILE).
+DATABASES = {
+    "default": env.db_url_config(
+        secret("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'groupie.db'}")
+    )
+}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Django's SQLite backend, keeping the database and its -wal/-shm files owner-only.
     DATABASES["default"]["ENGINE"] = "groupie.sqlite3"

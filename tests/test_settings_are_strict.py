@@ -79,3 +79,15 @@ def test_an_unknown_store_shortcut_fails_naming_the_choices() -> None:
     assert result.returncode != 0
     assert "GROUPIE_STORE" in result.stderr
     assert "orm" in result.stderr
+
+
+def test_the_database_url_can_come_from_a_mounted_file(tmp_path: Path) -> None:
+    (tmp_path / "db").write_text("postgres://groupie:s3cret@db.internal:5432/groupie\n")
+    env = {**BASE_ENV, "DATABASE_URL_FILE": str(tmp_path / "db")}
+    shown = "from django.conf import settings; d = settings.DATABASES['default']; "
+    shown += "print(d['ENGINE'], d['HOST'], d['NAME'])"
+    result = subprocess.run(
+        [sys.executable, "-c", shown], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["django.db.backends.postgresql", "db.internal", "groupie"]
