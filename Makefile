@@ -107,7 +107,7 @@ lint-delivery: $(VENV)/.installed
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	$(BIN)/check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
 	$(BIN)/hadolint Dockerfile
-	$(BIN)/shellcheck .ci/run deploy/container/*.sh
+	$(BIN)/shellcheck .ci/run deploy/bootstrap.sh deploy/container/*.sh
 
 # Builds the image with podman and checks it from outside (deploy/container/smoke.py); as
 # root, or as a user podman runs rootless for.

@@ -1,0 +1,244 @@
+#!/usr/bin/env bash
+# One-time setup of a Google Cloud project for groupie: everything docs/deploy.md's first deploy
+# needs. Idempotent: each resource is created only when `describe` does not find it, so run it
+# again after a failure or to pick up a change. `--dry-run` prints the commands and runs none.
+#
+#   PROJECT_ID=my-project REGION=europe-west1 GITHUB_REPOSITORY=owner/groupie \
+#   IMAGE=europe-west1-docker.pkg.dev/my-project/groupie/groupie:<sha> \
+#   NOTIFICATION_CHANNELS="projects/my-project/notificationChannels/123,..." \
+#   deploy/bootstrap.sh [--dry-run]
+#
+# IMAGE is an image CI has pushed (the jobs need one to exist); NOTIFICATION_CHANNELS are
+# channels created in Cloud Monitoring (PagerDuty, Slack, email: their settings are per
+# vendor); TELEGRAM_TOKEN and TELEGRAM_TOKEN_STAGING fill the bot token secrets if set.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DRY_RUN=0
+[ "${1:-}" = "--dry-run" ] && DRY_RUN=1
+: "${PROJECT_ID:?set PROJECT_ID}" "${REGION:?set REGION}" "${GITHUB_REPOSITORY:?set GITHUB_REPOSITORY (owner/name)}"
+IMAGE=${IMAGE:-$REGION-docker.pkg.dev/$PROJECT_ID/groupie/groupie:SHA}
+NOTIFICATION_CHANNELS=${NOTIFICATION_CHANNELS:-}
+P=(--project "$PROJECT_ID")
+SA_DOMAIN="$PROJECT_ID.iam.gserviceaccount.com"
+RUNTIME="groupie-runtime@$SA_DOMAIN" JOBS="groupie-jobs@$SA_DOMAIN"
+DEPLOYER="groupie-deployer@$SA_DOMAIN" PUBLISHER="groupie-publisher@$SA_DOMAIN"
+KEY="projects/$PROJECT_ID/locations/$REGION/keyRings/groupie/cryptoKeys/chat-keys"
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+
+run() {  # run COMMAND...: print it; run it unless this is a dry run
+  printf '+ %s\n' "$*"
+  [ "$DRY_RUN" = 1 ] || "$@"
+}
+
+ensure() {  # ensure "DESCRIBE COMMAND" CREATE COMMAND...: create unless describe finds it
+  local describe=$1
+  shift
+  if [ "$DRY_RUN" = 0 ] && eval "$describe" >/dev/null 2>&1; then
+    printf '= exists: %s\n' "$describe"
+    return
+  fi
+  run "$@"
+}
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "APIs"
+run gcloud services enable "${P[@]}" run.googleapis.com artifactregistry.googleapis.com \
+  clouddeploy.googleapis.com cloudbuild.googleapis.com cloudkms.googleapis.com \
+  firestore.googleapis.com sqladmin.googleapis.com secretmanager.googleapis.com \
+  iam.googleapis.com iamcredentials.googleapis.com sts.googleapis.com \
+  monitoring.googleapis.com logging.googleapis.com
+
+step "Artifact Registry (images by commit SHA and release tag)"
+ensure "gcloud artifacts repositories describe groupie --location $REGION --project $PROJECT_ID" \
+  gcloud artifacts repositories create groupie "${P[@]}" --location "$REGION" \
+  --repository-format docker --description "groupie images"
+
+step "Service accounts: the service, its jobs, Cloud Deploy, GitHub's publisher"
+for account in groupie-runtime groupie-jobs groupie-deployer groupie-publisher; do
+  ensure "gcloud iam service-accounts describe $account@$SA_DOMAIN --project $PROJECT_ID" \
+    gcloud iam service-accounts create "$account" "${P[@]}" --display-name "$account"
+done
+
+step "Cloud KMS: the KEK, rotated every 90 days; only groupie's accounts may use it"
+ensure "gcloud kms keyrings describe groupie --location $REGION --project $PROJECT_ID" \
+  gcloud kms keyrings create groupie "${P[@]}" --location "$REGION"
+ensure "gcloud kms keys describe chat-keys --keyring groupie --location $REGION --project $PROJECT_ID" \
+  gcloud kms keys create chat-keys "${P[@]}" --keyring groupie --location "$REGION" \
+  --purpose encryption --rotation-period 90d \
+  --next-rotation-time "$(date -u -d '+90 days' +%Y-%m-%dT%H:%M:%SZ)"
+for account in "$RUNTIME" "$JOBS"; do
+  run gcloud kms keys add-iam-policy-binding "$KEY" \
+    --member "serviceAccount:$account" --role roles/cloudkms.cryptoKeyEncrypterDecrypter
+done
+# rotate_kek, configure_kek and rewrap_keys (jobs) manage versions of this key only.
+run gcloud kms keys add-iam-policy-binding "$KEY" \
+  --member "serviceAccount:$JOBS" --role roles/cloudkms.admin
+
+step "Firestore: production (default) and staging databases, with groupie's indexes"
+for database in "(default)" groupie-staging; do
+  ensure "gcloud firestore databases describe --database '$database' --project $PROJECT_ID" \
+    gcloud firestore databases create "${P[@]}" --database "$database" --location "$REGION" \
+    --type firestore-native
+  python3 - "$database" <<'PY' >"$WORK/indexes.sh"
+import json, shlex, sys
+for index in json.load(open("firestore.indexes.json"))["indexes"]:
+    fields = [f"--field-config=field-path={f['fieldPath']},order={f['order'].lower()}"
+              for f in index["fields"]]
+    print(" ".join(["gcloud firestore indexes composite create",
+                    f"--database={shlex.quote(sys.argv[1])}",
+                    f"--collection-group={index['collectionGroup']}",
+                    f"--query-scope={index['queryScope']}", *fields, "--async"]))
+PY
+  while read -r line; do
+    # Already there: Firestore says so and nothing changes.
+    read -r -a command <<<"$line"
+    run "${command[@]}" "${P[@]}" || true
+  done <"$WORK/indexes.sh"
+done
+run gcloud projects add-iam-policy-binding "$PROJECT_ID" \
+  --member "serviceAccount:$RUNTIME" --role roles/datastore.user --condition None
+run gcloud projects add-iam-policy-binding "$PROJECT_ID" \
+  --member "serviceAccount:$JOBS" --role roles/datastore.user --condition None
+
+step "Cloud SQL PostgreSQL for Django's own tables (users, sessions, API keys, audit log)"
+# The smallest shared-core instance holds these few, small tables; the archive is in Firestore.
+ensure "gcloud sql instances describe groupie --project $PROJECT_ID" \
+  gcloud sql instances create groupie "${P[@]}" --region "$REGION" \
+  --database-version POSTGRES_15 --edition enterprise --tier db-f1-micro \
+  --storage-auto-increase --backup-start-time 03:00
+for database in groupie groupie_staging; do
+  ensure "gcloud sql databases describe $database --instance groupie --project $PROJECT_ID" \
+    gcloud sql databases create "$database" "${P[@]}" --instance groupie
+done
+for account in "$RUNTIME" "$JOBS"; do
+  run gcloud projects add-iam-policy-binding "$PROJECT_ID" \
+    --member "serviceAccount:$account" --role roles/cloudsql.client --condition None
+done
+
+step "Secret Manager: the secrets, readable by the service and its jobs only"
+random() { python3 -c 'import secrets; print(secrets.token_urlsafe(48))'; }
+for prefix in groupie- groupie-staging-; do
+  database=groupie
+  [ "$prefix" = groupie-staging- ] && database=groupie_staging
+  token=${TELEGRAM_TOKEN:-}
+  [ "$prefix" = groupie-staging- ] && token=${TELEGRAM_TOKEN_STAGING:-}
+  for name in django-secret-key webhook-secret telegram-token database-url run-gmp-config; do
+    secret="$prefix$name"
+    case $name in
+      django-secret-key | webhook-secret) value=$(random) ;;
+      telegram-token) value=${token:-set-me-with-gcloud-secrets-versions-add} ;;
+      database-url)
+        value="postgres://$database:$(random)@/$database?host=/cloudsql/$PROJECT_ID:$REGION:groupie" ;;
+      run-gmp-config) value=$(printf '%s\n' 'metric_scrapers:' '  - port: 9464' '    path: /metrics' '    interval: 30s') ;;
+    esac
+    if [ "$DRY_RUN" = 0 ] && gcloud secrets describe "$secret" "${P[@]}" >/dev/null 2>&1; then
+      printf '= exists: secret %s (its value is kept)\n' "$secret"
+    else
+      printf '+ gcloud secrets create %s --data-file - (a generated value, never printed)\n' "$secret"
+      [ "$DRY_RUN" = 1 ] || printf '%s' "$value" | gcloud secrets create "$secret" "${P[@]}" \
+        --replication-policy automatic --data-file -
+      if [ "$name" = database-url ] && [ "$DRY_RUN" = 0 ]; then
+        password=${value#*:*:}
+        gcloud sql users create "$database" "${P[@]}" --instance groupie \
+          --password "${password%%@*}"
+      fi
+    fi
+    for account in "$RUNTIME" "$JOBS"; do
+      run gcloud secrets add-iam-policy-binding "$secret" "${P[@]}" \
+        --member "serviceAccount:$account" --role roles/secretmanager.secretAccessor
+    done
+  done
+done
+
+step "Metrics and logs written by the service (the Prometheus sidecar, structured logs)"
+for role in roles/monitoring.metricWriter roles/logging.logWriter; do
+  run gcloud projects add-iam-policy-binding "$PROJECT_ID" \
+    --member "serviceAccount:$RUNTIME" --role "$role" --condition None
+done
+
+step "Cloud Deploy's execution account: deploy to Cloud Run, run the jobs, read alerts"
+for role in roles/clouddeploy.jobRunner roles/run.developer roles/monitoring.alertPolicyViewer \
+  roles/logging.logWriter roles/storage.objectUser; do
+  run gcloud projects add-iam-policy-binding "$PROJECT_ID" \
+    --member "serviceAccount:$DEPLOYER" --role "$role" --condition None
+done
+for account in "$RUNTIME" "$JOBS"; do
+  run gcloud iam service-accounts add-iam-policy-binding "$account" "${P[@]}" \
+    --member "serviceAccount:$DEPLOYER" --role roles/iam.serviceAccountUser
+done
+
+step "GitHub: Workload Identity Federation for $GITHUB_REPOSITORY only (no JSON key)"
+ensure "gcloud iam workload-identity-pools describe github --location global --project $PROJECT_ID" \
+  gcloud iam workload-identity-pools create github "${P[@]}" --location global \
+  --display-name "GitHub Actions"
+ensure "gcloud iam workload-identity-pools providers describe github --workload-identity-pool github --location global --project $PROJECT_ID" \
+  gcloud iam workload-identity-pools providers create-oidc github "${P[@]}" --location global \
+  --workload-identity-pool github --issuer-uri https://token.actions.githubusercontent.com \
+  --attribute-mapping "google.subject=assertion.sub,attribute.repository=assertion.repository,attribute.ref=assertion.ref" \
+  --attribute-condition "assertion.repository == '$GITHUB_REPOSITORY'"
+number=PROJECT_NUMBER
+[ "$DRY_RUN" = 1 ] || number=$(gcloud projects describe "$PROJECT_ID" --format 'value(projectNumber)')
+run gcloud iam service-accounts add-iam-policy-binding "$PUBLISHER" "${P[@]}" \
+  --role roles/iam.workloadIdentityUser \
+  --member "principalSet://iam.googleapis.com/projects/$number/locations/global/workloadIdentityPools/github/attribute.repository/$GITHUB_REPOSITORY"
+run gcloud artifacts repositories add-iam-policy-binding groupie "${P[@]}" --location "$REGION" \
+  --member "serviceAccount:$PUBLISHER" --role roles/artifactregistry.writer
+run gcloud projects add-iam-policy-binding "$PROJECT_ID" \
+  --member "serviceAccount:$PUBLISHER" --role roles/clouddeploy.releaser --condition None
+run gcloud iam service-accounts add-iam-policy-binding "$DEPLOYER" "${P[@]}" \
+  --member "serviceAccount:$PUBLISHER" --role roles/iam.serviceAccountUser
+
+step "Alert policies (with the notification channels) and the dashboard"
+channels=()
+IFS=, read -r -a listed <<<"$NOTIFICATION_CHANNELS"
+for channel in "${listed[@]}"; do channels+=(--channel "$channel"); done
+run python3 deploy/monitoring/generate.py --out "$WORK/policies" "${channels[@]}"
+policy_id() {  # policy_id FILE: create the policy unless one of that name exists; print its id
+  local file=$1 name
+  name=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["displayName"])' "deploy/monitoring/policies/$(basename "$file")")
+  if [ "$DRY_RUN" = 1 ]; then
+    printf '+ gcloud monitoring policies create --policy-from-file %s\n' "$file" >&2
+    echo "ID_OF_$(basename "$file" .json)"
+    return
+  fi
+  local found
+  found=$(gcloud monitoring policies list "${P[@]}" --filter "displayName=\"$name\"" --format 'value(name)' | head -1)
+  [ -n "$found" ] || found=$(gcloud monitoring policies create "${P[@]}" --policy-from-file "$file" --format 'value(name)')
+  echo "${found##*/}"
+}
+declare -A POLICIES
+for file in deploy/monitoring/policies/*.json; do
+  POLICIES[$(basename "$file" .json)]=$(policy_id "$WORK/policies/$(basename "$file")")
+done
+export POLICY_HIGH5XX_RATIO=${POLICIES[groupie-high5xx-ratio]}
+export POLICY_HIGH_ERROR_RATE=${POLICIES[groupie-high-error-rate]}
+export POLICY_WEBHOOK_UNAVAILABLE=${POLICIES[groupie-webhook-unavailable]}
+export POLICY_KEYRING_FAILING=${POLICIES[groupie-keyring-failing]}
+export POLICY_NOT_READY=${POLICIES[groupie-not-ready]}
+export POLICY_SLOW_RESPONSES=${POLICIES[groupie-slow-responses]}
+run gcloud monitoring dashboards create "${P[@]}" --config-from-file deploy/monitoring/dashboard.json
+
+step "Cloud Run jobs: migrations and smoke_check per target"
+export PROJECT_ID REGION IMAGE
+for target in staging production; do
+  export SECRETS=groupie- FIRESTORE_DATABASE="(default)"
+  [ "$target" = staging ] && export SECRETS=groupie-staging- FIRESTORE_DATABASE=groupie-staging
+  for job in migrate smoke-check; do
+    export JOB="groupie-$job-$target" ARGS="manage.py, migrate, --noinput"
+    [ "$job" = smoke-check ] && export ARGS="manage.py, smoke_check, --help"
+    printf '+ envsubst < deploy/run/job.yaml > %s/%s.yaml\n' "$WORK" "$JOB"
+    [ "$DRY_RUN" = 1 ] || envsubst <deploy/run/job.yaml >"$WORK/$JOB.yaml"
+    run gcloud run jobs replace "$WORK/$JOB.yaml" "${P[@]}" --region "$REGION"
+  done
+done
+
+step "Cloud Deploy: the pipeline, its targets and automation"
+export STAGING_HOST=${STAGING_HOST:-.run.app} PRODUCTION_HOST=${PRODUCTION_HOST:-.run.app}
+printf '+ envsubst < deploy/clouddeploy.yaml > %s/clouddeploy.yaml\n' "$WORK"
+[ "$DRY_RUN" = 1 ] || envsubst <deploy/clouddeploy.yaml >"$WORK/clouddeploy.yaml"
+run gcloud deploy apply "${P[@]}" --region "$REGION" --file "$WORK/clouddeploy.yaml"
+
+step "Done. Next: docs/deploy.md, 'The first deploy'."
