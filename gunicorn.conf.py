@@ -74,7 +74,7 @@ def when_ready(server: object) -> None:
             from webhooks.botapi import BotApi
             from webhooks.telegram_status import refresh_if_stale
 
-            refresh_if_stale(BotApi())
+            refresh_if_stale(BotApi(attempts=1))
             return []
 
     registry = CollectorRegistry()

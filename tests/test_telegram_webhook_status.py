@@ -59,10 +59,11 @@ def test_a_failing_telegram_is_counted_and_the_scrape_still_answers(
 def test_errors_name_the_method_and_telegram_s_words_never_the_token(bot_api: Any) -> None:
     with pytest.raises(BotApiError) as refused:
         BotApi(token="999:wrong-token").get_webhook_info()
-    assert str(refused.value) == "getWebhookInfo: HTTP 401: Unauthorized"
+    assert str(refused.value).startswith("getWebhookInfo: HTTP 401: Unauthorized")
     assert "wrong-token" not in repr(refused.value)
+    unreachable_api = BotApi(token=bot_api.token, base_url="http://127.0.0.1:9", attempts=1)
     with pytest.raises(BotApiError, match="Telegram unreachable") as unreachable:
-        BotApi(token=bot_api.token, base_url="http://127.0.0.1:9", timeout=2).call("getMe")
+        unreachable_api.call("getMe")
     assert bot_api.token not in str(unreachable.value)
     with pytest.raises(NoToken, match="TELEGRAM_TOKEN is not set"):
         BotApi(token="").call("getMe")
@@ -83,3 +84,27 @@ def test_webhook_info_command(bot_api: Any) -> None:
     bot_api.token = "someone-else"
     with pytest.raises(CommandError, match="getWebhookInfo: HTTP 401: Unauthorized"):
         call_command("webhook_info", stdout=StringIO())
+
+
+def test_it_waits_as_telegram_asks_on_429_and_retries_5xx(bot_api: Any) -> None:
+    waits: list[float] = []
+    api = BotApi(sleep=waits.append)
+    bot_api.fail("getWebhookInfo", 429, "Too Many Requests: retry after 7", times=1, retry_after=7)
+    assert api.get_webhook_info().url == ""
+    bot_api.fail("getWebhookInfo", 502, "Bad Gateway", times=2)
+    assert api.get_webhook_info().pending_update_count == 0
+    assert waits == [7.0, 1, 2]  # Telegram's retry_after, then backoff
+    assert bot_api.methods() == ["getWebhookInfo"] * 5
+    bot_api.fail("getWebhookInfo", 502, "Bad Gateway")
+    with pytest.raises(BotApiError, match="HTTP 502: Bad Gateway") as gave_up:
+        api.get_webhook_info()
+    assert gave_up.value.status == 502
+
+
+def test_401_and_409_say_what_to_do(bot_api: Any) -> None:
+    with pytest.raises(BotApiError, match="check TELEGRAM_TOKEN"):
+        BotApi(token="1:not-the-bots-token").get_webhook_info()
+    bot_api.webhook = {"url": "https://example.org/telegram/webhook/"}
+    with pytest.raises(BotApiError, match="delete_webhook first") as conflict:
+        BotApi().call("getUpdates", timeout=0)
+    assert conflict.value.status == 409

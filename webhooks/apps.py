@@ -16,4 +16,4 @@ class WebhooksConfig(AppConfig):
 
 
 def _refresh_telegram_status() -> None:
-    refresh_if_stale(BotApi())
+    refresh_if_stale(BotApi(attempts=1))  # a scrape must stay quick

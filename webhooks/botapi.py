@@ -3,14 +3,18 @@
 The token is part of every URL Telegram serves (``/bot<token>/<method>``), so nothing here puts
 a URL into an exception or a log line: errors name the method, the HTTP status and Telegram's
 ``description`` only. ``TELEGRAM_API_URL`` points it elsewhere (the tests' loopback peer).
-Standard library only: the service needs no HTTP client dependency for a handful of calls.
+Standard library only, rather than httpx or a Telegram framework: groupie makes a handful of
+JSON calls (webhook management, getUpdates, getWebhookInfo), and urllib with timeouts and
+retries does that without adding a runtime dependency to the image.
 """
 
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,32 +63,50 @@ class BotApi:
         *,
         base_url: str | None = None,
         timeout: float = TIMEOUT_SECONDS,
+        attempts: int = 3,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.token = token if token is not None else settings.TELEGRAM_TOKEN
         self.base_url = (base_url or settings.TELEGRAM_API_URL).rstrip("/")
         if not self.base_url.startswith(("https://", "http://")):
             raise ValueError(f"TELEGRAM_API_URL must be an http(s) URL, not {self.base_url!r}")
-        self.timeout = timeout
+        self.timeout, self.attempts, self.sleep = timeout, attempts, sleep
 
     def call(self, method: str, **params: Any) -> Any:
-        """Calls ``method`` with ``params`` as a JSON body; returns Telegram's ``result``."""
+        """Calls ``method`` with ``params`` as a JSON body; returns Telegram's ``result``.
+
+        Retries what Telegram says to retry: 429 after its ``retry_after``, 5xx and an
+        unreachable Telegram with backoff, ``attempts`` times in all. 401 (a wrong token) and
+        409 (a webhook set while polling, or a second poller) say so plainly."""
         if not self.token:
             raise NoToken(method, "TELEGRAM_TOKEN is not set")
         body = json.dumps({k: v for k, v in params.items() if v is not None}).encode()
+        for attempt in range(1, self.attempts + 1):
+            try:
+                return self._once(method, body)
+            except _Retry as retry:
+                if attempt == self.attempts:
+                    raise BotApiError(method, retry.reason, status=retry.status) from None
+                self.sleep(retry.after if retry.after is not None else 2 ** (attempt - 1))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _once(self, method: str, body: bytes) -> Any:
         request = urllib.request.Request(  # noqa: S310 - http(s) only, checked in __init__
             f"{self.base_url}/bot{self.token}/{method}",
             data=body,
             headers={"Content-Type": "application/json"},
             method="POST",
         )
+        # Long polls (getUpdates' timeout) need the socket to wait longer than they do.
+        timeout = self.timeout + float(json.loads(body).get("timeout") or 0)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 - as above
+            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - as above
                 answer = json.loads(response.read())
         except urllib.error.HTTPError as exc:
-            raise BotApiError(method, _description(exc), status=exc.code) from None
+            raise _failure(method, exc) from None
         except (TimeoutError, urllib.error.URLError, ConnectionError) as exc:
             reason = getattr(exc, "reason", exc)
-            raise BotApiError(method, f"Telegram unreachable ({type(reason).__name__})") from None
+            raise _Retry(f"Telegram unreachable ({type(reason).__name__})") from None
         except ValueError:
             raise BotApiError(method, "Telegram answered something other than JSON") from None
         if not isinstance(answer, dict) or not answer.get("ok"):
@@ -95,9 +117,31 @@ class BotApi:
         return WebhookInfo.from_api(self.call("getWebhookInfo"))
 
 
-def _description(error: urllib.error.HTTPError) -> str:
+class _Retry(Exception):
+    """Worth another try: Telegram was unreachable, overloaded or asked us to wait."""
+
+    def __init__(self, reason: str, *, status: int | None = None, after: float | None = None):
+        super().__init__(reason)
+        self.reason, self.status, self.after = reason, status, after
+
+
+def _failure(method: str, error: urllib.error.HTTPError) -> Exception:
     try:
         answer = json.loads(error.read())
-        return f"HTTP {error.code}: {answer.get('description') or 'no description'}"
     except (ValueError, AttributeError, OSError):
-        return f"HTTP {error.code}"
+        answer = {}
+    description = answer.get("description") or "no description"
+    said = f"HTTP {error.code}: {description}"
+    if error.code == 429:
+        after = (answer.get("parameters") or {}).get("retry_after")
+        return _Retry(said, status=429, after=float(after) if after is not None else None)
+    if error.code >= 500:
+        return _Retry(said, status=error.code)
+    if error.code == 401:
+        said += " (Telegram refused the bot token: check TELEGRAM_TOKEN)"
+    elif error.code == 409:
+        said += (
+            " (a webhook is set while polling, or another poll_updates runs for this bot: "
+            "delete_webhook first, or stop the other poller)"
+        )
+    return BotApiError(method, said, status=error.code)

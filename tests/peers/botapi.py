@@ -1,15 +1,19 @@
 """A loopback Bot API server: Telegram's HTTP protocol on 127.0.0.1, for the real client.
 
 It answers ``POST /bot<token>/<method>`` (and GET) with Telegram's envelope, ``{"ok": true,
-"result": ...}``, from ``results[method]``; records every call (method, token, JSON params);
-refuses a token other than its own with Telegram's 401; and answers an error on demand
-(``fail(method, status, description)``).
+"result": ...}``; records every call (method, token, JSON params); refuses a token other than
+its own with Telegram's 401; and answers an error on demand (``fail(method, status,
+description, times=, retry_after=)``). It keeps Telegram's state for the methods groupie uses:
+``setWebhook``/``deleteWebhook``/``getWebhookInfo``, and ``getUpdates`` over ``updates``
+with offsets (an update below the offset asked for is confirmed and dropped; 409 while a
+webhook is set). ``results[method]`` overrides any answer.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -28,8 +32,10 @@ class Call:
 class BotApiPeer:
     token: str = TOKEN
     results: dict[str, Any] = field(default_factory=dict)
-    failures: dict[str, tuple[int, str]] = field(default_factory=dict)
+    failures: dict[str, tuple[int, str, int, int | None]] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
+    updates: list[dict[str, Any]] = field(default_factory=list)
+    webhook: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         peer = self
@@ -51,8 +57,60 @@ class BotApiPeer:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
-    def fail(self, method: str, status: int, description: str) -> None:
-        self.failures[method] = (status, description)
+    def fail(
+        self,
+        method: str,
+        status: int,
+        description: str,
+        *,
+        times: int = 10**9,
+        retry_after: int | None = None,
+    ) -> None:
+        """Answer ``method`` with an error, ``times`` times (then normally again)."""
+        self.failures[method] = (status, description, times, retry_after)
+
+    def _set_webhook(self, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        self.webhook = dict(params)
+        if params.get("drop_pending_updates"):
+            self.updates.clear()
+        return 200, {"ok": True, "result": True, "description": "Webhook was set"}
+
+    def _delete_webhook(self, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        self.webhook = {}
+        if params.get("drop_pending_updates"):
+            self.updates.clear()
+        return 200, {"ok": True, "result": True, "description": "Webhook was deleted"}
+
+    def _webhook_info(self, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        info = {
+            "url": self.webhook.get("url", ""),
+            "has_custom_certificate": False,
+            "pending_update_count": len(self.updates),
+        }
+        for name in ("max_connections", "allowed_updates"):
+            if name in self.webhook:
+                info[name] = self.webhook[name]
+        return 200, {"ok": True, "result": info}
+
+    def _get_updates(self, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        if self.webhook.get("url"):
+            description = "Conflict: can't use getUpdates method while webhook is active"
+            return 409, {"ok": False, "error_code": 409, "description": description}
+        offset = int(params.get("offset") or 0)
+        if offset:
+            self.updates[:] = [u for u in self.updates if u["update_id"] >= offset]
+        limit = int(params.get("limit") or 100)
+        deadline = time.monotonic() + min(float(params.get("timeout") or 0), 0.2)
+        while not self.updates and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return 200, {"ok": True, "result": self.updates[:limit]}
+
+    STATEFUL = {
+        "setWebhook": _set_webhook,
+        "deleteWebhook": _delete_webhook,
+        "getWebhookInfo": _webhook_info,
+        "getUpdates": _get_updates,
+    }
 
     def methods(self) -> list[str]:
         return [call.method for call in self.calls]
@@ -68,10 +126,18 @@ class BotApiPeer:
         if token != self.token:
             status, body = 401, {"ok": False, "error_code": 401, "description": "Unauthorized"}
         elif method in self.failures:
-            status, description = self.failures[method]
+            status, description, times, retry_after = self.failures[method]
+            if times <= 1:
+                del self.failures[method]
+            else:
+                self.failures[method] = (status, description, times - 1, retry_after)
             body = {"ok": False, "error_code": status, "description": description}
+            if retry_after is not None:
+                body["parameters"] = {"retry_after": retry_after}
         elif method in self.results:
             status, body = 200, {"ok": True, "result": self.results[method]}
+        elif method in self.STATEFUL:
+            status, body = self.STATEFUL[method](self, params)
         else:
             status, body = 404, {"ok": False, "error_code": 404, "description": "Not Found"}
         encoded = json.dumps(body).encode()
