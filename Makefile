@@ -68,7 +68,11 @@ run: setup
 	@echo "      -H 'Content-Type: application/json' \\"
 	@echo "      --data @tests/fixtures/telegram/text_message.json"
 	@echo
-	@$(DEV_ENV) GUNICORN_BIND=127.0.0.1:$(PORT) exec $(BIN)/gunicorn groupie.wsgi -c gunicorn.conf.py
+	@if [ -n "$$TELEGRAM_TOKEN" ]; then \
+		echo "  Bot:     polling Telegram for your bot's updates (TELEGRAM_TOKEN is set)"; \
+		$(DEV_ENV) $(BIN)/python manage.py poll_updates & \
+	fi; \
+	$(DEV_ENV) GUNICORN_BIND=127.0.0.1:$(PORT) exec $(BIN)/gunicorn groupie.wsgi -c gunicorn.conf.py
 
 # Any manage.py command with the development settings: make manage CMD="key_status".
 manage: setup
