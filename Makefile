@@ -7,10 +7,11 @@ PORT ?= 8000
 DEMO ?= 1
 
 # Development conveniences, set explicitly: the settings' defaults are the production ones.
+# A DJANGO_SECRET_KEY or WEBHOOK_SECRET set in the environment wins over the generated file.
 DEV_ENV := DJANGO_DEBUG=1 \
 	GROUPIE_LOG_FORMAT=text \
-	DJANGO_SECRET_KEY_FILE=var/secret_key \
-	WEBHOOK_SECRET_FILE=var/webhook_secret \
+	DJANGO_SECRET_KEY_FILE=$(if $(DJANGO_SECRET_KEY),,var/secret_key) \
+	WEBHOOK_SECRET_FILE=$(if $(WEBHOOK_SECRET),,var/webhook_secret) \
 	DJANGO_SECURE_SSL_REDIRECT=0
 
 .PHONY: setup run manage api-key static test fuzz lint lint-delivery lock container-smoke \
@@ -20,9 +21,14 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
+# make run needs only the runtime set; make test, lint and the benches add the tools.
+$(VENV)/.runtime: requirements/base.txt | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes -r requirements/base.txt
+	touch $@
+
 $(VENV)/.installed: requirements/base.txt requirements/dev.txt | $(BIN)/python
 	$(BIN)/pip install --quiet --require-hashes -r requirements/dev.txt
-	touch $@
+	touch $@ $(VENV)/.runtime
 
 # The lock files (hashes included) from requirements/*.in, after changing a .in file.
 lock: | $(BIN)/python
@@ -43,17 +49,21 @@ var/secret_key var/webhook_secret:
 	@mkdir -p var
 	@umask 077 && $(BIN)/python -c "import secrets; print(secrets.token_urlsafe(48))" > $@
 
-var/admin_password: | $(VENV)/.installed var/secret_key var/webhook_secret
+var/admin_password: | var/.migrated
 	@umask 077 && $(BIN)/python -c "import secrets; print(secrets.token_urlsafe(12))" > $@.tmp
 	@$(DEV_ENV) DJANGO_SUPERUSER_PASSWORD="$$(cat $@.tmp)" $(BIN)/python manage.py \
 		createsuperuser --noinput --username admin --email admin@localhost >/dev/null
 	@mv $@.tmp $@
 
-# Idempotent: safe to run again at any time.
-setup: $(VENV)/.installed var/secret_key var/webhook_secret
+var/.migrated: $(VENV)/.runtime var/secret_key var/webhook_secret $(wildcard */migrations/*.py)
 	@$(DEV_ENV) $(BIN)/python manage.py migrate --noinput -v0
+	@touch $@
+
+var/keyring.json: | var/.migrated
 	@$(DEV_ENV) $(BIN)/python manage.py init_keyring
-	@$(MAKE) --no-print-directory var/admin_password
+
+# Idempotent, and quiet and quick once done: each step runs only when it has something to do.
+setup: var/.migrated var/keyring.json var/admin_password
 
 run: setup
 	@if [ "$(DEMO)" != "0" ]; then $(DEV_ENV) $(BIN)/python manage.py load_demo --if-empty; fi
@@ -118,16 +128,16 @@ lint-delivery: $(VENV)/.installed
 container-smoke:
 	$(PYTHON) deploy/container/smoke.py
 
-bench-ingest: setup
+bench-ingest: setup $(VENV)/.installed
 	$(BIN)/python bench/ingest.py
 
-bench-api: setup
+bench-api: setup $(VENV)/.installed
 	$(BIN)/python bench/api_pages.py
 
-bench-rotation: setup
+bench-rotation: setup $(VENV)/.installed
 	$(BIN)/python bench/rotation.py
 
-bench-peer: setup
+bench-peer: setup $(VENV)/.installed
 	$(BIN)/python bench/peer.py
 
 clean:

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from groupie import metrics
@@ -23,6 +24,10 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("admin/", admin.site.urls),
+    # The browsable API's log in and log out links (who may read stays the API's rules).
+    path("api-auth/", include("rest_framework.urls")),
+    # The site is the admin and the API: the root (and the admin's "View site") leads there.
+    path("", RedirectView.as_view(url="/admin/", permanent=False), name="home"),
 ]
 
 if settings.GROUPIE_BENCH_BASELINE:

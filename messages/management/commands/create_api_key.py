@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from messages import audit
 from messages.apikeys import create_api_key
+from messages.models import ApiKey
 
 
 class Command(BaseCommand):
@@ -23,8 +24,20 @@ class Command(BaseCommand):
             metavar="CHAT_ID",
             help="Limit the key to this chat; repeat for several. Default: every chat.",
         )
+        parser.add_argument(
+            "--allow-duplicate-name",
+            action="store_true",
+            help="Create the key even if a live key already has this name.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        taken = ApiKey.objects.filter(name=options["name"], revoked_at__isnull=True)
+        if taken.exists() and not options["allow_duplicate_name"]:
+            raise CommandError(
+                f"a live API key is already named {options['name']!r} "
+                f"({', '.join(taken.values_list('prefix', flat=True))}). Revoke it in the admin, "
+                "pick another name, or pass --allow-duplicate-name."
+            )
         record, key = create_api_key(options["name"], options["chat"])
         audit.record_command(
             "api-key-create",
