@@ -70,7 +70,7 @@ run: setup
 	@echo
 	@echo "groupie is starting at http://127.0.0.1:$(PORT)/"
 	@echo "  Admin:   http://127.0.0.1:$(PORT)/admin/  user admin, password $$(cat var/admin_password)"
-	@echo "  Webhook: http://127.0.0.1:$(PORT)/telegram/webhook/  (secret in var/webhook_secret)"
+	@echo "  Webhook: http://127.0.0.1:$(PORT)/telegram/webhook/  $(if $(WEBHOOK_SECRET),(secret: your WEBHOOK_SECRET),(secret in var/webhook_secret))"
 	@echo "  Health:  http://127.0.0.1:$(PORT)/readyz   Metrics: http://127.0.0.1:$(PORT)/metrics"
 	@echo "  Archive an update:"
 	@echo "    curl -sS -X POST http://127.0.0.1:$(PORT)/telegram/webhook/ \\"
