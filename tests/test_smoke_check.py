@@ -17,6 +17,7 @@ from django.core.management.base import CommandError
 from messages.models import ApiKey
 from messages.stores import get_store
 from tests.gunicorn_server import free_port
+from tests.peers.botapi import send_json
 from webhooks.management.commands.smoke_check import PROBE_CHAT_ID
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -88,12 +89,7 @@ class Broken:
                 reply = {"ok": True, "outcome": "created"}
         elif path.startswith("/api/v1/messages/"):
             reply = {"text": self.breaks.get("read_back", self.text)}
-        encoded = json.dumps(reply).encode()
-        handler.send_response(status)
-        handler.send_header("Content-Type", "application/json")
-        handler.send_header("Content-Length", str(len(encoded)))
-        handler.end_headers()
-        handler.wfile.write(encoded)
+        send_json(handler, status, reply)
 
     def close(self) -> None:
         self.server.shutdown()

@@ -21,6 +21,16 @@ from typing import Any
 TOKEN = "123456:TEST-token-for-the-loopback-peer"
 
 
+def send_json(handler: BaseHTTPRequestHandler, status: int, body: object) -> None:
+    """Answers ``handler``'s request with ``body`` as JSON."""
+    encoded = json.dumps(body).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(encoded)))
+    handler.end_headers()
+    handler.wfile.write(encoded)
+
+
 @dataclass
 class Call:
     method: str
@@ -140,9 +150,4 @@ class BotApiPeer:
             status, body = self.STATEFUL[method](self, params)
         else:
             status, body = 404, {"ok": False, "error_code": 404, "description": "Not Found"}
-        encoded = json.dumps(body).encode()
-        handler.send_response(status)
-        handler.send_header("Content-Type", "application/json")
-        handler.send_header("Content-Length", str(len(encoded)))
-        handler.end_headers()
-        handler.wfile.write(encoded)
+        send_json(handler, status, body)
