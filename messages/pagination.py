@@ -8,7 +8,10 @@ no offset anywhere.
 
 from __future__ import annotations
 
+import bisect
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Generic, TypeVar
 
 from django.http import HttpRequest
 from rest_framework.utils.urls import remove_query_param, replace_query_param
@@ -16,6 +19,9 @@ from rest_framework.utils.urls import remove_query_param, replace_query_param
 from messages import cursors
 from messages.stores.base import MessageStore
 from messages.stores.records import MessageQuery, StoredMessage
+
+T = TypeVar("T")
+BY_ID = "id"  # the ordering of pages over ids
 
 
 @dataclass(frozen=True)
@@ -57,5 +63,51 @@ def paginate(
 
 
 def _link(url: str, item: StoredMessage, ordering: str, *, reverse: bool) -> str:
-    token = cursors.encode(cursors.Cursor(item.sort_key, reverse, ordering))
+    return _cursor_link(url, cursors.Cursor(item.sort_key, reverse, ordering))
+
+
+def _cursor_link(url: str, cursor: cursors.Cursor) -> str:
+    token = cursors.encode(cursor)
     return replace_query_param(remove_query_param(url, "cursor"), "cursor", token)
+
+
+@dataclass(frozen=True)
+class ListPage(Generic[T]):
+    items: list[T]
+    next: str | None
+    previous: str | None
+
+
+def paginate_by_id(
+    request: HttpRequest,
+    items: list[T],
+    key: Callable[[T], int],
+    *,
+    page_size: int,
+    token: str | None,
+) -> ListPage[T]:
+    """Cursor pages, in the same shape, over a short list held in memory (the chats), in
+    ``key`` order: a cursor holds the id next to the page, so a chat added or removed between
+    two requests never shifts a page. Raises InvalidCursor like ``paginate``."""
+    ordered = sorted(items, key=key)
+    ids = [key(item) for item in ordered]
+    start = 0
+    if token is not None:
+        cursor = cursors.decode(token, BY_ID, check=int)
+        pivot = int(cursor.sort_key)
+        if cursor.reverse:
+            start = max(bisect.bisect_left(ids, pivot) - page_size, 0)
+        else:
+            start = bisect.bisect_right(ids, pivot)
+    page = ordered[start : start + page_size]
+    url = request.build_absolute_uri()
+    more_after = start + page_size < len(ordered)
+    return ListPage(
+        items=page,
+        next=_cursor_link(url, cursors.Cursor(str(ids[start + len(page) - 1]), False, BY_ID))
+        if page and more_after
+        else None,
+        previous=_cursor_link(url, cursors.Cursor(str(ids[start]), True, BY_ID))
+        if page and start > 0
+        else None,
+    )

@@ -34,7 +34,7 @@ def test_a_key_created_in_the_admin_is_shown_once_and_works(demo: None) -> None:
     record = ApiKey.objects.get(name="reports")
     assert record.chat_ids == [TEAM]
     assert key not in str(list(ApiKey.objects.values_list()))
-    assert [c["id"] for c in bearer(key).get("/api/v1/chats/").json()] == [TEAM]
+    assert [c["id"] for c in bearer(key).get("/api/v1/chats/").json()["results"]] == [TEAM]
     change_page = client.get(f"/admin/archive/apikey/{record.pk}/change/").content.decode()
     assert key not in change_page
     assert key.split(".", 1)[1] not in change_page

@@ -58,7 +58,7 @@ def test_keys_are_stored_only_as_hashes(demo: None) -> None:
 
 def test_a_limited_key_sees_only_its_chats_in_lists(make_api_client: Any, demo: None) -> None:
     api = make_api_client(TEAM)
-    chats = api.get("/api/v1/chats/").json()
+    chats = api.get("/api/v1/chats/").json()["results"]
     assert [c["id"] for c in chats] == [TEAM]
     results = api.get("/api/v1/messages/?page_size=500").json()["results"]
     assert results

@@ -139,3 +139,25 @@ def test_a_cursor_from_the_other_ordering_is_a_400(api: Any, demo: None) -> None
     next_link = api.get(f"{URL}?page_size=2&ordering=date").json()["next"]
     response = api.get(next_link.replace("ordering=date", "ordering=-date"))
     assert response.status_code == 400
+
+
+def test_chats_come_in_cursor_pages_by_id_both_ways(api: Any, many: Any) -> None:
+    everything = api.get("/api/v1/chats/?page_size=500").json()
+    assert everything["next"] is None
+    assert everything["previous"] is None
+    ids = [chat["id"] for chat in everything["results"]]
+    assert ids == sorted(ids)
+    assert len(ids) >= 5
+    forward = walk(api, "/api/v1/chats/?page_size=2")
+    assert [chat["id"] for chat in forward] == ids
+    first = api.get("/api/v1/chats/?page_size=2").json()
+    second = api.get(first["next"]).json()
+    back = api.get(second["previous"]).json()
+    assert [c["id"] for c in back["results"]] == [c["id"] for c in first["results"]]
+    assert back["previous"] is None
+    forged = api.get("/api/v1/chats/?cursor=" + encode(Cursor("5", False, "id"))[:-3] + "abc")
+    assert forged.status_code == 400
+    assert "cursor" in forged.json()
+    other = api.get("/api/v1/chats/?cursor=" + encode(Cursor("k", False, "date")))
+    assert other.status_code == 400
+    assert api.get("/api/v1/chats/?pagesize=2").status_code == 400  # a typo is an error

@@ -209,3 +209,10 @@ class ChatSerializer(serializers.Serializer):
     migrated_to_chat_id = serializers.IntegerField(allow_null=True)
     migrated_from_chat_id = serializers.IntegerField(allow_null=True)
     error = ErrorSerializer(allow_null=True)
+
+
+@extend_schema_serializer(many=False)  # a page object, though it answers a list action
+class ChatPageSerializer(serializers.Serializer):
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = ChatSerializer(many=True)

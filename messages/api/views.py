@@ -27,6 +27,7 @@ from messages.api.serializers import (
     MESSAGE_ID_PATTERN,
     BatchRequestSerializer,
     BatchResponseSerializer,
+    ChatPageSerializer,
     ChatSerializer,
     MessageDetailSerializer,
     MessageFilterSerializer,
@@ -36,7 +37,7 @@ from messages.api.serializers import (
 )
 from messages.cursors import InvalidCursor
 from messages.models import ApiKey, AuditEntry
-from messages.pagination import paginate
+from messages.pagination import paginate, paginate_by_id
 from messages.reading import as_api, opening
 from messages.stores import get_store
 from messages.stores.records import ChatRecord, MessageQuery, StoreError
@@ -114,13 +115,28 @@ def _validated(serializer_class: type, data: Any) -> dict[str, Any]:
 class ChatViewSet(viewsets.ViewSet):
     lookup_value_regex = r"-?\d{1,19}"
 
-    @extend_schema(responses=ChatSerializer(many=True), summary="Every chat in the archive")
+    @extend_schema(
+        parameters=[PageSerializer],
+        responses={200: ChatPageSerializer, 400: BAD_REQUEST},
+        summary="The chats in the archive, by id, in cursor pages",
+    )
     def list(self, request: Request) -> Response:
+        paging = _validated(PageSerializer, _query_data(request, {"page_size", "cursor", "format"}))
         records = [c for c in get_store().list_chats() if _in_scope(request, c.chat_id)]
-        body = [_chat_body(request, c) for c in records]
-        if records:
+        try:
+            page = paginate_by_id(
+                request,
+                records,
+                lambda chat: chat.chat_id,
+                page_size=paging["page_size"],
+                token=paging.get("cursor"),
+            )
+        except InvalidCursor as exc:
+            raise ValidationError({"cursor": [str(exc)]}) from None
+        body = [_chat_body(request, c) for c in page.items]
+        if page.items:
             _audit(request, "chat-list")
-        return Response(body)
+        return Response({"next": page.next, "previous": page.previous, "results": body})
 
     @extend_schema(
         responses={200: ChatSerializer, 404: OpenApiResponse(description="No such chat.")},
