@@ -22,6 +22,7 @@ def row(item: StoredMessage, opened: Opened | None) -> dict[str, Any]:
         "date": fields.iso_date(item.date),
         "sender": fields.sender(message) if message else None,
         "text": fields.text(message) if message else None,
+        "summary": fields.summary(message) if message else None,
         "media": fields.media(message) if message else None,
         "error": _error(opened),
     }

@@ -89,3 +89,71 @@ def media(message: Mapping[str, Any]) -> dict[str, Any] | None:
                 "duration": value.get("duration"),
             }
     return None
+
+
+def summary(message: Mapping[str, Any]) -> str | None:
+    """What a message without text says, in a few words: a poll's question, a location, a
+    sticker's emoji, who joined or left, a new title. None for text and plain media (the text
+    and the media summary say it)."""
+    for field, describe in _SUMMARIES:
+        value = message.get(field)
+        if value:
+            said = describe(value)
+            if said:
+                return said
+    return None
+
+
+def _name(user: Any) -> str:
+    if not isinstance(user, Mapping):
+        return "someone"
+    return " ".join(str(user[k]) for k in ("first_name", "last_name") if user.get(k)) or "someone"
+
+
+def _poll(poll: Any) -> str:
+    options = [str(o.get("text")) for o in poll.get("options", []) if isinstance(o, Mapping)]
+    listed = f" ({' / '.join(options)})" if options else ""
+    return f"Poll: {poll.get('question', '')}{listed}"
+
+
+def _location(place: Any) -> str:
+    return f"Location: {place.get('latitude')}, {place.get('longitude')}"
+
+
+def _venue(venue: Any) -> str:
+    return f"Venue: {venue.get('title', '')}, {venue.get('address', '')}"
+
+
+def _contact(contact: Any) -> str:
+    return f"Contact: {_name(contact)} {contact.get('phone_number', '')}".strip()
+
+
+_SUMMARIES: tuple[tuple[str, Any], ...] = (
+    ("poll", lambda v: _poll(v) if isinstance(v, Mapping) else None),
+    ("venue", lambda v: _venue(v) if isinstance(v, Mapping) else None),
+    ("location", lambda v: _location(v) if isinstance(v, Mapping) else None),
+    ("contact", lambda v: _contact(v) if isinstance(v, Mapping) else None),
+    (
+        "dice",
+        lambda v: (
+            f"Dice {v.get('emoji', '')} rolled {v.get('value')}" if isinstance(v, Mapping) else None
+        ),
+    ),
+    (
+        "sticker",
+        lambda v: f"Sticker {v.get('emoji', '')}".strip() if isinstance(v, Mapping) else None,
+    ),
+    (
+        "new_chat_members",
+        lambda v: "Joined: " + ", ".join(_name(u) for u in v) if isinstance(v, list) else None,
+    ),
+    ("left_chat_member", lambda v: f"Left: {_name(v)}"),
+    ("new_chat_title", lambda v: f"Title changed to: {v}"),
+    ("pinned_message", lambda v: "Pinned a message"),
+    (
+        "forum_topic_created",
+        lambda v: f"Topic created: {v.get('name', '')}" if isinstance(v, Mapping) else None,
+    ),
+    ("migrate_to_chat_id", lambda v: f"Group upgraded to supergroup {v}"),
+    ("migrate_from_chat_id", lambda v: f"Upgraded from group {v}"),
+)
