@@ -158,6 +158,8 @@ AUTH_PASSWORD_VALIDATORS = [
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
+# Dates as ISO 8601 in UTC everywhere in the admin (groupie/formats/en/formats.py).
+FORMAT_MODULE_PATH = ["groupie.formats"]
 USE_I18N = True
 USE_TZ = True
 
