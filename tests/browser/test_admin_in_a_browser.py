@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from django.contrib.auth.models import User
 from playwright.sync_api import Page, expect
+
+from messages.apikeys import create_api_key
+from messages.models import AuditEntry
 
 TEAM_TITLE = "Quillfeather Release Crew"
 PLAINTEXT = ("Marguerite", "Quillfeather", "mquillfeather_zz", "Code freeze", "Never Friday")
@@ -58,3 +63,33 @@ def test_staff_without_the_permission_see_no_plaintext_anywhere(
             assert text not in html
     page.goto(f"{live_server.url}/admin/archive/auditentry/")
     expect(page.locator("#changelist")).to_contain_text("0 audit log")
+
+
+def test_the_admin_lists_fit_a_laptop_screen_with_one_date_format(
+    page: Page, live_server: Any, live_demo: None, make_staff: Any
+) -> None:
+    record, _ = create_api_key("a-reporting-tool-with-a-rather-long-name", [])
+    AuditEntry.objects.create(
+        channel=AuditEntry.API,
+        actor=f"API key {record.name} ({record.prefix})",
+        action="message-list",
+        message_ids=[f"-1002087654321098:{n}" for n in range(884, 874, -1)],
+        client_address="203.0.113.7",
+    )
+    User.objects.create_superuser("root-admin", password="browser-test-pw-2")
+    page.set_viewport_size({"width": 1366, "height": 768})
+    log_in(page, live_server.url, "root-admin", "browser-test-pw-2")
+    page.goto(f"{live_server.url}/admin/archive/browsablechat/")  # writes an audit entry
+    for path in ("/admin/archive/auditentry/", "/admin/archive/apikey/"):
+        page.goto(f"{live_server.url}{path}")
+        table = page.locator("#result_list")
+        expect(table).to_be_visible()
+        overflow = page.evaluate(
+            "() => { const t = document.querySelector('#result_list');"
+            " return t.scrollWidth - t.parentElement.clientWidth; }"
+        )
+        assert overflow <= 0, (path, overflow)
+        text = table.inner_text()
+        assert re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", text), path
+        assert "a.m." not in text
+        assert "p.m." not in text
