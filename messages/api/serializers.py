@@ -172,6 +172,11 @@ class MessageSerializer(serializers.Serializer):
     media_group_id = serializers.CharField(allow_null=True)
     version = serializers.IntegerField()
     versions_count = serializers.IntegerField()
+    imported_from = serializers.CharField(
+        allow_null=True,
+        help_text="Where a backfilled message came from (e.g. telegram-desktop-export); "
+        "null for messages the bot received.",
+    )
     error = ErrorSerializer(allow_null=True, help_text="Set when the record failed to open.")
 
 

@@ -23,6 +23,7 @@ def row(item: StoredMessage, opened: Opened | None) -> dict[str, Any]:
         "sender": fields.sender(message) if message else None,
         "text": fields.text(message) if message else None,
         "summary": fields.summary(message) if message else None,
+        "imported_from": fields.imported_from(message) if message else None,
         "media": fields.media(message) if message else None,
         "error": _error(opened),
     }

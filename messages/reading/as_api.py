@@ -39,6 +39,7 @@ def message(item: OpenedMessage) -> dict[str, Any]:
         # The head is the latest revision, so its version number is the count.
         "version": stored.version_count,
         "versions_count": stored.version_count,
+        "imported_from": fields.imported_from(raw) if raw else None,
         "error": error(item.opened.error),
     }
 

@@ -91,6 +91,13 @@ def media(message: Mapping[str, Any]) -> dict[str, Any] | None:
     return None
 
 
+def imported_from(message: Mapping[str, Any]) -> str | None:
+    """The source of a backfilled message (``groupie_import.source``), None for live ones."""
+    imported = message.get("groupie_import")
+    source = imported.get("source") if isinstance(imported, Mapping) else None
+    return str(source) if source else None
+
+
 def summary(message: Mapping[str, Any]) -> str | None:
     """What a message without text says, in a few words: a poll's question, a location, a
     sticker's emoji, who joined or left, a new title. None for text and plain media (the text

@@ -1,0 +1,112 @@
+"""Backfill from Telegram Desktop's JSON export: one chat's and the whole account's, streamed,
+idempotent with what the webhook archived, on both store backends."""
+
+from __future__ import annotations
+
+from io import StringIO
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from messages.stores import get_store
+from tests.conftest import FIXTURES, Webhook
+
+EXPORTS = FIXTURES.parent / "telegram_export"
+CHAT = -1002087654321  # the export's 2087654321, as the Bot API names a supergroup
+
+
+def run(*args: str) -> str:
+    out = StringIO()
+    call_command("import_telegram_export", *args, stdout=out, stderr=StringIO())
+    return out.getvalue().strip().splitlines()[-1]
+
+
+@pytest.fixture(params=["orm", "firestore"])
+def backend(request: pytest.FixtureRequest, db: None) -> str:
+    if request.param == "firestore":
+        request.getfixturevalue("cloud")
+    return str(request.param)
+
+
+def test_a_chat_export_is_archived_once_with_its_text_entities_and_media(
+    backend: str, api: Any
+) -> None:
+    said = run(str(EXPORTS / "result.json"))
+    assert said == "import_telegram_export: 1 chats, 7 imported, 0 already present, 0 skipped"
+    chat = get_store().get_chat(CHAT)
+    assert chat is not None
+    assert chat.message_count == 7
+    results = api.get(f"/api/v1/messages/?chat={CHAT}&ordering=date").json()["results"]
+    by_id = {m["message_id"]: m for m in results}
+    first = by_id[12]
+    assert first["text"] == "Code freeze tonight 🚀 see https://example.org/plan"
+    # UTF-16 offsets: the rocket counts two.
+    assert first["entities"] == [
+        {"type": "bold", "offset": 12, "length": 7},
+        {"type": "url", "offset": 27, "length": 24},
+    ]
+    assert first["imported_from"] == "telegram-desktop-export"
+    assert first["sender"]["id"] == 7123456789
+    assert by_id[13]["edit_date"] == "2025-03-01T09:05:00Z"
+    assert by_id[13]["reply_to_message_id"] == 12
+    assert (by_id[14]["kind"], by_id[14]["text"]) == ("photo", "the board")
+    assert by_id[15]["kind"] == "voice"
+    assert by_id[16]["kind"] == "poll"
+    detail = api.get(f"/api/v1/messages/{CHAT}:14/").json()
+    assert detail["raw"]["groupie_import"]["file"].startswith("photos/photo_1@")
+    # Again: nothing added.
+    again = run(str(EXPORTS / "result.json"))
+    assert again == "import_telegram_export: 1 chats, 0 imported, 7 already present, 0 skipped"
+
+
+def test_what_the_webhook_archived_is_not_archived_twice(webhook: Webhook) -> None:
+    live = {
+        "update_id": 1,
+        "message": {
+            "message_id": 12,
+            "date": 1740819660,
+            "chat": {"id": CHAT, "type": "supergroup", "title": "Quillfeather Release Crew"},
+            "from": {"id": 7123456789, "is_bot": False, "first_name": "Marguerite"},
+            "text": "Code freeze tonight 🚀 see https://example.org/plan",
+        },
+    }
+    assert webhook.post(live).json()["outcome"] == "created"
+    said = run(str(EXPORTS / "result.json"))
+    assert said.endswith("6 imported, 1 already present, 0 skipped")
+
+
+def test_the_account_export_and_one_chat_of_it(db: None) -> None:
+    account = str(EXPORTS / "account_result.json")
+    assert run(account, "--chat", "5550001111", "--dry-run").endswith(
+        "1 chats, 1 would be imported, 0 already present, 0 skipped"
+    )
+    assert get_store().get_chat(5550001111) is None  # a dry run archives nothing
+    assert run(account).endswith("2 chats, 8 imported, 0 already present, 0 skipped")
+    assert get_store().get_chat(5550001111) is not None  # a private chat keeps its id
+
+
+def test_a_truncated_export_names_the_file_and_a_rerun_completes_it(
+    db: None, tmp_path: Path
+) -> None:
+    whole = (EXPORTS / "result.json").read_bytes()
+    cut = tmp_path / "result.json"
+    cut.write_bytes(whole[: whole.index(b'"id": 15')])
+    with pytest.raises(CommandError, match=r"result\.json.*run again"):
+        run(str(cut))
+    stored = get_store().get_chat(CHAT)
+    assert stored is not None
+    assert stored.message_count == 4  # what came before the cut
+    cut.write_bytes(whole)
+    assert run(str(cut)).endswith("3 imported, 4 already present, 0 skipped")
+
+
+def test_not_an_export(db: None, tmp_path: Path) -> None:
+    with pytest.raises(CommandError, match="no such file"):
+        run(str(tmp_path / "missing.json"))
+    other = tmp_path / "other.json"
+    other.write_text('{"messages": [{"id": 1}]}')
+    with pytest.raises(CommandError, match="without its id or type"):
+        run(str(other))
