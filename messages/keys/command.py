@@ -98,6 +98,13 @@ def chat_argument(parser: ArgumentParser, *, positional: bool = False) -> None:
         )
 
 
+def chats_argument(parser: ArgumentParser, help: str) -> None:
+    """A repeatable --chat CHAT_ID (an empty list when not given)."""
+    parser.add_argument(
+        "--chat", type=int, action="append", default=[], metavar="CHAT_ID", help=help
+    )
+
+
 def confirm_on_terminal(
     command: BaseCommand, *, explain: str, prompt: str, expected: str, refusal: str
 ) -> bool:

@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from messages import audit
 from messages.apikeys import create_api_key
+from messages.keys.command import chats_argument
 from messages.models import ApiKey
 
 
@@ -16,13 +17,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--name", required=True, help="Who or what uses the key.")
-        parser.add_argument(
-            "--chat",
-            type=int,
-            action="append",
-            default=[],
-            metavar="CHAT_ID",
-            help="Limit the key to this chat; repeat for several. Default: every chat.",
+        chats_argument(
+            parser, "Limit the key to this chat; repeat for several. Default: every chat."
         )
         parser.add_argument(
             "--allow-duplicate-name",

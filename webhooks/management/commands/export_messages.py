@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from crypto.errors import KeyringError
 from messages import audit
+from messages.keys.command import chats_argument
 from messages.reading import as_api, opening
 from messages.reading.opening import OpenedMessage
 from messages.stores import get_store
@@ -33,14 +34,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--output", type=Path, required=True, help="The file to write.")
         parser.add_argument("--format", choices=("ndjson", "telegram"), default="ndjson")
-        parser.add_argument(
-            "--chat",
-            type=int,
-            action="append",
-            default=[],
-            metavar="CHAT_ID",
-            help="Only this chat; repeatable. Default: every chat.",
-        )
+        chats_argument(parser, "Only this chat; repeatable. Default: every chat.")
 
     def handle(self, *args: Any, **options: Any) -> None:
         output: Path = options["output"]

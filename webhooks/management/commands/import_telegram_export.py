@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from crypto.errors import CryptoError
+from messages.keys.command import chats_argument
 from messages.services import archive
 from messages.stores.records import PutOutcome, RecordRefused, StoreError
 from messages.telegram import InvalidMessage, parse_message
@@ -28,14 +29,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("path", type=Path, help="The export's result.json.")
-        parser.add_argument(
-            "--chat",
-            type=int,
-            action="append",
-            default=[],
-            metavar="CHAT_ID",
-            help="Only this chat (its Bot API id, e.g. -1001234567890); repeatable.",
-        )
+        chats_argument(parser, "Only this chat (its Bot API id, e.g. -1001234567890); repeatable.")
         parser.add_argument(
             "--dry-run", action="store_true", help="Read and check everything, archive nothing."
         )
