@@ -298,9 +298,8 @@ def as_exported(message: dict[str, Any]) -> dict[str, Any]:
         out["reply_to_message_id"] = reply["message_id"]
     if message.get("message_thread_id"):
         out["message_thread_id"] = message["message_thread_id"]
-    imported = (
-        message.get("groupie_import") if isinstance(message.get("groupie_import"), dict) else {}
-    )
+    found = message.get("groupie_import")
+    imported: dict[str, Any] = found if isinstance(found, dict) else {}
     _export_media(message, out, imported)
     if isinstance(message.get("poll"), dict):
         poll = message["poll"]
