@@ -13,6 +13,7 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connections
 
 from messages.stores import get_store
 from tests.conftest import load_update
@@ -93,7 +94,14 @@ def test_poll_updates_will_not_start_while_a_webhook_is_set(bot_api: Any) -> Non
 def test_an_outage_holds_the_offset_so_nothing_is_lost(bot_api: Any, keyring_path: Path) -> None:
     bot_api.updates.extend(updates(2))
     poller = Poller(BotApi(), timeout=0)
-    thread = threading.Thread(target=poller.run)
+
+    def poll() -> None:
+        try:
+            poller.run()
+        finally:
+            connections.close_all()  # this thread's own database connection
+
+    thread = threading.Thread(target=poll)
     with keyring_missing(keyring_path):
         thread.start()
         deadline = time.monotonic() + 10
