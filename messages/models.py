@@ -213,3 +213,18 @@ class MaintenanceCheckpoint(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class ChatRetention(models.Model):
+    """How long a chat's messages are kept; a chat without one keeps them forever. purge_messages
+    (daily, as a job) deletes what is older."""
+
+    chat_id = models.BigIntegerField(primary_key=True)
+    days = models.PositiveIntegerField(help_text="Messages older than this many days are purged.")
+    changed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "retention period"
+
+    def __str__(self) -> str:
+        return f"chat {self.chat_id}: {self.days} days"

@@ -15,6 +15,7 @@ from messages.stores.base import MessageStore
 from messages.stores.orm import ORMStore
 from messages.stores.records import (
     ChatSnapshot,
+    DeleteResult,
     InactiveChatKey,
     MessageQuery,
     PutOutcome,
@@ -252,6 +253,28 @@ def test_delete_chat_removes_only_that_chat(
     assert store.get_message(A, 1) is None
     remaining = walk(store, MessageQuery(limit=100))
     assert remaining == in_order([m for m in conversation if m.chat_id != A], descending=True)
+
+
+def test_messages_before_a_date_are_deleted_with_their_revisions(store: MessageStore) -> None:
+    """Retention: old messages of one chat go, edits and all; newer ones and other chats stay,
+    and the chat's entry stays."""
+    for n in range(1, 41):
+        put(store, sealed(A, n, 1_000 + n, changed=n == 1))
+    put(store, sealed(A, 3, 1_003, edit_date=5_000, changed=False))  # an old message's edit
+    put(store, sealed(B, 1, 500))
+    assert store.count_messages_before(A, 1_031) == 30
+    result = store.delete_messages_before(A, 1_031)
+    assert (result.messages, result.revisions) == (30, 31)
+    assert store.get_message(A, 3) is None
+    assert store.get_message(A, 30) is None
+    assert store.get_message(A, 31) is not None
+    assert store.count_messages_before(A, 1_031) == 0
+    assert store.count_revisions(A) == {(A, 1): 10}
+    assert store.get_message(B, 1) is not None  # older, but another chat
+    chat = store.get_chat(A)
+    assert chat is not None
+    assert chat.message_count == 10
+    assert store.delete_messages_before(A, 1_031) == DeleteResult()  # again: nothing left
 
 
 def test_iter_messages_yields_every_message_with_its_revisions(

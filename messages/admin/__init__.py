@@ -2,10 +2,10 @@
 
 from django.contrib import admin
 
-from messages.admin import apikeys, auditlog, browser
+from messages.admin import apikeys, auditlog, browser, retention
 
 admin.site.site_header = "groupie"
 admin.site.site_title = "groupie"
 admin.site.index_title = "Archive administration"
 
-__all__ = ["apikeys", "auditlog", "browser"]
+__all__ = ["apikeys", "auditlog", "browser", "retention"]

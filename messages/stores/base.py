@@ -302,6 +302,18 @@ class Maintenance(_Backend):
         with self._counted("delete_chat"):
             return self._delete_chat(chat_id)
 
+    def delete_messages_before(self, chat_id: int, before: int) -> DeleteResult:
+        """Deletes the chat's messages dated (Telegram's date) before the unix time ``before``,
+        with every revision of each; the chat's entry stays. In batches, each all or nothing:
+        interrupted, it leaves whole messages, and running it again finishes."""
+        with self._counted("delete_messages_before"):
+            return self._delete_messages_before(chat_id, before)
+
+    def count_messages_before(self, chat_id: int, before: int) -> int:
+        """How many of the chat's messages are dated before ``before`` (a dry run's answer)."""
+        with self._counted("count_messages_before"):
+            return self._count_messages_before(chat_id, before)
+
     def erase_deleted(self) -> bool:
         """Makes what deleted records left in the backend's own files unrecoverable, where the
         backend keeps such files (SQLite's write-ahead log); called after a shred. Returns False
@@ -333,6 +345,12 @@ class Maintenance(_Backend):
 
     @abstractmethod
     def _delete_chat(self, chat_id: int) -> DeleteResult: ...
+
+    @abstractmethod
+    def _delete_messages_before(self, chat_id: int, before: int) -> DeleteResult: ...
+
+    @abstractmethod
+    def _count_messages_before(self, chat_id: int, before: int) -> int: ...
 
     @abstractmethod
     def _ping(self) -> None: ...

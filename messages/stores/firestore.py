@@ -392,6 +392,39 @@ class FirestoreStore(MessageStore):
             batch.commit()
             deleted += len(page)
 
+    def _delete_messages_before(self, chat_id: int, before: int) -> DeleteResult:
+        result = DeleteResult()
+        while True:
+            heads = self._where(
+                self._where(self.messages, "chat_id", "==", chat_id), "date", "<", before
+            )
+            page = list(heads.limit(IN_LIMIT).stream())
+            if not page:
+                return result
+            ids = [snapshot.get("message_id") for snapshot in page]
+            revisions = list(
+                self._where(
+                    self._where(self.revision_docs, "chat_id", "==", chat_id),
+                    "message_id",
+                    "in",
+                    ids,
+                ).stream()
+            )
+            # Revisions first, then heads, in one batch: all or nothing.
+            batch = self.client.batch()
+            for snapshot in [*revisions, *page]:
+                batch.delete(snapshot.reference)
+            batch.commit()
+            result.messages += len(page)
+            result.revisions += len(revisions)
+
+    def _count_messages_before(self, chat_id: int, before: int) -> int:
+        query = self._where(
+            self._where(self.messages, "chat_id", "==", chat_id), "date", "<", before
+        )
+        [[aggregate]] = query.count().get()
+        return int(aggregate.value)
+
     # -- reads --------------------------------------------------------------------------------
 
     def _where(self, query: Any, field: str, op: str, value: Any) -> Any:

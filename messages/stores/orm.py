@@ -59,6 +59,9 @@ def _database_errors() -> Iterator[None]:
         raise StoreError(f"database error: {type(exc).__name__}") from exc
 
 
+PURGE_BATCH = 500  # messages deleted per transaction by delete_messages_before
+
+
 class ORMStore(MessageStore):
     def _errors(self) -> AbstractContextManager[None]:
         return _database_errors()
@@ -121,6 +124,24 @@ class ORMStore(MessageStore):
             messages, _ = Message.objects.filter(chat_id=chat_id).delete()
             chats, _ = Chat.objects.filter(chat_id=chat_id).delete()
         return DeleteResult(messages=messages, revisions=revisions, chats=chats)
+
+    def _delete_messages_before(self, chat_id: int, before: int) -> DeleteResult:
+        result = DeleteResult()
+        old = Message.objects.filter(chat_id=chat_id, date__lt=before)
+        while True:
+            with transaction.atomic():
+                ids = list(old.values_list("message_id", flat=True)[:PURGE_BATCH])
+                if not ids:
+                    return result
+                revisions, _ = MessageRevision.objects.filter(
+                    chat_id=chat_id, message_id__in=ids
+                ).delete()
+                messages, _ = Message.objects.filter(chat_id=chat_id, message_id__in=ids).delete()
+            result.messages += messages
+            result.revisions += revisions
+
+    def _count_messages_before(self, chat_id: int, before: int) -> int:
+        return Message.objects.filter(chat_id=chat_id, date__lt=before).count()
 
     # -- reads --------------------------------------------------------------------------------
 

@@ -1,0 +1,76 @@
+"""manage.py purge_messages: delete messages older than their chat's retention period."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from messages import audit
+from messages.keys.command import chats_argument
+from messages.keys.progress import Progress
+from messages.models import ChatRetention
+from messages.stores import get_store
+from messages.stores.records import StoreError
+
+DAY = 86_400
+
+
+class Command(BaseCommand):
+    help = (
+        "Deletes messages (with every version) older than their chat's retention period "
+        "(set_retention, or the admin), or than --older-than DAYS for every chat chosen. Fit to "
+        "run daily as a job; interrupted, the next run finishes. Chats without a period keep "
+        "everything unless --older-than is given."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--older-than", type=int, metavar="DAYS", help="Purge older than DAYS, every chat."
+        )
+        chats_argument(parser, "Only this chat; repeatable. Default: every chat.")
+        parser.add_argument("--dry-run", action="store_true", help="Count; delete nothing.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        older_than = options["older_than"]
+        if older_than is not None and older_than < 1:
+            raise CommandError("--older-than takes a number of days, 1 or more")
+        store = get_store()
+        periods = dict(ChatRetention.objects.values_list("chat_id", "days"))
+        wanted = set(options["chat"])
+        chats = [c.chat_id for c in store.list_chats() if not wanted or c.chat_id in wanted]
+        now = int(time.time())
+        plan = {
+            chat: now - DAY * (older_than if older_than is not None else periods[chat])
+            for chat in chats
+            if older_than is not None or chat in periods
+        }
+        deleted = revisions = 0
+        progress = Progress(sys.stderr, enabled=not options["dry_run"])
+        try:
+            for chat, before in progress.iterate(plan.items(), len(plan), "chats"):
+                if options["dry_run"]:
+                    deleted += store.count_messages_before(chat, before)
+                    continue
+                result = store.delete_messages_before(chat, before)
+                deleted, revisions = deleted + result.messages, revisions + result.revisions
+        except StoreError as exc:
+            raise CommandError(
+                f"the store failed ({exc}) after {deleted} messages; run again to finish"
+            ) from None
+        if options["dry_run"]:
+            self.stdout.write(
+                f"purge_messages: {deleted} messages would be purged in {len(plan)} chats"
+            )
+            return
+        erased = store.erase_deleted()
+        summary = f"{deleted} messages ({revisions} versions) purged in {len(plan)} chats"
+        audit.record_command("purge_messages", filters={"summary": summary})
+        self.stdout.write(f"purge_messages: {summary}")
+        if not erased:
+            self.stderr.write(
+                "note: SQLite could not yet empty its write-ahead log (another connection was "
+                "reading); a later checkpoint or the next run does it"
+            )
