@@ -282,6 +282,8 @@ GROUPIE_STORE: dict[str, Any] = {
         else {}
     ),
 }
+# Tests only: points Cloud KMS clients (the keyring, import_telegramgroupie) at a loopback peer.
+KMS_ENDPOINT = env.str("KMS_ENDPOINT", default="")
 _keyring_backend = backend_setting("GROUPIE_KEYRING", KEYRING_SHORTCUTS, "local")
 _keyring_options: dict[str, Any] = {}
 if _keyring_backend == KEYRING_SHORTCUTS["local"]:
