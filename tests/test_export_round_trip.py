@@ -93,3 +93,24 @@ def test_the_telegram_layout_imports_into_a_fresh_groupie_with_nothing_lost(
             assert again[field] == original[field], (key, field)
         assert (again["sender"] or {}).get("id") == (original["sender"] or {}).get("id"), key
         assert again["imported_from"] == "telegram-desktop-export"
+
+
+def test_the_api_exports_the_telegram_layout_for_the_chats_a_key_may_read(
+    webhook: Webhook, make_api_client: Any
+) -> None:
+    archived_fixtures(webhook)
+    chats = {chat_id for chat_id, _ in heads()}
+    one = sorted(chats)[0]
+    everything = make_api_client().get("/api/v1/messages/export/?format=telegram")
+    assert everything.status_code == 200
+    assert everything["Content-Type"].startswith("application/json")
+    layout = json.loads(b"".join(everything.streaming_content))
+    exported = layout["chats"]["list"]
+    assert len(exported) == len(chats)
+    assert sum(len(c["messages"]) for c in exported) == len(heads())
+    limited = make_api_client(one).get("/api/v1/messages/export/?format=telegram")
+    only = json.loads(b"".join(limited.streaming_content))
+    assert "messages" in only  # a single chat's layout
+    assert len(only["messages"]) == len([k for k in heads() if k[0] == one])
+    bad = make_api_client().get("/api/v1/messages/export/?format=csv")
+    assert bad.status_code in (400, 404)

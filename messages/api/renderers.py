@@ -17,3 +17,10 @@ class NDJSONRenderer(BaseRenderer):
         self, data: Any, accepted_media_type: Any = None, renderer_context: Any = None
     ) -> bytes:
         return json.dumps(data, ensure_ascii=False).encode() + b"\n"
+
+
+class TelegramExportRenderer(NDJSONRenderer):
+    """``format=telegram`` on the export: Telegram Desktop's JSON layout (errors as JSON)."""
+
+    media_type = "application/json"
+    format = "telegram"

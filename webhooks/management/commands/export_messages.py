@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from crypto.errors import KeyringError
-from messages import audit
+from messages import audit, exporting
 from messages.keys.command import chats_argument
-from messages.reading import as_api, opening
-from messages.reading.opening import OpenedMessage
 from messages.stores import get_store
-from messages.stores.records import ChatRecord, MessageQuery, StoreError
-from webhooks.telegram_export import as_exported, exported_chat
+from messages.stores.records import MessageQuery, StoreError
 
 BATCH = 500
 
@@ -51,8 +46,9 @@ class Command(BaseCommand):
         written = 0
         try:
             with os.fdopen(descriptor, "w", encoding="utf-8") as out, self._bar(total) as bar:
-                writer = _ndjson if options["format"] == "ndjson" else _telegram
-                for count in writer(out, chats):
+                writer = exporting.ndjson if options["format"] == "ndjson" else exporting.telegram
+                for text, count in writer(chats, MessageQuery()):
+                    out.write(text)
                     written += count
                     bar.update(count)
         except (StoreError, KeyringError) as exc:
@@ -71,49 +67,3 @@ class Command(BaseCommand):
 
     def _bar(self, total: int) -> Any:
         return tqdm(total=total, unit=" messages", file=sys.stderr, disable=not sys.stderr.isatty())
-
-
-def _opened(chat_id: int) -> Iterator[list[OpenedMessage]]:
-    """The chat's messages in date order, opened, a page at a time."""
-    store = get_store()
-    after: str | None = None
-    while True:
-        page = store.query(
-            MessageQuery(chats=(chat_id,), descending=False, after=after, limit=BATCH)
-        )
-        yield opening.open_messages(page.items)
-        if not page.has_more:
-            return
-        after = page.items[-1].sort_key
-
-
-def _ndjson(out: IO[str], chats: list[ChatRecord]) -> Iterator[int]:
-    for chat in chats:
-        for batch in _opened(chat.chat_id):
-            for item in batch:
-                out.write(json.dumps(as_api.message(item), ensure_ascii=False) + "\n")
-            yield len(batch)
-
-
-def _telegram(out: IO[str], chats: list[ChatRecord]) -> Iterator[int]:
-    """One chat: that chat's layout; several: the whole-account layout with its list."""
-    several = len(chats) != 1
-    if several:
-        out.write('{"about": "Exported by groupie.", "chats": {"list": [\n')
-    for index, chat in enumerate(chats):
-        title = opening.open_title(chat)[0] or ""
-        header = json.dumps(exported_chat(chat.chat_id, chat.type, title), ensure_ascii=False)
-        out.write(("," if index else "") + header[:-1] + ', "messages": [\n')
-        first = True
-        for batch in _opened(chat.chat_id):
-            for item in batch:
-                if item.opened.message is None:
-                    continue  # a record that does not open cannot be exported
-                line = json.dumps(as_exported(item.opened.message), ensure_ascii=False)
-                out.write(("" if first else ",\n") + line)
-                first = False
-            yield len(batch)
-        out.write("\n]}")
-    if several:
-        out.write("\n]}}")
-    out.write("\n")
