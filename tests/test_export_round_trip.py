@@ -114,3 +114,16 @@ def test_the_api_exports_the_telegram_layout_for_the_chats_a_key_may_read(
     assert len(only["messages"]) == len([k for k in heads() if k[0] == one])
     bad = make_api_client().get("/api/v1/messages/export/?format=csv")
     assert bad.status_code in (400, 404)
+
+
+def test_the_command_takes_the_api_s_filters(webhook: Webhook, tmp_path: Path) -> None:
+    archived_fixtures(webhook)
+    everything = heads()
+    photos = [k for k, m in everything.items() if m["kind"] == "photo"]
+    assert photos
+    out = tmp_path / "photos.ndjson"
+    call_command("export_messages", "--output", str(out), "--kind", "photo", stdout=StringIO())
+    got = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted((m["chat_id"], m["message_id"]) for m in got) == sorted(photos)
+    with pytest.raises(CommandError, match="is not a date"):
+        call_command("export_messages", "--output", str(tmp_path / "y"), "--since", "March")

@@ -40,17 +40,32 @@ def prototype_encrypt(kms_client: Any, text: str) -> dict[str, str]:
     }
 
 
+@pytest.fixture(params=["orm", "firestore"])
+def backend(request: pytest.FixtureRequest, db: None) -> str:
+    """The archive it moves into: the ORM store, or Firestore (with Cloud KMS)."""
+    if request.param == "firestore":
+        request.getfixturevalue("cloud")
+    return str(request.param)
+
+
 @pytest.fixture
-def prototype(kms_server: Any, firestore_project: str, settings: Any) -> Any:
+def old_project(firestore_project: str) -> str:
+    """The prototype's own project on the emulator, apart from groupie's."""
+    return f"{firestore_project}-prototype"
+
+
+@pytest.fixture
+def prototype(backend: str, kms_server: Any, old_project: str, settings: Any) -> Any:
     """The prototype's collection: three messages, one stored twice (a redelivery), and one
     document without its encrypted text."""
     from google.cloud import firestore
 
-    kms_server.reset()
+    if backend == "orm":
+        kms_server.reset()
     kms_server.add_key(OLD_KEY)
     settings.KMS_ENDPOINT = kms_server.endpoint
     kms_client = CloudKMSKeyring(key_name=OLD_KEY, endpoint=kms_server.endpoint).client
-    collection = firestore.Client(project=firestore_project).collection("messages")
+    collection = firestore.Client(project=old_project).collection("messages")
     for n, text in enumerate(("first 🚀", "second", "third"), start=1):
         document = {
             "message_id": n,
@@ -80,28 +95,28 @@ def run(project: str, *args: str) -> str:
 
 
 def test_the_prototype_s_messages_move_once_each(
-    prototype: Any, firestore_project: str, api: Any
+    prototype: Any, old_project: str, api: Any
 ) -> None:
-    said = run(firestore_project, "--kms-key", OLD_KEY)
+    said = run(old_project, "--kms-key", OLD_KEY)
     assert said == (
         "import_telegramgroupie: 5 documents: 3 imported, 1 already present, 1 skipped; "
         "4 Cloud KMS Decrypt calls (one per document: the old format)"
     )
-    assert prototype.calls["Decrypt"] == 4
+    assert prototype.calls["Decrypt"] == 4  # groupie's own key: wrapped, not unwrapped
     results = api.get(f"/api/v1/messages/?chat={CHAT}&ordering=date").json()["results"]
     assert [m["text"] for m in results] == ["first 🚀", "second", "third"]
     assert {m["imported_from"] for m in results} == {"telegramgroupie"}
     assert results[0]["date"] == "2025-01-01T12:01:00Z"  # the prototype's write time
     assert results[0]["sender"]["id"] == 4242
     assert AuditEntry.objects.filter(action="import_telegramgroupie").count() == 1
-    again = run(firestore_project, "--kms-key", OLD_KEY)
+    again = run(old_project, "--kms-key", OLD_KEY)
     assert "0 imported, 4 already present, 1 skipped" in again
 
 
 def test_a_wrong_key_stops_naming_the_document_and_the_key(
-    prototype: Any, firestore_project: str
+    prototype: Any, old_project: str
 ) -> None:
     wrong = OLD_KEY.replace("messages", "other")
     prototype.add_key(wrong)
     with pytest.raises(CommandError, match=r"document messages/.*would not unwrap.*other"):
-        run(firestore_project, "--kms-key", wrong)
+        run(old_project, "--kms-key", wrong)

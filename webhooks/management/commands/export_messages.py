@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
+from argparse import ArgumentTypeError
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,14 @@ class Command(BaseCommand):
         parser.add_argument("--output", type=Path, required=True, help="The file to write.")
         parser.add_argument("--format", choices=("ndjson", "telegram"), default="ndjson")
         chats_argument(parser, "Only this chat; repeatable. Default: every chat.")
+        parser.add_argument("--user", type=int, help="Only messages from this user id.")
+        parser.add_argument("--kind", help="Only this kind (text, photo, voice, poll, ...).")
+        parser.add_argument(
+            "--since", type=_date, help="From this date (YYYY-MM-DD, UTC), inclusive."
+        )
+        parser.add_argument(
+            "--until", type=_date, help="Up to this date (YYYY-MM-DD, UTC), inclusive."
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         output: Path = options["output"]
@@ -47,7 +57,13 @@ class Command(BaseCommand):
         try:
             with os.fdopen(descriptor, "w", encoding="utf-8") as out, self._bar(total) as bar:
                 writer = exporting.ndjson if options["format"] == "ndjson" else exporting.telegram
-                for text, count in writer(chats, MessageQuery()):
+                query = MessageQuery(
+                    user=options["user"],
+                    kind=options["kind"],
+                    since=options["since"],
+                    until=options["until"] + DAY - 1 if options["until"] is not None else None,
+                )
+                for text, count in writer(chats, query):
                     out.write(text)
                     written += count
                     bar.update(count)
@@ -67,3 +83,13 @@ class Command(BaseCommand):
 
     def _bar(self, total: int) -> Any:
         return tqdm(total=total, unit=" messages", file=sys.stderr, disable=not sys.stderr.isatty())
+
+
+DAY = 86_400
+
+
+def _date(value: str) -> int:
+    try:
+        return int(datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC).timestamp())
+    except ValueError:
+        raise ArgumentTypeError(f"{value!r} is not a date like 2025-03-01") from None
