@@ -65,7 +65,7 @@ def test_the_schema_states_the_constraints_the_api_enforces(client: Client) -> N
     assert cursor["maxLength"] == 512
     assert cursor["pattern"] == "^[A-Za-z0-9_:-]+$"
     export_format = _parameter(schema, "/api/v1/messages/export/", "format")["schema"]
-    assert export_format["enum"] == ["json", "ndjson"]
+    assert export_format["enum"] == ["ndjson", "telegram"]
 
 
 def test_a_cursor_outside_the_stated_format_is_a_400(api: Any) -> None:

@@ -277,7 +277,7 @@ class MessageViewSet(viewsets.ViewSet):
         allowed = {*MessageFilterSerializer().fields, "format"}
         filters = _validated(MessageFilterSerializer, _query_data(request, allowed))
         layout = request.query_params.get("format") or "ndjson"
-        if layout not in ("ndjson", "telegram", "json"):
+        if layout not in ("ndjson", "telegram"):
             raise ValidationError({"format": ["Use ndjson or telegram."]})
         query = _message_query(request, filters, EXPORT_BATCH)
         # The export is unbounded: its entry records the filter, not every id.
