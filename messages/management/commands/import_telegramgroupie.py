@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections import Counter
 from typing import Any
 
 from django.conf import settings
@@ -11,11 +10,10 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from crypto.errors import CryptoError
 from messages import audit
+from messages.importing import Tally
 from messages.keys.progress import Progress
 from messages.legacy_import import BadDocument, KeyCannotDecrypt, LegacyReader
-from messages.services import archive
-from messages.stores.records import PutOutcome, RecordRefused, StoreError
-from messages.telegram import InvalidMessage, parse_message
+from messages.stores.records import StoreError
 
 SHOWN_REASONS = 5
 
@@ -47,54 +45,34 @@ class Command(BaseCommand):
             kms_key=options["kms_key"],
             kms_endpoint=settings.KMS_ENDPOINT,
         )
-        counts: Counter[str] = Counter()
-        reasons: list[str] = []
+        tally = Tally()
         progress = Progress(sys.stderr)
         try:
             total = reader.count()
             for document in progress.iterate(reader.documents(), total, "documents"):
-                self._one(reader, document, counts, reasons, dry_run=options["dry_run"])
+                try:
+                    message = reader.message(document)
+                except BadDocument as exc:
+                    tally.skip(str(exc))
+                    continue
+                where = f"document {options['collection']}/{document.id}"
+                tally.archive(message, where, dry_run=options["dry_run"])
         except KeyCannotDecrypt as exc:
             raise CommandError(str(exc)) from None
         except (StoreError, CryptoError) as exc:
             raise CommandError(
-                f"the archive is unavailable ({type(exc).__name__}) after {counts['imported']} "
-                "messages; run again: it continues"
+                f"the archive is unavailable ({type(exc).__name__}) after "
+                f"{tally.counts['imported']} messages; run again: it continues"
             ) from None
-        for reason in reasons[:SHOWN_REASONS]:
+        counts = tally.counts
+        for reason in tally.reasons[:SHOWN_REASONS]:
             self.stderr.write(f"  skipped: {reason}")
         verb = "would be imported" if options["dry_run"] else "imported"
         summary = (
-            f"{sum(counts.values())} documents: {counts['imported']} {verb}, "
+            f"{sum(counts.values())} documents: {tally.counts['imported']} {verb}, "
             f"{counts['present']} already present, {counts['skipped']} skipped; "
             f"{reader.decrypt_calls} Cloud KMS Decrypt calls (one per document: the old format)"
         )
         if not options["dry_run"]:
             audit.record_command("import_telegramgroupie", filters={"summary": summary})
         self.stdout.write(f"import_telegramgroupie: {summary}")
-
-    def _one(
-        self,
-        reader: LegacyReader,
-        document: Any,
-        counts: Counter[str],
-        reasons: list[str],
-        *,
-        dry_run: bool,
-    ) -> None:
-        try:
-            incoming = parse_message(0, "message", reader.message(document), is_edit=False)
-        except (BadDocument, InvalidMessage) as exc:
-            counts["skipped"] += 1
-            reasons.append(str(exc))
-            return
-        if dry_run:
-            counts["imported"] += 1
-            return
-        try:
-            outcome = archive(incoming)
-        except (RecordRefused, UnicodeEncodeError) as exc:
-            counts["skipped"] += 1
-            reasons.append(f"document {document.id}: {type(exc).__name__}")
-            return
-        counts["present" if outcome is PutOutcome.DUPLICATE else "imported"] += 1

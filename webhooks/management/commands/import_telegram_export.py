@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +10,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from crypto.errors import CryptoError
+from messages.importing import Tally
 from messages.keys.command import chats_argument
-from messages.services import archive
-from messages.stores.records import PutOutcome, RecordRefused, StoreError
-from messages.telegram import InvalidMessage, parse_message
+from messages.stores.records import StoreError
 from webhooks.telegram_export import BadExport, messages
 
 SHOWN_REASONS = 5
@@ -39,8 +37,7 @@ class Command(BaseCommand):
         if not path.is_file():
             raise CommandError(f"{path}: no such file (the export's result.json)")
         wanted = set(options["chat"])
-        counts: Counter[str] = Counter()
-        reasons: list[str] = []
+        tally = Tally()
         chats: set[int] = set()
         with path.open("rb") as raw:
             stream: Any = raw
@@ -54,7 +51,7 @@ class Command(BaseCommand):
                         continue
                     chats.add(chat.chat_id)
                     where = f"chat {chat.chat_id}, message #{position}"
-                    self._one(message, where, counts, reasons, dry_run=options["dry_run"])
+                    tally.archive(message, where, dry_run=options["dry_run"])
             except BadExport as exc:
                 raise CommandError(
                     f"{exc}. What came before it is archived: run again after "
@@ -63,41 +60,13 @@ class Command(BaseCommand):
             except (StoreError, CryptoError) as exc:
                 raise CommandError(
                     f"the archive is unavailable ({type(exc).__name__}); "
-                    f"{counts['imported']} messages imported so far. Run again: it continues."
+                    f"{tally.counts['imported']} messages imported so far. Run again: it continues."
                 ) from None
-        for reason in reasons[:SHOWN_REASONS]:
+        counts = tally.counts
+        for reason in tally.reasons[:SHOWN_REASONS]:
             self.stderr.write(f"  skipped: {reason}")
         verb = "would be imported" if options["dry_run"] else "imported"
         self.stdout.write(
-            f"import_telegram_export: {len(chats)} chats, {counts['imported']} {verb}, "
+            f"import_telegram_export: {len(chats)} chats, {tally.counts['imported']} {verb}, "
             f"{counts['present']} already present, {counts['skipped']} skipped"
         )
-
-    def _one(
-        self,
-        message: dict[str, Any],
-        where: str,
-        counts: Counter[str],
-        reasons: list[str],
-        *,
-        dry_run: bool,
-    ) -> None:
-        is_edit = bool(message.get("edit_date"))
-        try:
-            incoming = parse_message(
-                0, "edited_message" if is_edit else "message", message, is_edit=is_edit
-            )
-        except InvalidMessage as exc:
-            counts["skipped"] += 1
-            reasons.append(f"{where}: {exc}")
-            return
-        if dry_run:
-            counts["imported"] += 1
-            return
-        try:
-            outcome = archive(incoming)
-        except (RecordRefused, UnicodeEncodeError) as exc:
-            counts["skipped"] += 1
-            reasons.append(f"{where}: {type(exc).__name__}")
-            return
-        counts["present" if outcome is PutOutcome.DUPLICATE else "imported"] += 1
