@@ -18,6 +18,7 @@ DRY_RUN=0
 [ "${1:-}" = "--dry-run" ] && DRY_RUN=1
 : "${PROJECT_ID:?set PROJECT_ID}" "${REGION:?set REGION}" "${GITHUB_REPOSITORY:?set GITHUB_REPOSITORY (owner/name)}"
 IMAGE=${IMAGE:-$REGION-docker.pkg.dev/$PROJECT_ID/groupie/groupie:SHA}
+PYTHON=${PYTHON:-python3}  # with PyYAML, e.g. .venv/bin/python: it generates the policies
 NOTIFICATION_CHANNELS=${NOTIFICATION_CHANNELS:-}
 P=(--project "$PROJECT_ID")
 SA_DOMAIN="$PROJECT_ID.iam.gserviceaccount.com"
@@ -195,23 +196,24 @@ step "Alert policies (with the notification channels) and the dashboard"
 channels=()
 IFS=, read -r -a listed <<<"$NOTIFICATION_CHANNELS"
 for channel in "${listed[@]}"; do channels+=(--channel "$channel"); done
-run python3 deploy/monitoring/generate.py --out "$WORK/policies" "${channels[@]}"
+# Generated here from deploy/monitoring/alerts.rules.yml (a local step, dry run or not).
+"$PYTHON" deploy/monitoring/generate.py --out "$WORK/monitoring" "${channels[@]}"
 policy_id() {  # policy_id FILE: create the policy unless one of that name exists; print its id
   local file=$1 name
-  name=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["displayName"])' "deploy/monitoring/policies/$(basename "$file")")
   if [ "$DRY_RUN" = 1 ]; then
     printf '+ gcloud monitoring policies create --policy-from-file %s\n' "$file" >&2
     echo "ID_OF_$(basename "$file" .json)"
     return
   fi
+  name=$("$PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]))["displayName"])' "$file")
   local found
   found=$(gcloud monitoring policies list "${P[@]}" --filter "displayName=\"$name\"" --format 'value(name)' | head -1)
   [ -n "$found" ] || found=$(gcloud monitoring policies create "${P[@]}" --policy-from-file "$file" --format 'value(name)')
   echo "${found##*/}"
 }
 declare -A POLICIES
-for file in deploy/monitoring/policies/*.json; do
-  POLICIES[$(basename "$file" .json)]=$(policy_id "$WORK/policies/$(basename "$file")")
+for file in "$WORK"/monitoring/policies/*.json; do
+  POLICIES[$(basename "$file" .json)]=$(policy_id "$file")
 done
 export POLICY_HIGH5XX_RATIO=${POLICIES[groupie-high5xx-ratio]}
 export POLICY_HIGH_ERROR_RATE=${POLICIES[groupie-high-error-rate]}
@@ -219,7 +221,7 @@ export POLICY_WEBHOOK_UNAVAILABLE=${POLICIES[groupie-webhook-unavailable]}
 export POLICY_KEYRING_FAILING=${POLICIES[groupie-keyring-failing]}
 export POLICY_NOT_READY=${POLICIES[groupie-not-ready]}
 export POLICY_SLOW_RESPONSES=${POLICIES[groupie-slow-responses]}
-run gcloud monitoring dashboards create "${P[@]}" --config-from-file deploy/monitoring/dashboard.json
+run gcloud monitoring dashboards create "${P[@]}" --config-from-file "$WORK/monitoring/dashboard.json"
 
 step "Cloud Run jobs: migrations and smoke_check per target"
 export PROJECT_ID REGION IMAGE

@@ -1,18 +1,18 @@
 """Cloud Monitoring alert policies and the operational dashboard, from alerts.rules.yml.
 
-    python deploy/monitoring/generate.py                  # rewrites policies/ and dashboard.json
-    python deploy/monitoring/generate.py --check          # exits 1 if they are out of date
-    python deploy/monitoring/generate.py --out DIR --channel projects/P/notificationChannels/N
+    python deploy/monitoring/generate.py --out DIR [--channel projects/P/notificationChannels/N]
 
 The Prometheus rule file is the one source. Each rule becomes a policy with a PromQL condition
 (Cloud Monitoring evaluates PromQL over Managed Service for Prometheus, which collects the
 service's /metrics), the same expression, duration and severity, and documentation pointing
-at the runbook. ``--channel`` (repeatable) adds notification channels (PagerDuty, Slack,
-email: create them once in Cloud Monitoring) to a copy written to ``--out``, for ``gcloud
-monitoring policies create --policy-from-file``; the committed copies carry none.
+at the runbook. The output is generated where it is used (deploy/bootstrap.sh, the tests), not
+kept in the repository, so it cannot drift from the rules. ``--channel`` (repeatable) adds
+notification channels (PagerDuty, Slack, email: create them once in Cloud Monitoring) to
+every policy, for ``gcloud monitoring policies create --policy-from-file``.
 
-``deploy-failed.json`` is written by hand: a failed Cloud Deploy rollout is in Cloud
-Deploy's logs, not in the service's metrics, so it is a log-match policy.
+``policies/`` holds the policies written by hand, copied with the generated ones:
+``deploy-failed.json``, because a failed Cloud Deploy rollout is in Cloud Deploy's logs, not
+in the service's metrics, so it is a log-match policy.
 """
 
 from __future__ import annotations
@@ -28,10 +28,7 @@ import yaml
 
 HERE = Path(__file__).resolve().parent
 RULES = HERE / "alerts.rules.yml"
-POLICIES = HERE / "policies"
-DASHBOARD = HERE / "dashboard.json"
-HAND_WRITTEN = {"deploy-failed.json"}
-REPOSITORY_DOCS = "docs/operations.md"
+POLICIES = HERE / "policies"  # the hand-written ones
 SEVERITY = {"critical": "CRITICAL", "warning": "WARNING"}
 EVALUATION_INTERVAL = "60s"
 _DURATION = re.compile(r"^(\d+)([smh])$")
@@ -227,49 +224,30 @@ def render(document: dict[str, Any]) -> str:
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
-def expected() -> dict[Path, str]:
-    files = {POLICIES / name: render(body) for name, body in policies([]).items()}
-    files[DASHBOARD] = render(dashboard())
-    return files
-
-
-def stale() -> list[str]:
-    """What differs between the committed files and what the rule file generates."""
-    problems = []
-    for path, text in expected().items():
-        if not path.exists() or path.read_text() != text:
-            problems.append(f"{path.relative_to(HERE)} is out of date")
-    known = {path.name for path in expected()} | HAND_WRITTEN
-    for path in POLICIES.glob("*.json"):
-        if path.name not in known:
-            problems.append(f"{path.relative_to(HERE)} has no rule in alerts.rules.yml")
-    return problems
+def write(out: Path, channels: list[str]) -> list[Path]:
+    """Writes every policy (the generated ones and the hand-written ones of ``policies/``, all
+    with ``channels``) to ``out/policies/`` and the dashboard to ``out/dashboard.json``."""
+    (out / "policies").mkdir(parents=True, exist_ok=True)
+    documents = dict(policies(channels))
+    for path in sorted(POLICIES.glob("*.json")):
+        hand = json.loads(path.read_text())
+        hand["notificationChannels"] = channels
+        documents[path.name] = hand
+    written = []
+    for name, body in documents.items():
+        (out / "policies" / name).write_text(render(body))
+        written.append(out / "policies" / name)
+    (out / "dashboard.json").write_text(render(dashboard()))
+    return [*written, out / "dashboard.json"]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--check", action="store_true", help="only report stale files")
-    parser.add_argument("--out", type=Path, help="write policies with channels here instead")
+    parser.add_argument("--out", type=Path, required=True, help="the directory to write to")
     parser.add_argument("--channel", action="append", default=[], help="notification channel")
     args = parser.parse_args()
-    if args.check:
-        problems = stale()
-        for problem in problems:
-            print(problem, file=sys.stderr)
-        return 1 if problems else 0
-    if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        for name, body in policies(args.channel).items():
-            (args.out / name).write_text(render(body))
-        hand = json.loads((POLICIES / "deploy-failed.json").read_text())
-        hand["notificationChannels"] = args.channel
-        (args.out / "deploy-failed.json").write_text(render(hand))
-        print(f"{len(policies([])) + 1} policies written to {args.out}")
-        return 0
-    POLICIES.mkdir(exist_ok=True)
-    for path, text in expected().items():
-        path.write_text(text)
-    print(f"{len(policies([]))} policies and the dashboard written under {HERE}")
+    written = write(args.out, args.channel)
+    print(f"{len(written) - 1} policies and the dashboard written under {args.out}")
     return 0
 
 
