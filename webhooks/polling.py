@@ -15,12 +15,10 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from crypto.errors import CryptoError
-from groupie import metrics
-from messages.services import archive
-from messages.stores.records import PutOutcome, RecordRefused, StoreError
+from messages.stores.records import PutOutcome
 from webhooks.botapi import BotApi, BotApiError
-from webhooks.updates import ARCHIVED_UPDATES, IgnoredUpdate, InvalidUpdate, parse_update
+from webhooks.intake import IGNORED, INVALID, UNAVAILABLE, take
+from webhooks.updates import ARCHIVED_UPDATES
 
 logger = logging.getLogger(__name__)
 ALLOWED_UPDATES = list(ARCHIVED_UPDATES)  # exactly the kinds groupie archives
@@ -88,31 +86,17 @@ class Poller:
         return True
 
     def _archive_one(self, raw: dict[str, Any]) -> bool:
-        try:
-            update = parse_update(raw)
-        except InvalidUpdate as exc:
-            metrics.UPDATES.labels("unknown", "invalid").inc()
-            logger.warning("update skipped: %s", exc, extra={"update_id": raw.get("update_id")})
-            self.counts.skipped += 1
-            return True
-        if isinstance(update, IgnoredUpdate):
-            metrics.UPDATES.labels(update.kind, "ignored").inc()
-            self.counts.skipped += 1
-            return True
-        context = {"update_id": update.update_id, "chat_id": update.chat_id}
-        try:
-            outcome = archive(update)
-        except (RecordRefused, UnicodeEncodeError) as exc:
-            metrics.UPDATES.labels(update.update_kind, "invalid").inc()
-            logger.warning("update skipped: %s", type(exc).__name__, extra=context)
-            self.counts.skipped += 1
-            return True
-        except (StoreError, CryptoError) as exc:
-            metrics.UPDATES.labels(update.update_kind, "unavailable").inc()
-            logger.error("update not archived: %s", type(exc).__name__, extra=context)
+        """The webhook's own intake; False on an outage (nothing stored, read again later)."""
+        intake = take(raw)
+        if intake.outcome == UNAVAILABLE:
             return False
-        metrics.UPDATES.labels(update.update_kind, outcome.value).inc()
-        if outcome is PutOutcome.DUPLICATE:
+        if intake.outcome in (INVALID, IGNORED):
+            if intake.outcome == INVALID:
+                logger.warning(
+                    "update skipped: %s", intake.reason, extra={"update_id": raw.get("update_id")}
+                )
+            self.counts.skipped += 1
+        elif intake.outcome == PutOutcome.DUPLICATE.value:
             self.counts.duplicates += 1
         else:
             self.counts.archived += 1

@@ -9,19 +9,15 @@ from __future__ import annotations
 
 import hmac
 import logging
-import time
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from crypto.errors import CryptoError
 from groupie import metrics, strictjson
 from groupie.strictjson import StrictJSONError
-from messages.services import archive
-from messages.stores.records import PutOutcome, RecordRefused, StoreError
-from webhooks.updates import IgnoredUpdate, InvalidUpdate, parse_update
+from webhooks.intake import IGNORED, INVALID, UNAVAILABLE, take
 
 logger = logging.getLogger(__name__)
 
@@ -83,49 +79,20 @@ def _receive(request: HttpRequest) -> HttpResponse:
         metrics.UPDATES.labels("unknown", "invalid").inc()
         return _status(400, "body shorter than its Content-Length")
     try:
-        update = parse_update(strictjson.loads(body, max_depth=MAX_DEPTH))
-    except (StrictJSONError, InvalidUpdate) as exc:
-        # Their text names the problem or the field, never content.
+        data = strictjson.loads(body, max_depth=MAX_DEPTH)
+    except StrictJSONError as exc:
+        # Its text names the problem, never content.
         metrics.UPDATES.labels("unknown", "invalid").inc()
         return _status(400, str(exc))
+    intake = take(data)
     # The request's access line carries these (groupie.middleware): ids and outcomes only.
-    context: dict[str, object] = {"update_id": update.update_id}
-    request.log_context = context  # type: ignore[attr-defined]
-    if isinstance(update, IgnoredUpdate):
-        metrics.UPDATES.labels(update.kind, "ignored").inc()
-        context.update(update_kind=update.kind, outcome="ignored")
-        return JsonResponse({"ok": True, "ignored": update.kind})
-    context.update(
-        update_kind=update.update_kind, chat_id=update.chat_id, message_id=update.message_id
-    )
-    started = time.perf_counter()
-    try:
-        outcome = archive(update)
-    except UnicodeEncodeError:
-        # A lone UTF-16 surrogate escaped in the JSON: not text, and never sent by Telegram.
-        metrics.UPDATES.labels(update.update_kind, "invalid").inc()
-        context["outcome"] = "invalid"
-        return _status(400, "the update holds text that is not valid Unicode")
-    except RecordRefused as exc:
-        # The store refused the values themselves: every redelivery would fail the same way,
-        # and a 5xx would hold back the chat's later updates for 24 hours.
-        metrics.UPDATES.labels(update.update_kind, "invalid").inc()
-        context["outcome"] = "invalid"
-        logger.warning("update refused by the store: %s", exc, extra=dict(context))
-        return _status(400, "the update holds values the archive cannot store")
-    except (StoreError, CryptoError) as exc:
-        # CryptoError includes the keyring being down and a chat key it cannot unwrap (a
-        # disabled KEK version): an operator's problem, so Telegram should retry later.
-        metrics.UPDATES.labels(update.update_kind, "unavailable").inc()
-        context.update(outcome="unavailable", error=type(exc).__name__)
-        logger.error("update not archived: %s", type(exc).__name__, extra=dict(context))
+    request.log_context = intake.context  # type: ignore[attr-defined]
+    if intake.outcome == INVALID:
+        return _status(400, intake.reason)
+    if intake.outcome == UNAVAILABLE:
         response = _status(503, "archive unavailable; Telegram will redeliver")
         response["Retry-After"] = "5"
         return response
-    metrics.UPDATES.labels(update.update_kind, outcome.value).inc()
-    if outcome is not PutOutcome.DUPLICATE:
-        metrics.LAST_ARCHIVED.set(time.time())
-    context.update(
-        outcome=outcome.value, processing_ms=round((time.perf_counter() - started) * 1000, 1)
-    )
-    return JsonResponse({"ok": True, "outcome": outcome.value})
+    if intake.outcome == IGNORED:
+        return JsonResponse({"ok": True, "ignored": intake.context["update_kind"]})
+    return JsonResponse({"ok": True, "outcome": intake.outcome})

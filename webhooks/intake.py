@@ -1,0 +1,78 @@
+"""One Telegram Update into the archive, the same way whoever brings it (the webhook, or
+poll_updates): parse, archive, count in groupie_updates_total, and say what happened."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+from crypto.errors import CryptoError
+from groupie import metrics
+from messages.services import archive
+from messages.stores.records import PutOutcome, RecordRefused, StoreError
+from messages.telegram import IncomingMessage
+from webhooks.updates import IgnoredUpdate, InvalidUpdate, parse_update
+
+logger = logging.getLogger(__name__)
+INVALID, IGNORED, UNAVAILABLE = "invalid", "ignored", "unavailable"
+
+
+@dataclass
+class Intake:
+    outcome: str  # a PutOutcome's value, or ignored, invalid, unavailable
+    reason: str = ""  # for invalid and unavailable: what went wrong, never content
+    update: IncomingMessage | IgnoredUpdate | None = None
+    # What a log line may say of it: ids, kinds, the outcome, timings.
+    context: dict[str, object] = field(default_factory=dict)
+
+
+def take(data: object) -> Intake:
+    """Archives the decoded Update ``data``. Invalid input (never from Telegram, or values no
+    store can hold) is ``invalid``; an outage of ours (store, keyring) is ``unavailable`` and
+    nothing is stored, so the update must be delivered again."""
+    try:
+        update = parse_update(data)
+    except InvalidUpdate as exc:
+        # Its text names the problem or the field, never content.
+        metrics.UPDATES.labels("unknown", INVALID).inc()
+        return Intake(INVALID, str(exc))
+    context: dict[str, object] = {"update_id": update.update_id}
+    if isinstance(update, IgnoredUpdate):
+        metrics.UPDATES.labels(update.kind, IGNORED).inc()
+        context.update(update_kind=update.kind, outcome=IGNORED)
+        return Intake(IGNORED, update=update, context=context)
+    context.update(
+        update_kind=update.update_kind, chat_id=update.chat_id, message_id=update.message_id
+    )
+    started = time.perf_counter()
+    try:
+        outcome = archive(update)
+    except UnicodeEncodeError:
+        # A lone UTF-16 surrogate escaped in the JSON: not text, and never sent by Telegram.
+        return _refused(update, context, "the update holds text that is not valid Unicode")
+    except RecordRefused as exc:
+        # The store refused the values themselves: every redelivery would fail the same way,
+        # and a 5xx would hold back the chat's later updates for 24 hours.
+        logger.warning("update refused by the store: %s", exc, extra=dict(context))
+        return _refused(update, context, "the update holds values the archive cannot store")
+    except (StoreError, CryptoError) as exc:
+        # CryptoError includes the keyring being down and a chat key it cannot unwrap (a
+        # disabled KEK version): an operator's problem, so Telegram should retry later.
+        metrics.UPDATES.labels(update.update_kind, UNAVAILABLE).inc()
+        context.update(outcome=UNAVAILABLE, error=type(exc).__name__)
+        logger.error("update not archived: %s", type(exc).__name__, extra=dict(context))
+        return Intake(UNAVAILABLE, type(exc).__name__, update, context)
+    metrics.UPDATES.labels(update.update_kind, outcome.value).inc()
+    if outcome is not PutOutcome.DUPLICATE:
+        metrics.LAST_ARCHIVED.set(time.time())
+    context.update(
+        outcome=outcome.value, processing_ms=round((time.perf_counter() - started) * 1000, 1)
+    )
+    return Intake(outcome.value, update=update, context=context)
+
+
+def _refused(update: IncomingMessage, context: dict[str, object], reason: str) -> Intake:
+    metrics.UPDATES.labels(update.update_kind, INVALID).inc()
+    context["outcome"] = INVALID
+    return Intake(INVALID, reason, update, context)
