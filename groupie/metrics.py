@@ -141,6 +141,27 @@ TELEGRAM_CHECKED = Gauge(
     multiprocess_mode="max",
 )
 
+# -- media --------------------------------------------------------------------------------------
+MEDIA_FETCHES = Counter(
+    "groupie_media_fetches_total",
+    "Media fetch attempts, by result: stored, retry (a transient failure, tried again later), "
+    "failed (retries exhausted or refused for good), too_large, gone (the message was shredded "
+    "or purged meanwhile).",
+    ["result"],
+)
+MEDIA_BYTES = Counter("groupie_media_bytes_total", "Bytes of media fetched and sealed.")
+MEDIA_FILES = Gauge(
+    "groupie_media_files",
+    "Media files by status (pending, stored, failed, too_large), counted at scrape time.",
+    ["status"],
+    multiprocess_mode="max",
+)
+MEDIA_DOWNLOADS = Counter(
+    "groupie_media_downloads_total",
+    "Media files served decrypted, by channel (admin, api) and result (ok, failed).",
+    ["channel", "result"],
+)
+
 # -- the process ------------------------------------------------------------------------------
 MEMORY = Gauge(
     "groupie_process_resident_memory_bytes",

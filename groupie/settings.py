@@ -81,6 +81,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_tasks",
+    "django_tasks_db",
     "messages.apps.ArchiveConfig",
     "webhooks",
 ]
@@ -305,6 +307,62 @@ GROUPIE_KEYRING: dict[str, Any] = {"BACKEND": _keyring_backend, "OPTIONS": _keyr
 GROUPIE_CHAT_KEY_CACHE = {
     "TTL_SECONDS": env.int("GROUPIE_CHAT_KEY_CACHE_TTL", default=600),
     "MAX_KEYS": env.int("GROUPIE_CHAT_KEY_CACHE_SIZE", default=20_000),
+}
+
+# Media: files of archived messages, fetched from the Bot API off the request path, sealed
+# under their chat's key and kept in a blob store (docs/media.md). GROUPIE_FETCH_MEDIA=0 keeps
+# only the message (with its file_id), as before.
+GROUPIE_FETCH_MEDIA = env.bool("GROUPIE_FETCH_MEDIA", default=True)
+MEDIA_STORE_SHORTCUTS = {
+    "local": "messages.media.blobs.local.LocalBlobStore",
+    "gcs": "messages.media.blobs.gcs.GCSBlobStore",
+}
+_media_backend = backend_setting("GROUPIE_MEDIA_STORE", MEDIA_STORE_SHORTCUTS, "local")
+_media_options: dict[str, Any] = {}
+if _media_backend == MEDIA_STORE_SHORTCUTS["local"]:
+    _media_options = {"path": env.str("GROUPIE_MEDIA_PATH", default=str(VAR_DIR / "media"))}
+elif _media_backend == MEDIA_STORE_SHORTCUTS["gcs"]:
+    _media_options = {
+        "bucket": env.str("GROUPIE_MEDIA_BUCKET", default=""),
+        "project": GCP_PROJECT_ID,
+    }
+GROUPIE_MEDIA_STORE: dict[str, Any] = {"BACKEND": _media_backend, "OPTIONS": _media_options}
+# Telegram lets a bot download files up to 20 MB; a local Bot API server (TELEGRAM_API_URL
+# pointing elsewhere) lifts the limit, up to its own 2,000 MB.
+TELEGRAM_BOT_API_FILE_LIMIT = 20 * 1024 * 1024
+GROUPIE_MEDIA_MAX_BYTES = env.int(
+    "GROUPIE_MEDIA_MAX_BYTES",
+    default=(
+        TELEGRAM_BOT_API_FILE_LIMIT
+        if TELEGRAM_API_URL.rstrip("/") == "https://api.telegram.org"
+        else 2000 * 1024 * 1024
+    ),
+)
+
+# Background work (media fetching), with Django's task framework (the django-tasks backport).
+# database: a table in DATABASE_URL and `manage.py db_worker` beside the web server (one box);
+# cloudtasks: a Cloud Tasks queue that calls back POST /internal/tasks/ with an OIDC token.
+TASKS_SHORTCUTS = {
+    "database": "django_tasks_db.DatabaseBackend",
+    "cloudtasks": "groupie.cloudtasks.CloudTasksBackend",
+    "immediate": "django_tasks.backends.immediate.ImmediateBackend",
+}
+_tasks_backend = backend_setting("GROUPIE_TASKS", TASKS_SHORTCUTS, "database")
+_tasks_options: dict[str, Any] = {}
+if _tasks_backend == TASKS_SHORTCUTS["cloudtasks"]:
+    _tasks_options = {
+        # projects/P/locations/L/queues/Q
+        "queue": env.str("CLOUD_TASKS_QUEUE", default=""),
+        # The service's own URL: tasks call back {url}/internal/tasks/.
+        "url": env.str("GROUPIE_TASKS_URL", default=""),
+        # The identity Cloud Tasks signs its OIDC tokens as; the endpoint accepts no other.
+        "service_account": env.str("CLOUD_TASKS_SERVICE_ACCOUNT", default=""),
+        # Tests only: a loopback Cloud Tasks peer and its token-signing certificates.
+        "endpoint": env.str("CLOUD_TASKS_ENDPOINT", default=""),
+        "certs_url": env.str("GROUPIE_OIDC_CERTS_URL", default=""),
+    }
+TASKS: dict[str, Any] = {
+    "default": {"BACKEND": _tasks_backend, "QUEUES": ["default"], "OPTIONS": _tasks_options}
 }
 
 # Logging: one line per record to stderr (Cloud Run collects it). Message text, names and keys

@@ -6,7 +6,7 @@ from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from groupie import metrics
+from groupie import cloudtasks, metrics
 from messages import health
 from webhooks.views import legacy_webhook, telegram_webhook
 
@@ -20,6 +20,8 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("metrics", metrics.metrics_view, name="metrics"),
+    # Cloud Tasks calls back here (GROUPIE_TASKS=cloudtasks); a 404 otherwise.
+    path("internal/tasks/", cloudtasks.run_task, name="run-task"),
     path("api/v1/", include("messages.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

@@ -38,7 +38,11 @@ def record(
     message_ids: Iterable[str] = (),
     filters: dict[str, Any] | None = None,
     api_key: ApiKey | None = None,
+    immediately: bool = False,
 ) -> AuditEntry:
+    """Records what ``request`` was shown: held until its response renders well (see the
+    middleware), or written at once with ``immediately`` (a failure worth keeping although
+    the response is an error)."""
     user = getattr(request, "user", None)
     is_user = user is not None and user.is_authenticated and api_key is None
     entry = AuditEntry(
@@ -57,7 +61,7 @@ def record(
         client_address=client_address(request),
     )
     pending: list[AuditEntry] | None = getattr(request, PENDING, None)
-    if pending is None:
+    if pending is None or immediately:
         entry.save()
         metrics.AUDIT_ENTRIES.labels(channel).inc()
     else:

@@ -228,3 +228,51 @@ class ChatRetention(models.Model):
 
     def __str__(self) -> str:
         return f"chat {self.chat_id}: {self.days} days"
+
+
+class MediaFile(models.Model):
+    """A file of an archived message: where its fetch stands, and once fetched, its sealed
+    blob in the media store. No content and no file name here: the name is in the sealed
+    message; the file_id is kept only until the file is fetched."""
+
+    PENDING, STORED, FAILED, TOO_LARGE = "pending", "stored", "failed", "too_large"
+    STATUSES = [
+        (PENDING, "pending"),
+        (STORED, "stored"),
+        (FAILED, "failed (retries exhausted)"),
+        (TOO_LARGE, "too large for the Bot API"),
+    ]
+
+    chat_id = models.BigIntegerField()
+    message_id = models.BigIntegerField()
+    file_unique_id = models.CharField(max_length=64)
+    date = models.BigIntegerField(help_text="The message's Telegram date (purges go by it).")
+    kind = models.CharField(max_length=16)
+    file_id = models.CharField(max_length=256, blank=True)
+    declared_size = models.BigIntegerField(null=True)
+    status = models.CharField(max_length=16, choices=STATUSES, default=PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(max_length=200, blank=True)
+    next_attempt_at = models.DateTimeField(null=True)
+    blob_name = models.CharField(max_length=200, blank=True)
+    key_version = models.PositiveIntegerField(null=True)
+    size = models.BigIntegerField(null=True, help_text="Bytes of the file, as stored.")
+    content_type = models.CharField(max_length=100, blank=True, help_text="Sniffed, not told.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    fetched_at = models.DateTimeField(null=True)
+
+    class Meta:
+        verbose_name = "media file"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["chat_id", "message_id", "file_unique_id"], name="one_media_file_per_place"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="media_by_status"),
+            models.Index(fields=["chat_id", "date"], name="media_by_chat_date"),
+            models.Index(fields=["chat_id", "key_version"], name="media_by_key_version"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} of chat {self.chat_id} message {self.message_id}"

@@ -242,3 +242,56 @@ def _media_group_id(message: Mapping[str, Any], where: str) -> str | None:
     if len(value) > MAX_MEDIA_GROUP_ID or not _plain_text(value):
         raise InvalidMessage(f"{where}.media_group_id is not a media group id")
     return value
+
+
+@dataclass(frozen=True)
+class MediaRef:
+    """The file a message carries, as the Bot API names it: ``file_id`` fetches it (with this
+    bot's token only), ``file_unique_id`` is the same file for every bot and over time."""
+
+    kind: str  # one of FILE_KINDS
+    file_id: str
+    file_unique_id: str
+    file_size: int | None
+
+
+MAX_FILE_ID = 256
+MAX_FILE_UNIQUE_ID = 64
+
+
+def media_of(message: Mapping[str, Any]) -> MediaRef | None:
+    """The file worth keeping in a message: the largest size of a photo (Telegram sends
+    several, smallest first), the file itself for the other kinds (not its thumbnail). None
+    when the message has none, or none that reads as a Bot API file."""
+    for kind in FILE_KINDS:
+        value = message.get(kind)
+        if kind == "photo":
+            sizes = [s for s in value if isinstance(s, dict)] if isinstance(value, list) else []
+            value = max(sizes, key=_photo_area, default=None)
+        if isinstance(value, dict):
+            return _media_ref(kind, value)
+    return None
+
+
+def _photo_area(size: Mapping[str, Any]) -> int:
+    width, height = size.get("width"), size.get("height")
+    if isinstance(width, int) and isinstance(height, int):
+        return width * height
+    return 0
+
+
+def _media_ref(kind: str, file: Mapping[str, Any]) -> MediaRef | None:
+    file_id, unique_id, size = (
+        file.get("file_id"),
+        file.get("file_unique_id"),
+        file.get("file_size"),
+    )
+    if not (isinstance(file_id, str) and 0 < len(file_id) <= MAX_FILE_ID):
+        return None
+    if not (isinstance(unique_id, str) and 0 < len(unique_id) <= MAX_FILE_UNIQUE_ID):
+        return None
+    if not _plain_text(unique_id) or not unique_id.isascii():
+        return None
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        size = None
+    return MediaRef(kind=kind, file_id=file_id, file_unique_id=unique_id, file_size=size)

@@ -189,7 +189,7 @@ def cloud(kms: Any, firestore_project: str) -> Any:
 @pytest.fixture
 def bot_api(settings: Any) -> Any:
     """The loopback Bot API server, with TELEGRAM_API_URL and TELEGRAM_TOKEN pointing at it."""
-    from tests.peers.botapi import BotApiPeer
+    from webhooks.loopback import BotApiPeer
 
     peer = BotApiPeer()
     settings.TELEGRAM_API_URL, settings.TELEGRAM_TOKEN = peer.url, peer.token

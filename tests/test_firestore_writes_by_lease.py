@@ -140,6 +140,7 @@ def finish(thread: threading.Thread, stop: threading.Event) -> None:
     assert not thread.is_alive()
 
 
+@pytest.mark.django_db  # media records live in Django's database, beside the audit log
 def test_a_shred_deletes_what_leased_writers_store_while_it_runs(
     store: FirestoreStore, tmp_path: Path
 ) -> None:
@@ -161,6 +162,7 @@ def test_a_shred_deletes_what_leased_writers_store_while_it_runs(
     assert "waiting" in notes.getvalue()  # and said so
 
 
+@pytest.mark.django_db
 def test_re_encryption_waits_for_writes_under_the_superseded_version(
     store: FirestoreStore, tmp_path: Path
 ) -> None:

@@ -18,7 +18,7 @@ import httpx
 
 from tests.conftest import load_update
 from tests.gunicorn_server import ROOT, running_gunicorn
-from tests.peers.botapi import BotApiPeer
+from webhooks.loopback import BotApiPeer
 from webhooks.polling import ALLOWED_UPDATES
 
 SECRET = "first-hour_secret-42"

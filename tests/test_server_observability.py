@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import FIXTURES
 from tests.gunicorn_server import free_port, running_gunicorn
-from tests.peers.botapi import BotApiPeer
+from webhooks.loopback import BotApiPeer
 
 
 @pytest.fixture

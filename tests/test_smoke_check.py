@@ -17,7 +17,7 @@ from django.core.management.base import CommandError
 from messages.models import ApiKey
 from messages.stores import get_store
 from tests.gunicorn_server import free_port
-from tests.peers.botapi import send_json
+from webhooks.loopback import send_json
 from webhooks.management.commands.smoke_check import PROBE_CHAT_ID
 
 pytestmark = pytest.mark.django_db(transaction=True)

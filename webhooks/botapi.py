@@ -14,13 +14,17 @@ import json
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 
 TIMEOUT_SECONDS = 10.0
+DOWNLOAD_TIMEOUT_SECONDS = 60.0  # between two reads of a download, not for all of it
+CHUNK_BYTES = 64 * 1024
 
 
 class BotApiError(Exception):
@@ -115,6 +119,55 @@ class BotApi:
 
     def get_webhook_info(self) -> WebhookInfo:
         return WebhookInfo.from_api(self.call("getWebhookInfo"))
+
+    def get_file(self, file_id: str) -> TelegramFile:
+        result = self.call("getFile", file_id=file_id)
+        path = result.get("file_path") if isinstance(result, dict) else None
+        if not isinstance(path, str) or not path:
+            raise BotApiError("getFile", "Telegram gave no file_path (the file cannot be fetched)")
+        size = result.get("file_size")
+        return TelegramFile(path, size if isinstance(size, int) else None)
+
+    @contextmanager
+    def download(self, file_path: str) -> Iterator[Iterator[bytes]]:
+        """The file's bytes, in chunks as they arrive (never the whole file in memory).
+
+        A relative path is fetched from ``<base>/file/bot<token>/<path>``; an absolute one is
+        what a local Bot API server in ``--local`` mode answers: a file on its disk, shared
+        with this host, read in place."""
+        if Path(file_path).is_absolute():
+            with Path(file_path).open("rb") as local:
+                yield iter(lambda: local.read(CHUNK_BYTES), b"")
+            return
+        request = urllib.request.Request(  # noqa: S310 - http(s) only, checked in __init__
+            f"{self.base_url}/file/bot{self.token}/{file_path}"
+        )
+        try:
+            response = urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT_SECONDS)  # noqa: S310
+        except urllib.error.HTTPError as exc:
+            exc.close()
+            raise BotApiError("download", f"HTTP {exc.code}", status=exc.code) from None
+        except (TimeoutError, urllib.error.URLError, ConnectionError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise BotApiError(
+                "download", f"Telegram unreachable ({type(reason).__name__})"
+            ) from None
+        with response:
+            yield _chunks(response)
+
+
+@dataclass(frozen=True)
+class TelegramFile:
+    file_path: str
+    file_size: int | None
+
+
+def _chunks(response: Any) -> Iterator[bytes]:
+    try:
+        while chunk := response.read(CHUNK_BYTES):
+            yield chunk
+    except (TimeoutError, OSError) as exc:
+        raise BotApiError("download", f"interrupted ({type(exc).__name__})") from None
 
 
 class _Retry(Exception):

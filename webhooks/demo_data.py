@@ -19,9 +19,10 @@ from __future__ import annotations
 import base64
 import copy
 import hashlib
+from pathlib import Path
 from typing import Any
 
-__all__ = ["FIRST_UPDATE_ID", "START_TIMESTAMP", "demo_updates"]
+__all__ = ["FIRST_UPDATE_ID", "START_TIMESTAMP", "demo_files", "demo_updates"]
 
 JSONDict = dict[str, Any]
 
@@ -82,12 +83,29 @@ def _token(seed: str, length: int) -> str:
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")[:length]
 
 
-def _file(prefix: str, seed: str, size: int) -> JSONDict:
+# The demo's real files (webhooks/demo_media/), served by the loopback Bot API server when
+# load_demo runs: file_id -> file. Their sizes are the files' own.
+DEMO_MEDIA = Path(__file__).resolve().parent / "demo_media"
+_DEMO_FILES: dict[str, Path] = {}
+
+
+def _file(prefix: str, seed: str, size: int, media: str | None = None) -> JSONDict:
+    file_id = prefix + _token(seed, 56)
+    if media is not None:
+        _DEMO_FILES[file_id] = DEMO_MEDIA / media
+        size = _DEMO_FILES[file_id].stat().st_size
     return {
-        "file_id": prefix + _token(seed, 56),
+        "file_id": file_id,
         "file_unique_id": "AgAD" + _token(seed + ":u", 12),
         "file_size": size,
     }
+
+
+def demo_files() -> dict[str, Path]:
+    """The file behind each demo file_id that has one (photos' largest size, the document,
+    the voice note, the sticker)."""
+    demo_updates()
+    return dict(_DEMO_FILES)
 
 
 def _thumbnail(seed: str, width: int, height: int) -> JSONDict:
@@ -96,13 +114,15 @@ def _thumbnail(seed: str, width: int, height: int) -> JSONDict:
     return thumb
 
 
-def _photo(seed: str, width: int, height: int) -> list[JSONDict]:
-    """PhotoSize array, smallest first, as Telegram sends it."""
+def _photo(seed: str, width: int, height: int, media: str | None = None) -> list[JSONDict]:
+    """PhotoSize array, smallest first, as Telegram sends it; ``media`` is the largest's file."""
     sizes = []
     for step, longest in enumerate((90, 320, 800, 1280)):
         scale = longest / max(width, height)
         w, h = round(width * scale), round(height * scale)
-        size = _file("AgACAgQAAxkBAAIC", f"{seed}:{step}", w * h // 9 + 600)
+        size = _file(
+            "AgACAgQAAxkBAAIC", f"{seed}:{step}", w * h // 9 + 600, media if step == 3 else None
+        )
         size["file_unique_id"] = "AQAD" + _token(seed, 8) + "AAN" + "xymy"[step]
         size.update(width=w, height=h)
         sizes.append(size)
@@ -122,17 +142,17 @@ def _poll(poll_id: str, question: str, *options: str) -> JSONDict:
     }
 
 
-def _sticker(seed: str, emoji: str, set_name: str) -> JSONDict:
+def _sticker(seed: str, emoji: str, set_name: str, media: str | None = None) -> JSONDict:
     return {
         "width": 512,
         "height": 512,
         "emoji": emoji,
         "set_name": set_name,
-        "is_animated": True,
+        "is_animated": False,
         "is_video": False,
         "type": "regular",
         "thumbnail": _thumbnail(seed, 128, 128),
-        **_file("CAACAgIAAxkBAAIC", seed, 30_218),
+        **_file("CAACAgIAAxkBAAIC", seed, 30_218, media),
     }
 
 
@@ -291,7 +311,7 @@ def _team_chat(t: _Timeline) -> None:
         TEAM,
         PRIYA,
         300,
-        photo=_photo("team:whiteboard", 4032, 3024),
+        photo=_photo("team:whiteboard", 4032, 3024, "whiteboard.jpg"),
         caption=caption,
         caption_entities=_entities(caption, ("Whiteboard", "bold")),
     )
@@ -304,7 +324,7 @@ def _team_chat(t: _Timeline) -> None:
             "file_name": "migration-notes-2.4.pdf",
             "mime_type": "application/pdf",
             "thumbnail": _thumbnail("team:notes", 226, 320),
-            **_file("BQACAgQAAxkBAAIC", "team:notes", 284_913),
+            **_file("BQACAgQAAxkBAAIC", "team:notes", 284_913, "migration-notes-2.4.pdf"),
         },
         caption="Draft migration notes",
     )
@@ -312,7 +332,11 @@ def _team_chat(t: _Timeline) -> None:
         TEAM,
         OSKAR,
         240,
-        voice={"duration": 23, "mime_type": "audio/ogg", **_file("AwACAgQAAxkBAAIC", "v1", 91_402)},
+        voice={
+            "duration": 3,
+            "mime_type": "audio/ogg",
+            **_file("AwACAgQAAxkBAAIC", "v1", 91_402, "voice.ogg"),
+        },
     )
     t.text(TEAM, PRIYA, "Summary of Oskar's voice note: staging DB needs a resize first.", 70)
     date_question = t.text(TEAM, MARGUERITE, "When do we ship? Let's vote.", 200)
@@ -333,7 +357,7 @@ def _team_chat(t: _Timeline) -> None:
         TEAM,
         OSKAR,
         20,
-        sticker=_sticker("team:sticker", "🎉", "HotCherry"),
+        sticker=_sticker("team:sticker", "🎉", "HotCherry", "sticker.webp"),
     )
     t.text(TEAM, PRIYA, "Resizing staging now.", 400)
     t.text(TEAM, PRIYA, "Done. Staging has twice the disk.", 1800)
@@ -345,9 +369,11 @@ def _team_chat(t: _Timeline) -> None:
 def _media_group(t: _Timeline) -> None:
     group_id = "13912587446019384"
     caption = "Release party setup 🎈"
-    photo = _photo("party:1", 3000, 4000)
+    photo = _photo("party:1", 3000, 4000, "party-1.jpg")
     t.message(TEAM, PRIYA, 3600, media_group_id=group_id, photo=photo, caption=caption)
-    t.message(TEAM, PRIYA, 0, media_group_id=group_id, photo=_photo("party:2", 4000, 3000))
+    t.message(
+        TEAM, PRIYA, 0, media_group_id=group_id, photo=_photo("party:2", 4000, 3000, "party-2.jpg")
+    )
 
 
 def _forum(t: _Timeline) -> None:

@@ -12,6 +12,7 @@ from groupie import metrics
 from messages.services import archive
 from messages.stores.records import PutOutcome, RecordRefused, StoreError
 from messages.telegram import IncomingMessage
+from webhooks.media import ENQUEUE_FAILURES, queue_fetch
 from webhooks.updates import IgnoredUpdate, InvalidUpdate, parse_update
 
 logger = logging.getLogger(__name__)
@@ -59,10 +60,13 @@ def take(data: object) -> Intake:
     except (StoreError, CryptoError) as exc:
         # CryptoError includes the keyring being down and a chat key it cannot unwrap (a
         # disabled KEK version): an operator's problem, so Telegram should retry later.
-        metrics.UPDATES.labels(update.update_kind, UNAVAILABLE).inc()
-        context.update(outcome=UNAVAILABLE, error=type(exc).__name__)
-        logger.error("update not archived: %s", type(exc).__name__, extra=dict(context))
-        return Intake(UNAVAILABLE, type(exc).__name__, update, context)
+        return _unavailable(update, context, exc, "update not archived")
+    try:
+        # Its file is fetched later, off the request path; a redelivery queues it if this
+        # failed (the message itself is stored: the redelivery finds it a duplicate).
+        queue_fetch(update)
+    except ENQUEUE_FAILURES as exc:
+        return _unavailable(update, context, exc, "media fetch not queued")
     metrics.UPDATES.labels(update.update_kind, outcome.value).inc()
     if outcome is not PutOutcome.DUPLICATE:
         metrics.LAST_ARCHIVED.set(time.time())
@@ -76,3 +80,12 @@ def _refused(update: IncomingMessage, context: dict[str, object], reason: str) -
     metrics.UPDATES.labels(update.update_kind, INVALID).inc()
     context["outcome"] = INVALID
     return Intake(INVALID, reason, update, context)
+
+
+def _unavailable(
+    update: IncomingMessage, context: dict[str, object], exc: Exception, what: str
+) -> Intake:
+    metrics.UPDATES.labels(update.update_kind, UNAVAILABLE).inc()
+    context.update(outcome=UNAVAILABLE, error=type(exc).__name__)
+    logger.error("%s: %s", what, type(exc).__name__, extra=dict(context))
+    return Intake(UNAVAILABLE, type(exc).__name__, update, context)

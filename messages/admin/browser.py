@@ -14,6 +14,7 @@ from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, re_path
 
@@ -22,7 +23,9 @@ from messages import audit, cursors, search
 from messages.admin.readonly import ReadOnlyAdmin
 from messages.api.auth import DECRYPT_PERMISSION
 from messages.cursors import InvalidCursor
-from messages.models import AuditEntry, BrowsableChat
+from messages.media import serving
+from messages.media.files import MediaUnavailable
+from messages.models import AuditEntry, BrowsableChat, MediaFile
 from messages.pagination import paginate
 from messages.reading import as_admin, fields, opening
 from messages.stores import get_store
@@ -87,6 +90,11 @@ class ChatBrowserAdmin(ReadOnlyAdmin):
                 r"^(?P<chat_id>-?\d{1,19})/(?P<message_id>\d{1,19})/$",
                 wrap(self.message_detail),
                 name="archive_message",
+            ),
+            re_path(
+                r"^(?P<chat_id>-?\d{1,19})/(?P<message_id>\d{1,19})/media/(?P<media_id>\d{1,19})/$",
+                wrap(self.media_download),
+                name="archive_media",
             ),
         ]
 
@@ -254,8 +262,34 @@ class ChatBrowserAdmin(ReadOnlyAdmin):
             revisions=[as_admin.revision(stored, opened) for stored, opened in revisions],
             reply_exists=bool(reply),
             raw=raw,
+            media_files=MediaFile.objects.filter(
+                chat_id=chat.chat_id, message_id=head.message_id
+            ).order_by("-created_at"),
         )
         return TemplateResponse(request, "admin/archive/message_detail.html", context)
+
+    def media_download(
+        self, request: HttpRequest, chat_id: str, message_id: str, media_id: str
+    ) -> HttpResponseBase:
+        """A message's file, decrypted as it streams; needs the decrypt permission, audited."""
+        if not can_decrypt(request):
+            raise PermissionDenied
+        row = MediaFile.objects.filter(
+            pk=int(media_id), chat_id=int(chat_id), message_id=int(message_id)
+        ).first()
+        if row is None:
+            raise Http404("No such file.")
+        history = get_store().get_message(row.chat_id, row.message_id)
+        message = opening.open_history(history)[0].opened.message if history else None
+        try:
+            return serving.stream(
+                request, row, channel=AuditEntry.ADMIN, name=serving.file_name(row, message)
+            )
+        except MediaUnavailable as exc:
+            context = self._context(request, "File unavailable", error=str(exc), row=row)
+            return TemplateResponse(
+                request, "admin/archive/media_unavailable.html", context, status=409
+            )
 
 
 def _storable(value: int) -> bool:

@@ -24,3 +24,18 @@ class TelegramExportRenderer(NDJSONRenderer):
 
     media_type = "application/json"
     format = "telegram"
+
+
+class FileRenderer(BaseRenderer):
+    """The media endpoint answers a file whatever type the client accepts (the file's own
+    type is known only once it is opened); its errors are JSON."""
+
+    media_type = "*/*"
+    format = "file"
+
+    def render(
+        self, data: Any, accepted_media_type: Any = None, renderer_context: Any = None
+    ) -> bytes:
+        if renderer_context and renderer_context.get("response") is not None:
+            renderer_context["response"]["Content-Type"] = "application/json"
+        return json.dumps(data, ensure_ascii=False).encode()

@@ -20,7 +20,7 @@ from rest_framework.response import Response
 from crypto.errors import KeyringError
 from messages import audit, exporting
 from messages.api.auth import allowed_chats
-from messages.api.renderers import NDJSONRenderer, TelegramExportRenderer
+from messages.api.renderers import FileRenderer, NDJSONRenderer, TelegramExportRenderer
 from messages.api.serializers import (
     INT64_MAX,
     INT64_MIN,
@@ -36,11 +36,14 @@ from messages.api.serializers import (
     parse_message_id,
 )
 from messages.cursors import InvalidCursor
-from messages.models import ApiKey, AuditEntry
+from messages.media import serving
+from messages.media.files import MediaUnavailable
+from messages.models import ApiKey, AuditEntry, MediaFile
 from messages.pagination import paginate, paginate_by_id
 from messages.reading import as_api, opening
 from messages.stores import get_store
 from messages.stores.records import ChatRecord, MessageQuery, StoreError
+from messages.telegram import media_of
 
 EXPORT_BATCH = 500
 BAD_REQUEST = OpenApiResponse(
@@ -226,6 +229,64 @@ class MessageViewSet(viewsets.ViewSet):
         body = as_api.message_detail(head, revisions)
         _audit(request, "message-detail", chat_id=chat_id, message_ids=[body["id"]])
         return Response(body)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "id",
+                str,
+                OpenApiParameter.PATH,
+                description='"chat_id:message_id"',
+                pattern=MESSAGE_ID_PATTERN,
+            ),
+            OpenApiParameter(
+                "file",
+                str,
+                description="A file_unique_id of one of the message's versions; default: the "
+                "file of its latest version.",
+            ),
+        ],
+        responses={
+            (200, "application/octet-stream"): OpenApiTypes.BINARY,
+            404: OpenApiResponse(description="No such message, or its file is not stored."),
+            409: OpenApiResponse(description="The stored file does not open (damaged)."),
+        },
+        summary="The message's file (photo, document, voice...), decrypted as it streams",
+    )
+    @action(detail=True, methods=["get"], renderer_classes=[FileRenderer])
+    def media(self, request: Request, pk: str) -> StreamingHttpResponse | Response:
+        try:
+            chat_id, message_id = parse_message_id(pk)
+        except ValueError:
+            raise NotFound("No such message.") from None
+        history = (
+            get_store().get_message(chat_id, message_id) if _in_scope(request, chat_id) else None
+        )
+        if history is None:
+            raise NotFound("No such message.")
+        message = opening.open_history(history)[0].opened.message
+        rows = MediaFile.objects.filter(chat_id=chat_id, message_id=message_id)
+        wanted = request.query_params.get("file") or (
+            ref.file_unique_id if message and (ref := media_of(message)) else None
+        )
+        row = (
+            rows.filter(file_unique_id=wanted) if wanted else rows.order_by("-created_at")
+        ).first()
+        if row is None:
+            raise NotFound("The message has no stored file.")
+        if row.status != MediaFile.STORED:
+            raise NotFound(f"The {row.kind} is not stored ({row.get_status_display()}).")
+        key = request.auth if isinstance(request.auth, ApiKey) else None
+        try:
+            return serving.stream(
+                request,
+                row,
+                channel=AuditEntry.API,
+                name=serving.file_name(row, message),
+                api_key=key,
+            )
+        except MediaUnavailable as exc:
+            return Response({"detail": f"The {row.kind} cannot be opened: {exc}."}, status=409)
 
     @extend_schema(
         request=BatchRequestSerializer,

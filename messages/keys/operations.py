@@ -31,6 +31,7 @@ from crypto.envelope import message_identity, title_identity
 from crypto.errors import CryptoError, DecryptionError, KeyringError
 from crypto.keyrings.base import Keyring
 from messages.keys.progress import Progress
+from messages.media import files
 from messages.stores.base import MessageStore
 from messages.stores.records import Reseal, SealedRevision, StoredMessage
 
@@ -259,9 +260,13 @@ class Lifecycle:
         report.counts["chats with superseded keys"] = len(pending)
         if dry_run:
             report.counts["revisions would be re-sealed"] = total
+            report.counts["media files would be re-sealed"] = sum(
+                files.count_under(c, vs) for c, vs in pending.items()
+            )
             report.counts["key versions would be retired"] = sum(map(len, pending.values()))
             return report
         report.counts["revisions re-sealed"] = 0
+        report.counts["media files re-sealed"] = 0
         report.counts["key versions retired"] = 0
         superseded_at = [
             r.changed_at or r.created_at for c in pending for r in chats[c] if r.state == SUPERSEDED
@@ -273,8 +278,11 @@ class Lifecycle:
             try:
                 if batch:
                     report.counts["revisions re-sealed"] += self._reseal(chat, batch, report)
-                else:  # the chat's last batch is done: its title, then retire its old versions
+                else:  # the chat's last batch is done: its title and media, then retire
                     self._reseal_title(chat, pending[chat], report)
+                    media = files.reseal(chat, pending[chat])
+                    report.counts["media files re-sealed"] += media.done
+                    report.failures += media.failures
                     retired = self._retire(chat, pending[chat], report)
                     report.counts["key versions retired"] += retired
             except KeyringError:
@@ -336,6 +344,7 @@ class Lifecycle:
         title = chat.sealed_title if chat is not None else None
         if title is not None and _version_or_none(title) in versions:
             left += 1
+        left += files.count_under(chat_id, versions)
         if left:
             report.fail(
                 f"chat {chat_id}: {left} records still use key versions "
@@ -364,6 +373,7 @@ class Lifecycle:
             report.counts["key versions would be destroyed"] = len(live)
             report.counts["messages would be deleted"] = chat.message_count if chat else 0
             report.counts["revisions would be deleted"] = sum(counts.values())
+            report.counts["media files would be deleted"] = files.count_media_before(chat_id, 2**62)
             return report
 
         def plan(current: list[ChatKeyRecord]) -> list[ChatKeyRecord] | None:
@@ -374,6 +384,7 @@ class Lifecycle:
         changes = [r.changed_at for r in destroyed or records if r.changed_at is not None]
         self.wait_for_late_writes(max(changes, default=None))
         deleted = self.store.delete_chat(chat_id)
+        media = files.delete_chat_media(chat_id)
         self.chat_keys.forget(chat_id)
         if not self.store.erase_deleted():
             report.warnings.append(
@@ -384,6 +395,7 @@ class Lifecycle:
         report.counts["key versions destroyed"] = len(destroyed or [])
         report.counts["messages deleted"] = deleted.messages
         report.counts["revisions deleted"] = deleted.revisions
+        report.counts["media files deleted"] = media
         return report
 
     # -- verify_archive -------------------------------------------------------------------------
@@ -402,6 +414,7 @@ class Lifecycle:
         report.counts["chats"] = len(directory)
         report.counts["revisions opened"] = 0
         report.counts["heads opened"] = 0
+        report.counts["media files opened"] = 0
         report.counts["shredded chats"] = len(shredded)
         report.notes += [f"chat {c}: shredded" for c in shredded]
         for chat in directory.values():
@@ -432,6 +445,9 @@ class Lifecycle:
             if chat.sealed_title is not None:
                 title = [(title_identity(chat.chat_id), chat.sealed_title)]
                 self._open(chat.chat_id, title, report)
+            media = files.verify(chat.chat_id)
+            report.counts["media files opened"] += media.done
+            report.failures += media.failures
         return report
 
     def _check_keys(self, chat_id: int, records: list[ChatKeyRecord], report: Report) -> None:

@@ -11,6 +11,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from messages import audit
 from messages.keys.command import chats_argument
 from messages.keys.progress import Progress
+from messages.media import files
+from messages.media.blobs.base import BlobStoreError
 from messages.models import ChatRetention
 from messages.stores import get_store
 from messages.stores.records import StoreError
@@ -20,10 +22,10 @@ DAY = 86_400
 
 class Command(BaseCommand):
     help = (
-        "Deletes messages (with every version) older than their chat's retention period "
-        "(set_retention, or the admin), or than --older-than DAYS for every chat chosen. Fit to "
-        "run daily as a job; interrupted, the next run finishes. Chats without a period keep "
-        "everything unless --older-than is given."
+        "Deletes messages (with every version and their media files) older than their chat's "
+        "retention period (set_retention, or the admin), or than --older-than DAYS for every "
+        "chat chosen. Fit to run daily as a job; interrupted, the next run finishes. Chats "
+        "without a period keep everything unless --older-than is given."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -47,26 +49,32 @@ class Command(BaseCommand):
             for chat in chats
             if older_than is not None or chat in periods
         }
-        deleted = revisions = 0
+        deleted = revisions = media = 0
         progress = Progress(sys.stderr, enabled=not options["dry_run"])
         try:
             for chat, before in progress.iterate(plan.items(), len(plan), "chats"):
                 if options["dry_run"]:
                     deleted += store.count_messages_before(chat, before)
+                    media += files.count_media_before(chat, before)
                     continue
                 result = store.delete_messages_before(chat, before)
                 deleted, revisions = deleted + result.messages, revisions + result.revisions
-        except StoreError as exc:
+                media += files.delete_media_before(chat, before)
+        except (StoreError, BlobStoreError) as exc:
             raise CommandError(
                 f"the store failed ({exc}) after {deleted} messages; run again to finish"
             ) from None
         if options["dry_run"]:
             self.stdout.write(
-                f"purge_messages: {deleted} messages would be purged in {len(plan)} chats"
+                f"purge_messages: {deleted} messages ({media} media files) would be purged in "
+                f"{len(plan)} chats"
             )
             return
         erased = store.erase_deleted()
-        summary = f"{deleted} messages ({revisions} versions) purged in {len(plan)} chats"
+        summary = (
+            f"{deleted} messages ({revisions} versions, {media} media files) purged in "
+            f"{len(plan)} chats"
+        )
         audit.record_command("purge_messages", filters={"summary": summary})
         self.stdout.write(f"purge_messages: {summary}")
         if not erased:

@@ -7,10 +7,15 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from messages.media import files
+from messages.models import MediaFile
 from messages.services import archive
 from messages.stores import get_store
 from messages.telegram import IncomingMessage
-from webhooks.demo_data import demo_updates
+from webhooks import media
+from webhooks.botapi import BotApi
+from webhooks.demo_data import demo_files, demo_updates
+from webhooks.loopback import BotApiPeer
 from webhooks.updates import parse_update
 
 
@@ -29,12 +34,25 @@ class Command(BaseCommand):
             self.stdout.write("The archive is not empty; demo not loaded.")
             return
         outcomes: Counter[str] = Counter()
-        for data in demo_updates():
-            update = parse_update(data)
-            if isinstance(update, IncomingMessage):
-                outcomes[archive(update).value] += 1
+        # The demo's files come from a loopback Bot API server that this command runs, and
+        # are fetched at once, as the worker would fetch a real chat's.
+        telegram = BotApiPeer()
+        try:
+            for file_id, path in demo_files().items():
+                telegram.add_file(file_id, path.read_bytes(), path.name)
+            api = BotApi(telegram.token, base_url=telegram.url)
+            for data in demo_updates():
+                update = parse_update(data)
+                if isinstance(update, IncomingMessage):
+                    outcomes[archive(update).value] += 1
+                    row = files.note(update)
+                    if row is not None and row.status == MediaFile.PENDING:
+                        outcomes[f"media {media.fetch(row.pk, api=api)}"] += 1
+        finally:
+            telegram.close()
         chats = len(get_store().list_chats())
         self.stdout.write(
             f"Demo archived: {outcomes['created']} messages, {outcomes['revised']} edits, "
-            f"{outcomes['duplicate']} already present, in {chats} chats."
+            f"{outcomes['duplicate']} already present, in {chats} chats; "
+            f"{outcomes['media stored']} media files sealed into the media store."
         )

@@ -1,4 +1,5 @@
-"""A loopback Bot API server: Telegram's HTTP protocol on 127.0.0.1, for the real client.
+"""A loopback Bot API server: Telegram's HTTP protocol on 127.0.0.1, for the real client. The
+tests run it, and so does load_demo (to serve the demo's photos, voice note and document).
 
 It answers ``POST /bot<token>/<method>`` (and GET) with Telegram's envelope, ``{"ok": true,
 "result": ...}``; records every call (method, token, JSON params); refuses a token other than
@@ -6,7 +7,9 @@ its own with Telegram's 401; and answers an error on demand (``fail(method, stat
 description, times=, retry_after=)``). It keeps Telegram's state for the methods groupie uses:
 ``setWebhook``/``deleteWebhook``/``getWebhookInfo``, and ``getUpdates`` over ``updates``
 with offsets (an update below the offset asked for is confirmed and dropped; 409 while a
-webhook is set). ``results[method]`` overrides any answer.
+webhook is set), and files: ``add_file`` makes one that ``getFile`` names and
+``GET /file/bot<token>/<path>`` serves (``fail("download", ...)`` makes downloads fail).
+``results[method]`` overrides any answer.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-TOKEN = "123456:TEST-token-for-the-loopback-peer"
+TOKEN = "123456:TEST-token-for-the-loopback-peer"  # noqa: S105 - a loopback peer, not a secret
 
 
 def send_json(handler: BaseHTTPRequestHandler, status: int, body: object) -> None:
@@ -46,6 +49,7 @@ class BotApiPeer:
     calls: list[Call] = field(default_factory=list)
     updates: list[dict[str, Any]] = field(default_factory=list)
     webhook: dict[str, Any] = field(default_factory=dict)
+    files: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # file_id: (path, bytes)
 
     def __post_init__(self) -> None:
         peer = self
@@ -57,7 +61,10 @@ class BotApiPeer:
                 peer._answer(self, json.loads(raw) if raw else {})
 
             def do_GET(self) -> None:
-                peer._answer(self, {})
+                if self.path.startswith("/file/"):
+                    peer._download(self)
+                else:
+                    peer._answer(self, {})
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -78,6 +85,49 @@ class BotApiPeer:
     ) -> None:
         """Answer ``method`` with an error, ``times`` times (then normally again)."""
         self.failures[method] = (status, description, times, retry_after)
+
+    def add_file(self, file_id: str, content: bytes, name: str = "file") -> str:
+        """A file getFile knows by ``file_id``; returns its file_path."""
+        path = f"documents/{len(self.files)}-{name}"
+        self.files[file_id] = (path, content)
+        return path
+
+    def _get_file(self, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        found = self.files.get(str(params.get("file_id")))
+        if found is None:
+            description = "Bad Request: invalid file_id"
+            return 400, {"ok": False, "error_code": 400, "description": description}
+        path, content = found
+        file = {"file_id": params["file_id"], "file_size": len(content), "file_path": path}
+        return 200, {"ok": True, "result": file}
+
+    def _download(self, handler: BaseHTTPRequestHandler) -> None:
+        _, _, bot, path = handler.path.split("/", 3)
+        self.calls.append(Call("download", bot.removeprefix("bot"), {"path": path}))
+        content = next((c for p, c in self.files.values() if p == path), None)
+        failure = self._take_failure("download")
+        if bot.removeprefix("bot") != self.token or content is None or failure is not None:
+            status = 404 if failure is None else failure[0]
+            handler.send_response(status)
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
+            return
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/octet-stream")
+        handler.send_header("Content-Length", str(len(content)))
+        handler.end_headers()
+        handler.wfile.write(content)
+
+    def _take_failure(self, method: str) -> tuple[int, str, int | None] | None:
+        """The failure to answer ``method`` with now, if one is due (counting it down)."""
+        if method not in self.failures:
+            return None
+        status, description, times, retry_after = self.failures[method]
+        if times <= 1:
+            del self.failures[method]
+        else:
+            self.failures[method] = (status, description, times - 1, retry_after)
+        return status, description, retry_after
 
     def _set_webhook(self, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         self.webhook = dict(params)
@@ -120,6 +170,7 @@ class BotApiPeer:
         "deleteWebhook": _delete_webhook,
         "getWebhookInfo": _webhook_info,
         "getUpdates": _get_updates,
+        "getFile": _get_file,
     }
 
     def methods(self) -> list[str]:
@@ -135,12 +186,8 @@ class BotApiPeer:
         self.calls.append(Call(method, token, params))
         if token != self.token:
             status, body = 401, {"ok": False, "error_code": 401, "description": "Unauthorized"}
-        elif method in self.failures:
-            status, description, times, retry_after = self.failures[method]
-            if times <= 1:
-                del self.failures[method]
-            else:
-                self.failures[method] = (status, description, times - 1, retry_after)
+        elif (failure := self._take_failure(method)) is not None:
+            status, description, retry_after = failure
             body = {"ok": False, "error_code": status, "description": description}
             if retry_after is not None:
                 body["parameters"] = {"retry_after": retry_after}

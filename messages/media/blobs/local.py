@@ -1,0 +1,97 @@
+"""A directory of blobs (``var/media`` by default): one box, the default.
+
+A blob is written to a temporary file beside its place and renamed into it when whole, so a
+reader never sees half a file and a crash leaves only a ``.part`` file (ignored, and removed
+by the next write of that name). Files are 0600 and directories 0700: the bytes are sealed,
+but their names and sizes are the archive's metadata.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO
+
+from messages.media.blobs.base import BlobMissing, BlobStore, BlobStoreError
+
+PART = ".part"
+
+
+class LocalBlobStore(BlobStore):
+    def __init__(self, path: str) -> None:
+        self.root = Path(path)
+
+    def _path(self, name: str) -> Path:
+        parts = name.split("/")
+        if not name or any(p in ("", ".", "..") for p in parts) or name.endswith(PART):
+            raise ValueError(f"not a blob name: {name!r}")
+        return self.root.joinpath(*parts)
+
+    @contextmanager
+    def writer(self, name: str) -> Iterator[BinaryIO]:
+        path = self._path(name)
+        try:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=PART)
+        except OSError as exc:
+            raise BlobStoreError(f"media store {self.root}: {exc.strerror}") from None
+        try:
+            with os.fdopen(handle, "wb") as stream:
+                yield stream
+                stream.flush()
+                os.fsync(stream.fileno())
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+
+    @contextmanager
+    def reader(self, name: str) -> Iterator[BinaryIO]:
+        try:
+            stream = self._path(name).open("rb")
+        except FileNotFoundError:
+            raise BlobMissing(f"no blob {name}") from None
+        except OSError as exc:
+            raise BlobStoreError(f"media store {self.root}: {exc.strerror}") from None
+        with stream:
+            yield stream
+
+    def size(self, name: str) -> int:
+        try:
+            return self._path(name).stat().st_size
+        except FileNotFoundError:
+            raise BlobMissing(f"no blob {name}") from None
+
+    def names(self, prefix: str) -> Iterator[str]:
+        for directory, _, files in os.walk(self.root):
+            for file in files:
+                if file.endswith(PART):
+                    continue
+                name = Path(directory, file).relative_to(self.root).as_posix()
+                if name.startswith(prefix):
+                    yield name
+
+    def delete(self, names: Iterable[str]) -> int:
+        deleted = 0
+        for name in names:
+            try:
+                self._path(name).unlink()
+                deleted += 1
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise BlobStoreError(f"media store {self.root}: {exc.strerror}") from None
+        return deleted
+
+    def check(self) -> None:
+        try:
+            self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=self.root):
+                pass
+        except OSError as exc:
+            raise BlobStoreError(
+                f"media store {self.root} is not writable: {exc.strerror}"
+            ) from None

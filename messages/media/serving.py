@@ -1,0 +1,119 @@
+"""Serving a sealed file over HTTP, for the admin and the API alike: decrypted as it streams,
+audited, and with headers that keep a browser from treating archived bytes as our page.
+
+- Content-Type is the type sniffed from the file's own bytes when it is one of the image,
+  audio and video types shown inline, else application/octet-stream; never what the sender or
+  Telegram declared.
+- Content-Disposition is ``attachment`` unless the file is an image (then ``inline``, for the
+  admin's <img>); audio and video players load attachments as well.
+- nosniff, a sandboxing CSP, no caching: the bytes are the archive's, decrypted.
+- A file that does not open at all is a clear error before any byte is sent, and audited as a
+  failed download; one altered part way through is cut off there (Content-Length tells the
+  client it is incomplete) and audited as failed too.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from django.http import HttpRequest, StreamingHttpResponse
+
+from groupie import metrics
+from messages import audit
+from messages.media import files
+from messages.media.files import MediaUnavailable
+from messages.media.sniffing import OCTET_STREAM, is_inline
+from messages.models import ApiKey, MediaFile
+
+logger = logging.getLogger(__name__)
+EXTENSIONS = {
+    "image/jpeg": ".jpg",
+    "image/png": ".png",
+    "image/gif": ".gif",
+    "image/webp": ".webp",
+    "audio/ogg": ".ogg",
+    "audio/mpeg": ".mp3",
+    "audio/mp4": ".m4a",
+    "video/mp4": ".mp4",
+    "video/webm": ".webm",
+    "application/pdf": ".pdf",
+    "application/zip": ".zip",
+}
+
+
+def file_name(row: MediaFile, message: dict[str, Any] | None) -> str:
+    """The name a download is saved under: the sender's file name for a document (reduced to
+    safe characters), else chat-message-kind and the sniffed type's extension."""
+    declared = ((message or {}).get(row.kind) or {}) if row.kind != "photo" else {}
+    name = declared.get("file_name") if isinstance(declared, dict) else None
+    if isinstance(name, str) and name.strip():
+        safe = "".join(c if c.isalnum() or c in "._- " else "_" for c in name).strip(" .")
+        if safe:
+            return safe[:120]
+    return f"{row.chat_id}-{row.message_id}-{row.kind}{EXTENSIONS.get(row.content_type, '')}"
+
+
+def stream(
+    request: HttpRequest,
+    row: MediaFile,
+    *,
+    channel: str,
+    name: str,
+    api_key: ApiKey | None = None,
+) -> StreamingHttpResponse:
+    """The decrypted file as a streamed response. Raises MediaUnavailable (after writing a
+    failed-download audit entry) when it does not open."""
+    try:
+        chunks = files.opened(row)
+    except MediaUnavailable:
+        _audit(request, row, channel, api_key, failed=True)
+        raise
+    content_type = row.content_type if is_inline(row.content_type) else OCTET_STREAM
+    response = StreamingHttpResponse(
+        _watched(request, row, channel, api_key, chunks), content_type=content_type
+    )
+    disposition = "inline" if content_type.startswith("image/") else "attachment"
+    response["Content-Disposition"] = f'{disposition}; filename="{name}"'
+    if row.size is not None:
+        response["Content-Length"] = str(row.size)
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Cache-Control"] = "private, no-store"
+    _audit(request, row, channel, api_key, failed=False)
+    return response
+
+
+def _watched(
+    request: HttpRequest,
+    row: MediaFile,
+    channel: str,
+    api_key: ApiKey | None,
+    chunks: Iterator[bytes],
+) -> Iterator[bytes]:
+    try:
+        yield from chunks
+    except MediaUnavailable as exc:
+        logger.error(
+            "media download cut off: %s", exc, extra={"chat_id": row.chat_id, "media_id": row.pk}
+        )
+        _audit(request, row, channel, api_key, failed=True)
+        raise
+
+
+def _audit(
+    request: HttpRequest, row: MediaFile, channel: str, api_key: ApiKey | None, *, failed: bool
+) -> None:
+    """A download is audited once its response has started well; a failure at once."""
+    metrics.MEDIA_DOWNLOADS.labels(channel, "failed" if failed else "ok").inc()
+    audit.record(
+        request,
+        channel=channel,
+        action="media-download-failed" if failed else "media-download",
+        chat_id=row.chat_id,
+        message_ids=[f"{row.chat_id}:{row.message_id}"],
+        filters={"kind": row.kind},
+        api_key=api_key,
+        immediately=failed,
+    )
