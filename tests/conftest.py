@@ -31,6 +31,18 @@ def keyring_path(tmp_path: Path) -> Any:
         yield path
 
 
+@pytest.fixture(autouse=True)
+def media_path(tmp_path: Path) -> Any:
+    """Every test gets its own media directory (the local media store)."""
+    path = tmp_path / "media"
+    config = {
+        "BACKEND": "messages.media.blobs.local.LocalBlobStore",
+        "OPTIONS": {"path": str(path)},
+    }
+    with override_settings(GROUPIE_MEDIA_STORE=config):
+        yield path
+
+
 class Webhook:
     """Posts Updates to the webhook the way Telegram does."""
 
@@ -195,3 +207,58 @@ def bot_api(settings: Any) -> Any:
     settings.TELEGRAM_API_URL, settings.TELEGRAM_TOKEN = peer.url, peer.token
     yield peer
     peer.close()
+
+
+@pytest.fixture(scope="session")
+def gcs_emulator() -> Any:
+    """A Cloud Storage emulator (the gcp-storage-emulator package) for the session, in memory;
+    STORAGE_EMULATOR_HOST points the real google-cloud-storage client at it."""
+    import os
+    import socket
+
+    from gcp_storage_emulator.server import create_server
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = create_server("127.0.0.1", port, in_memory=True)
+    server.start()
+    previous = os.environ.get("STORAGE_EMULATOR_HOST")
+    os.environ["STORAGE_EMULATOR_HOST"] = f"http://127.0.0.1:{port}"
+    yield os.environ["STORAGE_EMULATOR_HOST"]
+    server.stop()
+    if previous is None:
+        os.environ.pop("STORAGE_EMULATOR_HOST", None)
+    else:
+        os.environ["STORAGE_EMULATOR_HOST"] = previous
+
+
+@pytest.fixture
+def gcs_bucket(gcs_emulator: str) -> str:
+    """A fresh bucket on the emulator, and GROUPIE_MEDIA_STORE=gcs on it."""
+    import uuid
+
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    name = f"media-{uuid.uuid4().hex[:12]}"
+    storage.Client(project="groupie-test", credentials=AnonymousCredentials()).create_bucket(name)
+    config = {
+        "BACKEND": "messages.media.blobs.gcs.GCSBlobStore",
+        "OPTIONS": {"bucket": name, "project": "groupie-test"},
+    }
+    with override_settings(GROUPIE_MEDIA_STORE=config):
+        yield name
+
+
+@pytest.fixture
+def run_worker(db: None) -> Any:
+    """Runs django-tasks' database worker over what is queued and due, as `make run` does."""
+    from django.core.management import call_command
+
+    def run() -> None:
+        call_command(
+            "db_worker", "--batch", "--no-startup-delay", "--interval", "0", stdout=StringIO()
+        )
+
+    return run

@@ -8,6 +8,7 @@ The service account needs roles/storage.objectUser on the bucket, nothing projec
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -41,7 +42,14 @@ class GCSBlobStore(BlobStore):
             stream = blob.open("wb", content_type="application/octet-stream")
         except _FAILURES as exc:
             raise BlobStoreError(f"media bucket: {type(exc).__name__}") from None
-        yield stream  # on an exception here the upload is left unfinished: no object
+        try:
+            yield stream
+        except BaseException:
+            # Cancels the resumable upload (and keeps the writer's finalizer from completing
+            # it with what was buffered): no object, not even a partial one.
+            with contextlib.suppress(*_FAILURES):
+                stream.terminate()
+            raise
         try:
             stream.close()
         except _FAILURES as exc:

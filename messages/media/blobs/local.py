@@ -34,7 +34,7 @@ class LocalBlobStore(BlobStore):
     def writer(self, name: str) -> Iterator[BinaryIO]:
         path = self._path(name)
         try:
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self._directory(path.parent)
             handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=PART)
         except OSError as exc:
             raise BlobStoreError(f"media store {self.root}: {exc.strerror}") from None
@@ -47,6 +47,16 @@ class LocalBlobStore(BlobStore):
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
+
+    def _directory(self, directory: Path) -> None:
+        """Makes ``directory`` and any missing parent 0700 (mkdir's parents=True would give
+        the parents the umask's mode)."""
+        missing = []
+        while not directory.exists():
+            missing.append(directory)
+            directory = directory.parent
+        for each in reversed(missing):
+            each.mkdir(mode=0o700, exist_ok=True)
 
     @contextmanager
     def reader(self, name: str) -> Iterator[BinaryIO]:
@@ -88,7 +98,7 @@ class LocalBlobStore(BlobStore):
 
     def check(self) -> None:
         try:
-            self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self._directory(self.root)
             with tempfile.TemporaryFile(dir=self.root):
                 pass
         except OSError as exc:
