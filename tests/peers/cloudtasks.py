@@ -95,7 +95,7 @@ class CloudTasksPeer:
         self._certs.shutdown()
         self._certs.server_close()
 
-    def token(self, audience: str, email: str, **claims: Any) -> str:
+    def token(self, audience: str, service_account: str, **claims: Any) -> str:
         """An ID token as Google signs one for Cloud Tasks (claims may be overridden)."""
         now = int(time.time())
         payload = {
@@ -103,7 +103,7 @@ class CloudTasksPeer:
             "aud": audience,
             "azp": "112233445566778899",
             "sub": "112233445566778899",
-            "email": email,
+            "email": service_account,
             "email_verified": True,
             "iat": now,
             "exp": now + 3600,
