@@ -38,7 +38,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     PORT=8080 \
     DJANGO_STATIC_ROOT=/app/static \
     DATABASE_URL=sqlite:////data/groupie.db \
-    LOCAL_KEYRING_PATH=/data/keyring.json
+    LOCAL_KEYRING_PATH=/data/keyring.json \
+    GROUPIE_MEDIA_PATH=/data/media
 RUN groupadd --system --gid 10001 groupie \
     && useradd --system --uid 10001 --gid groupie --home-dir /nonexistent --no-create-home \
         --shell /usr/sbin/nologin groupie \

@@ -72,6 +72,7 @@ run: setup
 	@echo "  Admin:   http://127.0.0.1:$(PORT)/admin/  user admin, password $$(cat var/admin_password)"
 	@echo "  Webhook: http://127.0.0.1:$(PORT)/telegram/webhook/  $(if $(WEBHOOK_SECRET),(secret: your WEBHOOK_SECRET),(secret in var/webhook_secret))"
 	@echo "  Health:  http://127.0.0.1:$(PORT)/readyz   Metrics: http://127.0.0.1:$(PORT)/metrics"
+	@echo "  Media:   fetched in the background by the task worker gunicorn runs (db_worker)"
 	@echo "  Archive an update:"
 	@echo "    curl -sS -X POST http://127.0.0.1:$(PORT)/telegram/webhook/ \\"
 	@echo "      -H \"X-Telegram-Bot-Api-Secret-Token: \$$(cat var/webhook_secret)\" \\"
@@ -82,7 +83,8 @@ run: setup
 		echo "  Bot:     polling Telegram for your bot's updates (TELEGRAM_TOKEN is set)"; \
 		$(DEV_ENV) $(BIN)/python manage.py poll_updates & \
 	fi; \
-	$(DEV_ENV) GUNICORN_BIND=127.0.0.1:$(PORT) exec $(BIN)/gunicorn groupie.wsgi -c gunicorn.conf.py
+	$(DEV_ENV) GUNICORN_BIND=127.0.0.1:$(PORT) GROUPIE_TASK_WORKER=1 \
+		exec $(BIN)/gunicorn groupie.wsgi -c gunicorn.conf.py
 
 # Any manage.py command with the development settings: make manage CMD="key_status".
 manage: setup

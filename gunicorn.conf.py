@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 # gunicorn reads this file before it puts the project on sys.path: do it here, for the log
@@ -51,6 +54,60 @@ def post_worker_init(worker: object) -> None:
 
 
 def when_ready(server: object) -> None:
+    _serve_metrics()
+    if os.environ.get("GROUPIE_TASK_WORKER") == "1":
+        _TaskWorker().start()
+
+
+def on_exit(server: object) -> None:
+    if _TaskWorker.running is not None:
+        _TaskWorker.running.stop()
+
+
+class _TaskWorker:
+    """GROUPIE_TASK_WORKER=1: the master also runs django-tasks' database worker
+    (``manage.py db_worker``, which fetches media) as a child process, started again if it
+    dies, stopped with the server. One process to run on one box (make run, a single
+    container); on Cloud Run, Cloud Tasks calls the service instead (GROUPIE_TASKS)."""
+
+    running: _TaskWorker | None = None
+    RESTART_SECONDS = 5.0
+
+    def __init__(self) -> None:
+        self.process: subprocess.Popen[bytes] | None = None
+        self.stopping = threading.Event()
+
+    def start(self) -> None:
+        _TaskWorker.running = self
+        threading.Thread(target=self._supervise, name="task-worker", daemon=True).start()
+
+    def _supervise(self) -> None:
+        manage = str(Path(__file__).resolve().parent / "manage.py")
+        while not self.stopping.is_set():
+            self.process = subprocess.Popen(  # noqa: S603 - our own manage.py
+                [sys.executable, manage, "db_worker", "--no-reload", "--no-startup-delay"]
+            )
+            code = self.process.wait()
+            if self.stopping.is_set():
+                return
+            logging.getLogger("gunicorn.error").warning(
+                "the task worker exited (code %s); starting it again in %.0f s",
+                code,
+                self.RESTART_SECONDS,
+            )
+            self.stopping.wait(self.RESTART_SECONDS)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def _serve_metrics() -> None:
     """With GROUPIE_METRICS_PORT set, the master serves every worker's metrics on that port
     (127.0.0.1 unless GROUPIE_METRICS_BIND says otherwise), for a sidecar in the same
     instance; the app's /metrics then answers 404. prometheus_client is imported here, not at

@@ -24,7 +24,6 @@ class MediaFileAdmin(ReadOnlyAdmin):
         "attempts",
         "size",
         "content_type",
-        "key_version",
         "last_error",
         "fetched_at",
     )

@@ -32,7 +32,7 @@ from messages.media import files
 from messages.media.blobs.base import BlobStoreError
 from messages.models import MediaFile
 from messages.telegram import IncomingMessage
-from webhooks.botapi import BotApi, BotApiError
+from webhooks.botapi import BotApi, BotApiError, NoToken
 
 logger = logging.getLogger(__name__)
 BACKOFF_SECONDS = (30, 120, 600, 1800, 3600, 3 * 3600)  # then failed: 7 attempts over ~6 h
@@ -109,6 +109,9 @@ def _attempt(row: MediaFile, api: BotApi) -> str:
     except TooLarge as exc:
         _finish(row, MediaFile.TOO_LARGE, _too_large(exc.size, limit))
         return "too_large"
+    except NoToken as exc:
+        _finish(row, MediaFile.FAILED, f"{exc} (set it, then retry_media_fetches)")
+        return "failed"
     except BotApiError as exc:
         if exc.status is not None and exc.status < 500 and exc.status != 429:
             if "too big" in str(exc):
