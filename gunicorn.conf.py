@@ -119,23 +119,27 @@ def _serve_metrics() -> None:
     from prometheus_client.metrics_core import Metric
     from prometheus_client.registry import Collector
 
-    class TelegramStatus(Collector):
-        """Yields nothing: collecting refreshes Telegram's webhook gauges (cached a minute),
-        before the multiprocess collector reads them."""
+    class ScrapeHooks(Collector):
+        """Yields nothing: collecting runs the apps' scrape hooks (Telegram's webhook gauges,
+        cached a minute; the media files by status), as /metrics does, before the
+        multiprocess collector reads what they set."""
 
         def collect(self) -> list[Metric]:
             import django
 
             os.environ.setdefault("DJANGO_SETTINGS_MODULE", "groupie.settings")
             django.setup()
-            from webhooks.botapi import BotApi
-            from webhooks.telegram_status import refresh_if_stale
+            from django.db import connections
 
-            refresh_if_stale(BotApi(attempts=1))
+            from groupie import metrics
+
+            for hook in metrics.SCRAPE_HOOKS:
+                hook()
+            connections.close_all()  # the master keeps no database connection
             return []
 
     registry = CollectorRegistry()
-    registry.register(TelegramStatus())
+    registry.register(ScrapeHooks())
     multiprocess.MultiProcessCollector(registry)
     bind = os.environ.get("GROUPIE_METRICS_BIND", "127.0.0.1")
     start_http_server(port, addr=bind, registry=registry)

@@ -71,6 +71,7 @@ def bench_env(tmp: Path, database_url: str | None, **extra: str) -> dict[str, st
     env.update(
         DATABASE_URL=database_url or f"sqlite:///{tmp / 'groupie.db'}",
         LOCAL_KEYRING_PATH=str(tmp / "keyring.json"),
+        GROUPIE_MEDIA_PATH=str(tmp / "media"),
         # One secret for every server of the run: API cursors are signed with it.
         DJANGO_SECRET_KEY=secrets.token_urlsafe(48),
         WEBHOOK_SECRET=secrets.token_urlsafe(32),

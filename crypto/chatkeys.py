@@ -139,6 +139,22 @@ class ChatKeys:
         self.active_versions.set(chat_id, record.version)
         return record.version, key
 
+    def current_key(self, chat_id: int) -> tuple[int, bytes] | None:
+        """The chat's active version and key as stored now (one store read, never the cached
+        version), or None when the chat has none: never created here. For work that follows
+        a record's creation at a distance (a media fetch), which must neither seal under a
+        version rotated since nor start a shredded chat afresh."""
+        records = self.store.get_chat_keys(chat_id)
+        active = [r for r in records if r.state == ACTIVE]
+        if not active:
+            return None
+        return active[-1].version, self._unwrap(active[-1])
+
+    def version_state(self, chat_id: int, version: int) -> str | None:
+        """A version's state as stored now (None if it does not exist)."""
+        records = self.store.get_chat_keys(chat_id)
+        return next((r.state for r in records if r.version == version), None)
+
     def _active_record(self, chat_id: int) -> ChatKeyRecord | None:
         """The chat's active key version as stored, or None if it has none yet."""
         records = self.store.get_chat_keys(chat_id)

@@ -109,16 +109,23 @@ class _KeepOpen(io.RawIOBase):
 
 
 class _Source(io.RawIOBase):
-    """A readable raw stream over ``source`` as Tink wants it (readinto)."""
+    """A readable raw stream over ``source`` as Tink wants it (readinto). A failure to read
+    (the store, not the bytes) is kept and raised as itself, not as Tink's authentication
+    error, which is all Tink would report of it."""
 
     def __init__(self, source: BinaryIO) -> None:
         self.source = source
+        self.failure: Exception | None = None
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        data = self.source.read(len(buffer))
+        try:
+            data = self.source.read(len(buffer))
+        except Exception as exc:
+            self.failure = exc
+            raise
         buffer[: len(data)] = data
         return len(data)
 
@@ -171,9 +178,12 @@ def open_stream(
     yielded: a streaming reader must treat the error as the end of a failed download)."""
     aad = associated_data(identity, key_version)
     what = f"media of chat {identity.chat_id} message {identity.message_id}"
+    reader = _Source(source)
     try:
-        with _primitive(chat_key).new_decrypting_stream(_Source(source), aad) as plain:
+        with _primitive(chat_key).new_decrypting_stream(reader, aad) as plain:
             while chunk := plain.read(READ_BYTES):
                 yield chunk
     except tink.TinkError:
+        if reader.failure is not None:
+            raise reader.failure from None
         raise DecryptionError(f"{what} failed authentication") from None

@@ -50,15 +50,17 @@ run gcloud services enable "${P[@]}" run.googleapis.com artifactregistry.googlea
   clouddeploy.googleapis.com cloudbuild.googleapis.com cloudkms.googleapis.com \
   firestore.googleapis.com sqladmin.googleapis.com secretmanager.googleapis.com \
   iam.googleapis.com iamcredentials.googleapis.com sts.googleapis.com \
-  monitoring.googleapis.com logging.googleapis.com
+  monitoring.googleapis.com logging.googleapis.com cloudtasks.googleapis.com \
+  storage.googleapis.com
 
 step "Artifact Registry (images by commit SHA and release tag)"
 ensure "gcloud artifacts repositories describe groupie --location $REGION --project $PROJECT_ID" \
   gcloud artifacts repositories create groupie "${P[@]}" --location "$REGION" \
   --repository-format docker --description "groupie images"
 
-step "Service accounts: the service, its jobs, Cloud Deploy, GitHub's publisher"
-for account in groupie-runtime groupie-jobs groupie-deployer groupie-publisher; do
+step "Service accounts: the service, its jobs, Cloud Deploy, GitHub's publisher, Cloud Tasks' caller"
+TASKS="groupie-tasks@$SA_DOMAIN"
+for account in groupie-runtime groupie-jobs groupie-deployer groupie-publisher groupie-tasks; do
   ensure "gcloud iam service-accounts describe $account@$SA_DOMAIN --project $PROJECT_ID" \
     gcloud iam service-accounts create "$account" "${P[@]}" --display-name "$account"
 done
@@ -154,6 +156,35 @@ for prefix in groupie- groupie-staging-; do
   done
 done
 
+step "Media: a private bucket and a Cloud Tasks queue per target (docs/media.md)"
+for suffix in "" "-staging"; do
+  bucket="$PROJECT_ID-groupie-media$suffix" queue="groupie-media$suffix"
+  ensure "gcloud storage buckets describe gs://$bucket --project $PROJECT_ID" \
+    gcloud storage buckets create "gs://$bucket" "${P[@]}" --location "$REGION" \
+    --uniform-bucket-level-access --public-access-prevention --default-storage-class STANDARD
+  # Read and write objects of this bucket, nothing else: the service fetches and serves,
+  # the jobs re-seal, purge and shred.
+  for account in "$RUNTIME" "$JOBS"; do
+    run gcloud storage buckets add-iam-policy-binding "gs://$bucket" "${P[@]}" \
+      --member "serviceAccount:$account" --role roles/storage.objectUser
+  done
+  # Retries here are for the endpoint failing (5xx); the fetch schedules its own, longer
+  # retries for Telegram being down, as new tasks.
+  ensure "gcloud tasks queues describe $queue --location $REGION --project $PROJECT_ID" \
+    gcloud tasks queues create "$queue" "${P[@]}" --location "$REGION" \
+    --max-attempts 10 --min-backoff 30s --max-backoff 1h --max-concurrent-dispatches 20
+  for account in "$RUNTIME" "$JOBS"; do
+    run gcloud tasks queues add-iam-policy-binding "$queue" "${P[@]}" --location "$REGION" \
+      --member "serviceAccount:$account" --role roles/cloudtasks.enqueuer
+  done
+done
+# Cloud Tasks signs its callbacks' OIDC tokens as groupie-tasks: who enqueues must be allowed
+# to act as it. The endpoint accepts tokens of that account only (GROUPIE_TASKS_URL audience).
+for account in "$RUNTIME" "$JOBS"; do
+  run gcloud iam service-accounts add-iam-policy-binding "$TASKS" "${P[@]}" \
+    --member "serviceAccount:$account" --role roles/iam.serviceAccountUser
+done
+
 step "Metrics and logs written by the service (the Prometheus sidecar, structured logs)"
 for role in roles/monitoring.metricWriter roles/logging.logWriter; do
   run gcloud projects add-iam-policy-binding "$PROJECT_ID" \
@@ -224,10 +255,12 @@ export POLICY_SLOW_RESPONSES=${POLICIES[groupie-slow-responses]}
 run gcloud monitoring dashboards create "${P[@]}" --config-from-file "$WORK/monitoring/dashboard.json"
 
 step "Cloud Run jobs: migrations and smoke_check per target"
-export PROJECT_ID REGION IMAGE
+PROJECT_NUMBER=${number:-PROJECT_NUMBER}
+export PROJECT_ID REGION IMAGE PROJECT_NUMBER
 for target in staging production; do
-  export SECRETS=groupie- FIRESTORE_DATABASE="(default)"
-  [ "$target" = staging ] && export SECRETS=groupie-staging- FIRESTORE_DATABASE=groupie-staging
+  export SECRETS=groupie- FIRESTORE_DATABASE="(default)" SUFFIX=""
+  [ "$target" = staging ] && export SECRETS=groupie-staging- FIRESTORE_DATABASE=groupie-staging \
+    SUFFIX=-staging
   for job in migrate smoke-check; do
     export JOB="groupie-$job-$target" ARGS="manage.py, migrate, --noinput"
     [ "$job" = smoke-check ] && export ARGS="manage.py, smoke_check, --help"

@@ -37,6 +37,7 @@ GOOGLE_CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"
 ISSUERS = ("https://accounts.google.com", "accounts.google.com")
 TASK_APPS = ("webhooks.", "messages.")  # whose tasks the endpoint runs
 CERTS_SECONDS = 3600
+CERTS_MIN_SECONDS = 60
 CLOCK_SKEW_SECONDS = 10
 ENDPOINT_PATH = "/internal/tasks/"
 P = ParamSpec("P")
@@ -49,6 +50,9 @@ class EnqueueError(Exception):
 
 class CloudTasksBackend(BaseTaskBackend):
     supports_defer = True
+    # The queue is not the database: a task enqueued inside a transaction could run before it
+    # commits. Callers that mark work due in the database enqueue after the commit.
+    enqueue_after_commit = True
 
     def __init__(self, alias: str, params: dict[str, Any]) -> None:
         super().__init__(alias, params)
@@ -138,22 +142,33 @@ def _make_client(endpoint: str) -> Any:
 
 
 class _Certificates:
-    """Google's token-signing certificates, fetched at most once an hour (or when a token
-    names a key id not among them: Google rotates them)."""
+    """Google's token-signing certificates, fetched at most once an hour, or sooner when a
+    token names a key id not among them (Google rotates them), but never more than once a
+    minute: a stream of forged tokens with made-up key ids costs no more than that."""
 
     def __init__(self) -> None:
         self._certs: dict[str, str] = {}
-        self._fetched = 0.0
+        self._fetched = -float("inf")
         self._url = ""
         self._lock = threading.Lock()
 
     def get(self, url: str, key_id: str | None) -> dict[str, str]:
         with self._lock:
-            stale = time.monotonic() - self._fetched > CERTS_SECONDS or url != self._url
-            if stale or key_id not in self._certs:
-                with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - https, or the tests' loopback
-                    self._certs = json.loads(response.read())
-                self._fetched, self._url = time.monotonic(), url
+            age = time.monotonic() - self._fetched
+            stale = age > CERTS_SECONDS or url != self._url
+            unknown = key_id not in self._certs and age > CERTS_MIN_SECONDS
+            if not (stale or unknown):
+                return self._certs
+            claimed, self._fetched = self._fetched, time.monotonic()  # others use what is there
+        try:
+            with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - https, or the tests' loopback
+                certs = json.loads(response.read())
+        except (OSError, ValueError):
+            with self._lock:
+                self._fetched = claimed  # the next token may try again
+            raise OSError("the signing certificates could not be fetched") from None
+        with self._lock:
+            self._certs, self._url = certs, url
             return self._certs
 
 

@@ -156,6 +156,12 @@ MEDIA_FILES = Gauge(
     ["status"],
     multiprocess_mode="max",
 )
+MEDIA_OLDEST_PENDING = Gauge(
+    "groupie_media_oldest_pending_seconds",
+    "Age of the oldest media file still pending (0 when none): longer than the retries last "
+    "(about 6 h) means its task was lost.",
+    multiprocess_mode="max",
+)
 MEDIA_DOWNLOADS = Counter(
     "groupie_media_downloads_total",
     "Media files served decrypted, by channel (admin, api) and result (ok, failed).",

@@ -67,6 +67,9 @@ TELEGRAM_TOKEN = secret("TELEGRAM_TOKEN", default="")
 # The Bot API's base URL: Telegram's, unless pointed at a local Bot API server (or the tests'
 # loopback peer).
 TELEGRAM_API_URL = env.str("TELEGRAM_API_URL", default="https://api.telegram.org")
+# A local Bot API server in --local mode answers getFile with a path on its disk: its --dir,
+# mounted here. Files are read only inside it.
+TELEGRAM_BOT_API_FILES = env.str("TELEGRAM_BOT_API_FILES", default="")
 WEBHOOK_MAX_BODY_BYTES = 1024 * 1024
 
 GCP_PROJECT_ID = env.str("GCP_PROJECT_ID", default="")
@@ -326,6 +329,8 @@ elif _media_backend == MEDIA_STORE_SHORTCUTS["gcs"]:
         "bucket": env.str("GROUPIE_MEDIA_BUCKET", default=""),
         "project": GCP_PROJECT_ID,
     }
+    if not _media_options["bucket"]:
+        raise ImproperlyConfigured("GROUPIE_MEDIA_STORE=gcs needs GROUPIE_MEDIA_BUCKET.")
 GROUPIE_MEDIA_STORE: dict[str, Any] = {"BACKEND": _media_backend, "OPTIONS": _media_options}
 # Telegram lets a bot download files up to 20 MB; a local Bot API server (TELEGRAM_API_URL
 # pointing elsewhere) lifts the limit, up to its own 2,000 MB.
@@ -361,6 +366,17 @@ if _tasks_backend == TASKS_SHORTCUTS["cloudtasks"]:
         "endpoint": env.str("CLOUD_TASKS_ENDPOINT", default=""),
         "certs_url": env.str("GROUPIE_OIDC_CERTS_URL", default=""),
     }
+    _missing = [
+        name
+        for name, key in (
+            ("CLOUD_TASKS_QUEUE", "queue"),
+            ("GROUPIE_TASKS_URL", "url"),
+            ("CLOUD_TASKS_SERVICE_ACCOUNT", "service_account"),
+        )
+        if not _tasks_options[key]
+    ]
+    if _missing:
+        raise ImproperlyConfigured(f"GROUPIE_TASKS=cloudtasks needs {', '.join(_missing)}.")
 TASKS: dict[str, Any] = {
     "default": {"BACKEND": _tasks_backend, "QUEUES": ["default"], "OPTIONS": _tasks_options}
 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from django.core.signals import setting_changed
@@ -49,8 +49,9 @@ def sealed_plaintext(message: Mapping[str, Any]) -> bytes:
     return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def archive(incoming: IncomingMessage) -> PutOutcome:
-    """Seals one Telegram message revision and stores it durably.
+def archive(incoming: IncomingMessage, *, then: Callable[[], object] | None = None) -> PutOutcome:
+    """Seals one Telegram message revision and stores it durably; ``then`` is a write that
+    belongs with it (MessageStore.put_message says how it is run).
 
     Idempotent: a replay returns DUPLICATE and changes nothing. Raises StoreError or
     KeyringError when either backend fails; nothing is stored half way then."""
@@ -59,7 +60,7 @@ def archive(incoming: IncomingMessage) -> PutOutcome:
         for attempt in range(1, _SEAL_ATTEMPTS + 1):
             try:
                 sealed = _sealed(incoming)
-                outcome = store.put_message(sealed)
+                outcome = store.put_message(sealed, then=then)
                 break
             except InactiveChatKey:
                 # Another process rotated or shredded this chat's key since this one cached

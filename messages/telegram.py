@@ -7,6 +7,7 @@ is kept as it came (it is what gets sealed), so fields Telegram adds later are a
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -256,7 +257,7 @@ class MediaRef:
 
 
 MAX_FILE_ID = 256
-MAX_FILE_UNIQUE_ID = 64
+_FILE_UNIQUE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def media_of(message: Mapping[str, Any]) -> MediaRef | None:
@@ -288,9 +289,8 @@ def _media_ref(kind: str, file: Mapping[str, Any]) -> MediaRef | None:
     )
     if not (isinstance(file_id, str) and 0 < len(file_id) <= MAX_FILE_ID):
         return None
-    if not (isinstance(unique_id, str) and 0 < len(unique_id) <= MAX_FILE_UNIQUE_ID):
-        return None
-    if not _plain_text(unique_id) or not unique_id.isascii():
+    # Telegram's are base64url: anything else is not a Bot API file (and could not name a blob).
+    if not (isinstance(unique_id, str) and _FILE_UNIQUE_ID.fullmatch(unique_id)):
         return None
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
         size = None

@@ -32,9 +32,11 @@ def keyring_path(tmp_path: Path) -> Any:
 
 
 @pytest.fixture(autouse=True)
-def media_path(tmp_path: Path) -> Any:
-    """Every test gets its own media directory (the local media store)."""
+def media_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Every test gets its own media directory (the local media store), here and in the
+    commands and servers it starts (GROUPIE_MEDIA_PATH), never the checkout's var/media."""
     path = tmp_path / "media"
+    monkeypatch.setenv("GROUPIE_MEDIA_PATH", str(path))
     config = {
         "BACKEND": "messages.media.blobs.local.LocalBlobStore",
         "OPTIONS": {"path": str(path)},

@@ -32,6 +32,7 @@ def running_gunicorn(directory: Path, **settings: str) -> Iterator[str]:
         **os.environ,
         "DATABASE_URL": f"sqlite:///{directory / 'groupie.db'}",
         "LOCAL_KEYRING_PATH": str(directory / "keyring.json"),
+        "GROUPIE_MEDIA_PATH": str(directory / "media"),
         "GROUPIE_LOG_LEVEL": "INFO",
         "GUNICORN_BIND": f"127.0.0.1:{port}",
         "WEB_CONCURRENCY": "1",

@@ -67,10 +67,10 @@ def test_many_writers_into_one_chat_on_firestore_count_exactly(
     directory_writes: list[int] = []
     put = store.put_message
 
-    def counting_put(message: Any) -> Any:  # the real put; it only notes the directory flag
+    def counting_put(message: Any, **kwargs: Any) -> Any:  # the real put; notes the flag
         if message.chat.changed:
             directory_writes.append(message.message_id)
-        return put(message)
+        return put(message, **kwargs)
 
     monkeypatch.setattr(store, "put_message", counting_put)
     outcomes = _concurrently(burst, threads=8)

@@ -26,6 +26,7 @@ DEPLOY = ROOT / "deploy"
 PLACEHOLDERS = {
     "PROJECT_ID",
     "REGION",
+    "PROJECT_NUMBER",  # the Cloud Run URLs (https://SERVICE-NUMBER.REGION.run.app)
     "STAGING_HOST",
     "PRODUCTION_HOST",
     "POLICY_HIGH5XX_RATIO",

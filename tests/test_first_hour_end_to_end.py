@@ -1,6 +1,7 @@
-"""The first hour, end to end, as real processes: a fresh archive served by gunicorn,
-`poll_updates` fetching a bot's waiting updates from the loopback Bot API server into it, the
-messages read back through the API and the admin, then `set_webhook` and `webhook_info`
+"""The first hour, end to end, as real processes: a fresh archive served by gunicorn (with
+its task worker, as `make run` starts it), `poll_updates` fetching a bot's waiting updates from
+the loopback Bot API server into it, the worker fetching a photo's file, the messages and the
+photo read back through the API and the admin, then `set_webhook` and `webhook_info`
 registering and showing the webhook on the same server."""
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import httpx
 
 from tests.conftest import load_update
 from tests.gunicorn_server import ROOT, running_gunicorn
+from webhooks.demo_data import DEMO_MEDIA
 from webhooks.loopback import BotApiPeer
 from webhooks.polling import ALLOWED_UPDATES
 
@@ -33,6 +35,11 @@ def test_from_a_fresh_archive_to_a_bot_archiving(tmp_path: Path) -> None:
         update["message"]["message_id"] = 300 + n
         update["message"]["text"] = f"hello from the group, number {n}"
         telegram.updates.append(update)
+    photo = load_update("photo_with_caption")
+    photo["update_id"] = 9103
+    telegram.updates.append(photo)
+    jpeg = (DEMO_MEDIA / "party-2.jpg").read_bytes()
+    telegram.add_file(photo["message"]["photo"][-1]["file_id"], jpeg, "party.jpg")
     settings = {  # as `make run` sets them: debug on, plain HTTP on the machine itself
         "DJANGO_DEBUG": "1",
         "DJANGO_SECURE_SSL_REDIRECT": "0",
@@ -40,11 +47,13 @@ def test_from_a_fresh_archive_to_a_bot_archiving(tmp_path: Path) -> None:
         "TELEGRAM_API_URL": telegram.url,
         "TELEGRAM_TOKEN": telegram.token,
         "DJANGO_SUPERUSER_PASSWORD": "first-hour-pw-1",
+        "GROUPIE_TASK_WORKER": "1",
     }
     env = {
         **os.environ,
         "DATABASE_URL": f"sqlite:///{tmp_path / 'groupie.db'}",
         "LOCAL_KEYRING_PATH": str(tmp_path / "keyring.json"),
+        "GROUPIE_MEDIA_PATH": str(tmp_path / "media"),
         **settings,
     }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
@@ -73,16 +82,28 @@ def test_from_a_fresh_archive_to_a_bot_archiving(tmp_path: Path) -> None:
                 poller.send_signal(signal.SIGTERM)  # stops cleanly
                 said, _ = poller.communicate(timeout=20)
             assert poller.returncode == 0, said
-            assert "poll_updates: 3 archived" in said
+            assert "poll_updates: 4 archived" in said
 
             key = command("create_api_key", "--name", "first-hour").strip().splitlines()[-1]
             page = httpx.get(
                 f"{base}/api/v1/messages/?chat={chat_id}",
                 headers={"Authorization": f"Bearer {key}"},
             ).json()
-            assert sorted(m["text"] for m in page["results"]) == [
+            assert sorted(m["text"] for m in page["results"] if m["kind"] == "text") == [
                 f"hello from the group, number {n}" for n in range(3)
             ]
+            # The worker gunicorn runs fetched the photo from the Bot API and sealed it.
+            media = f"{base}/api/v1/messages/{chat_id}:{photo['message']['message_id']}/media/"
+            deadline = time.monotonic() + 30
+            got = httpx.get(media, headers={"Authorization": f"Bearer {key}"})
+            while got.status_code == 404 and time.monotonic() < deadline:
+                time.sleep(0.2)
+                got = httpx.get(media, headers={"Authorization": f"Bearer {key}"})
+            assert got.status_code == 200, got.text
+            assert got.content == jpeg
+            assert got.headers["content-type"] == "image/jpeg"
+            [blob] = [p for p in (tmp_path / "media").rglob("*") if p.is_file()]
+            assert jpeg[:100] not in blob.read_bytes()
 
             command("createsuperuser", "--noinput", "--username", "newcomer", "--email", "n@x.org")
             with httpx.Client(base_url=base, follow_redirects=True) as browser:

@@ -55,6 +55,7 @@ def _environment(directory: Path) -> dict[str, str]:
         DJANGO_ALLOWED_HOSTS="localhost",
         DATABASE_URL=f"sqlite:///{directory / 'db.sqlite3'}",
         LOCAL_KEYRING_PATH=str(directory / "keyring.json"),
+        GROUPIE_MEDIA_PATH=str(directory / "media"),
         GROUPIE_STORE="orm",
         GROUPIE_KEYRING="local",
         GROUPIE_LOG_LEVEL="WARNING",

@@ -262,16 +262,34 @@ def test_a_file_larger_than_declared_is_cut_off_at_the_limit(
 
 
 def test_a_local_bot_api_server_gives_a_path_on_its_disk(
-    webhook: Webhook, bot_api: BotApiPeer, run_worker: Any, tmp_path: Path
+    webhook: Webhook, bot_api: BotApiPeer, run_worker: Any, tmp_path: Path, settings: Any
 ) -> None:
     on_disk = tmp_path / "bot-api" / "photos" / "file_0.jpg"
     on_disk.parent.mkdir(parents=True)
     on_disk.write_bytes(PHOTO)
     bot_api.results["getFile"] = {"file_id": "x", "file_path": str(on_disk)}
+    settings.TELEGRAM_BOT_API_FILES = str(tmp_path / "bot-api")
     webhook.post(photo_update())
     run_worker()
     assert MediaFile.objects.get().status == "stored"
     assert "download" not in bot_api.methods()
+
+
+def test_a_path_outside_the_local_bot_api_servers_directory_is_refused(
+    webhook: Webhook,
+    bot_api: BotApiPeer,
+    run_worker: Any,
+    tmp_path: Path,
+    settings: Any,
+    keyring_path: Path,
+) -> None:
+    settings.TELEGRAM_BOT_API_FILES = str(tmp_path / "bot-api")
+    bot_api.results["getFile"] = {"file_id": "x", "file_path": str(keyring_path)}
+    webhook.post(photo_update())
+    run_worker()
+    row = MediaFile.objects.get()
+    assert row.status == "failed"
+    assert "outside TELEGRAM_BOT_API_FILES" in row.last_error
 
 
 def test_fetching_can_be_turned_off(webhook: Webhook, bot_api: BotApiPeer, settings: Any) -> None:
@@ -391,7 +409,9 @@ def test_an_old_key_with_a_file_still_under_it_is_not_retired(
     with pytest.raises(CommandError):
         call_command("reencrypt_messages", "--chat", str(CHAT), stdout=out, stderr=out)
     said = out.getvalue()
-    assert f"chat {CHAT} message 4131 photo: the sealed file could not be read" in said
+    assert (
+        f"chat {CHAT} message 4131 photo: the sealed file is missing from the media store" in said
+    )
     assert "1 records still use key versions 1; they stay superseded (not retired)" in said
     assert MediaFile.objects.get().key_version == 1
 

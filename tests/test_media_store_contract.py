@@ -79,10 +79,6 @@ def test_a_blob_is_replaced_whole(blobs: BlobStore) -> None:
     assert read(blobs, name) == b"second, longer"
 
 
-def test_readiness_checks_the_store(blobs: BlobStore) -> None:
-    blobs.check()
-
-
 def test_local_files_are_private_and_names_cannot_escape(media_path: Any) -> None:
     blobs = get_blob_store()
     write(blobs, blob_name(-5, 1, "u", 1), b"sealed")

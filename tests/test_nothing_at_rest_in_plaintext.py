@@ -1,7 +1,9 @@
-"""Nothing a person wrote is at rest in plaintext: not in the database, keyring or server log."""
+"""Nothing a person wrote or sent is at rest in plaintext: not in the database, keyring, media
+store or server log."""
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from collections.abc import Iterator
@@ -14,6 +16,7 @@ from django.db import connection
 
 from tests.conftest import FIXTURES, Webhook
 from tests.gunicorn_server import running_gunicorn
+from webhooks.loopback import BotApiPeer
 
 ROOT = Path(__file__).resolve().parent.parent
 # Written into the fixtures: the text marker, the sender's names and username.
@@ -45,10 +48,25 @@ def _as_bytes(value: object) -> bytes:
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
-    """The real server as production starts it (gunicorn), on its own SQLite file and keyring."""
+    """The real server as production starts it (gunicorn), on its own SQLite file, keyring
+    and media directory, with its task worker fetching from a loopback Bot API whose photo
+    file is full of the markers."""
     secret = secrets.token_urlsafe(24)
-    with running_gunicorn(tmp_path, WEBHOOK_SECRET=secret) as base:
-        yield base, secret, tmp_path
+    telegram = BotApiPeer()
+    photo = json.loads((FIXTURES / "photo_with_caption.json").read_text())
+    content = " ".join(MARKERS).encode() * 2000
+    telegram.add_file(photo["message"]["photo"][-1]["file_id"], content, "marked.jpg")
+    try:
+        with running_gunicorn(
+            tmp_path,
+            WEBHOOK_SECRET=secret,
+            GROUPIE_TASK_WORKER="1",
+            TELEGRAM_API_URL=telegram.url,
+            TELEGRAM_TOKEN=telegram.token,
+        ) as base:
+            yield base, secret, tmp_path
+    finally:
+        telegram.close()
 
 
 def test_no_file_the_server_wrote_holds_text_names_or_secrets(
@@ -64,6 +82,10 @@ def test_no_file_the_server_wrote_holds_text_names_or_secrets(
     assert httpx.post(f"{base}/webhook/wrong-{secret}", content=body).status_code == 403
     assert httpx.post(f"{base}/telegram/webhook/", content=b"{", headers=headers).status_code == 400
     assert httpx.get(f"{base}/readyz").status_code == 200
+    deadline = time.monotonic() + 30
+    while not list((directory / "media").rglob("*.1")) and time.monotonic() < deadline:
+        time.sleep(0.1)  # the worker fetches the photo's file and seals it
+    assert list((directory / "media").rglob("*.1")), "the photo's file was not stored"
     time.sleep(0.2)
 
     files = [p for p in directory.rglob("*") if p.is_file()]

@@ -160,3 +160,18 @@ def test_sealing_and_opening_hold_a_segment_not_the_file(mode: str, tmp_path: Pa
         ).stdout
     )
     assert grown_kib < 32 * 1024, f"{mode} of 256 MiB grew the process by {grown_kib} KiB"
+
+
+def test_a_source_that_fails_part_way_is_that_failure_not_a_forgery() -> None:
+    blob = sealed(os.urandom(3 * media.SEGMENT_BYTES))
+
+    class Flaky(io.BytesIO):
+        def read(self, size: int | None = -1) -> bytes:
+            if self.tell() > media.SEGMENT_BYTES:
+                raise TimeoutError("the media store stopped answering")
+            return super().read(size)
+
+    source = Flaky(blob)
+    stream = media.open_stream(KEY, media.read_header(source), PLACE, source)
+    with pytest.raises(TimeoutError, match="stopped answering"):
+        b"".join(stream)

@@ -91,3 +91,24 @@ def test_the_database_url_can_come_from_a_mounted_file(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["django.db.backends.postgresql", "db.internal", "groupie"]
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"GROUPIE_MEDIA_STORE": "gcs"}, "GROUPIE_MEDIA_BUCKET"),
+        ({"GROUPIE_MEDIA_STORE": "s3"}, "GROUPIE_MEDIA_STORE"),
+        ({"GROUPIE_TASKS": "celery"}, "GROUPIE_TASKS"),
+        (
+            {"GROUPIE_TASKS": "cloudtasks", "CLOUD_TASKS_QUEUE": "projects/p/locations/l/queues/q"},
+            "GROUPIE_TASKS_URL, CLOUD_TASKS_SERVICE_ACCOUNT",
+        ),
+    ],
+)
+def test_media_and_tasks_misconfigured_fail_naming_what_is_missing(
+    env: dict[str, str], named: str
+) -> None:
+    result = load_settings({**BASE_ENV, **env})
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert named in result.stderr

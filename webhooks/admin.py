@@ -40,14 +40,13 @@ class MediaFileAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Fetch the selected failed or pending files again")
     def fetch_again(self, request: HttpRequest, queryset: QuerySet[MediaFile]) -> None:
-        rows = list(queryset.exclude(status__in=[MediaFile.STORED, MediaFile.TOO_LARGE]))
+        rows = queryset.exclude(status__in=[MediaFile.STORED, MediaFile.TOO_LARGE])
         try:
-            for row in rows:
-                requeue(row)
+            queued = requeue(rows)
         except ENQUEUE_FAILURES as exc:
             self.message_user(request, f"Queueing failed: {type(exc).__name__}", messages.ERROR)
             return
-        self.message_user(request, f"{len(rows)} files queued to be fetched again.")
+        self.message_user(request, f"{queued} files queued to be fetched again.")
 
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from django.conf import settings
 
@@ -132,11 +132,12 @@ class BotApi:
     def download(self, file_path: str) -> Iterator[Iterator[bytes]]:
         """The file's bytes, in chunks as they arrive (never the whole file in memory).
 
-        A relative path is fetched from ``<base>/file/bot<token>/<path>``; an absolute one is
-        what a local Bot API server in ``--local`` mode answers: a file on its disk, shared
-        with this host, read in place."""
+        A relative path is fetched from ``<base>/file/bot<token>/<path>``. An absolute one is
+        what a local Bot API server in ``--local`` mode answers: a file on its disk, read in
+        place, and only inside ``TELEGRAM_BOT_API_FILES`` (that server's ``--dir``, mounted
+        here), so that no answer can make groupie read and keep another file of this host."""
         if Path(file_path).is_absolute():
-            with Path(file_path).open("rb") as local:
+            with _local_file(file_path) as local:
                 yield iter(lambda: local.read(CHUNK_BYTES), b"")
             return
         request = urllib.request.Request(  # noqa: S310 - http(s) only, checked in __init__
@@ -153,7 +154,8 @@ class BotApi:
                 "download", f"Telegram unreachable ({type(reason).__name__})"
             ) from None
         with response:
-            yield _chunks(response)
+            length = response.headers.get("Content-Length")
+            yield _chunks(response, int(length) if length and length.isdigit() else None)
 
 
 @dataclass(frozen=True)
@@ -162,12 +164,36 @@ class TelegramFile:
     file_size: int | None
 
 
-def _chunks(response: Any) -> Iterator[bytes]:
+def _chunks(response: Any, length: int | None) -> Iterator[bytes]:
+    """The body in chunks; a body shorter than its Content-Length (the connection dropped:
+    http.client then just ends) is an error, never a whole file."""
+    received = 0
     try:
         while chunk := response.read(CHUNK_BYTES):
+            received += len(chunk)
             yield chunk
     except (TimeoutError, OSError) as exc:
         raise BotApiError("download", f"interrupted ({type(exc).__name__})") from None
+    if length is not None and received != length:
+        raise BotApiError("download", f"cut short: {received:,} of {length:,} bytes")
+
+
+@contextmanager
+def _local_file(file_path: str) -> Iterator[BinaryIO]:
+    root = settings.TELEGRAM_BOT_API_FILES
+    path = Path(file_path).resolve()
+    if not root or not path.is_relative_to(Path(root).resolve()):
+        raise BotApiError(
+            "getFile",
+            "the Bot API answered a path on its own disk outside TELEGRAM_BOT_API_FILES "
+            "(set it to the local Bot API server's --dir, mounted here)",
+            status=400,
+        )
+    try:
+        with path.open("rb") as local:
+            yield local
+    except OSError as exc:
+        raise BotApiError("download", f"cannot read the local file ({exc.strerror})") from None
 
 
 class _Retry(Exception):

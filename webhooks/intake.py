@@ -12,7 +12,7 @@ from groupie import metrics
 from messages.services import archive
 from messages.stores.records import PutOutcome, RecordRefused, StoreError
 from messages.telegram import IncomingMessage
-from webhooks.media import ENQUEUE_FAILURES, queue_fetch
+from webhooks.media import ENQUEUE_FAILURES, FetchQueuer
 from webhooks.updates import IgnoredUpdate, InvalidUpdate, parse_update
 
 logger = logging.getLogger(__name__)
@@ -48,7 +48,12 @@ def take(data: object) -> Intake:
     )
     started = time.perf_counter()
     try:
-        outcome = archive(update)
+        # Its file's record and fetch task are written with it; if they cannot be, the update
+        # is not acknowledged, and the redelivery (a duplicate) queues the file.
+        queuer = FetchQueuer.for_(update)
+        outcome = archive(update, then=queuer.note if queuer else None)
+        if queuer is not None:
+            queuer.enqueue()
     except UnicodeEncodeError:
         # A lone UTF-16 surrogate escaped in the JSON: not text, and never sent by Telegram.
         return _refused(update, context, "the update holds text that is not valid Unicode")
@@ -57,16 +62,11 @@ def take(data: object) -> Intake:
         # and a 5xx would hold back the chat's later updates for 24 hours.
         logger.warning("update refused by the store: %s", exc, extra=dict(context))
         return _refused(update, context, "the update holds values the archive cannot store")
-    except (StoreError, CryptoError) as exc:
+    except (StoreError, CryptoError, *ENQUEUE_FAILURES) as exc:
         # CryptoError includes the keyring being down and a chat key it cannot unwrap (a
-        # disabled KEK version): an operator's problem, so Telegram should retry later.
+        # disabled KEK version): an operator's problem, so Telegram should retry later. The
+        # same for a file's fetch that could not be queued: the redelivery queues it.
         return _unavailable(update, context, exc, "update not archived")
-    try:
-        # Its file is fetched later, off the request path; a redelivery queues it if this
-        # failed (the message itself is stored: the redelivery finds it a duplicate).
-        queue_fetch(update)
-    except ENQUEUE_FAILURES as exc:
-        return _unavailable(update, context, exc, "media fetch not queued")
     metrics.UPDATES.labels(update.update_kind, outcome.value).inc()
     if outcome is not PutOutcome.DUPLICATE:
         metrics.LAST_ARCHIVED.set(time.time())

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
@@ -29,15 +29,15 @@ from crypto.errors import CryptoError
 from groupie import metrics
 from groupie.cloudtasks import EnqueueError
 from messages.media import files
-from messages.media.blobs.base import BlobStoreError
 from messages.models import MediaFile
-from messages.telegram import IncomingMessage
+from messages.stores.records import StoreError
+from messages.telegram import IncomingMessage, media_of
 from webhooks.botapi import BotApi, BotApiError, NoToken
 
 logger = logging.getLogger(__name__)
 BACKOFF_SECONDS = (30, 120, 600, 1800, 3600, 3 * 3600)  # then failed: 7 attempts over ~6 h
 MAX_ATTEMPTS = len(BACKOFF_SECONDS) + 1
-ENQUEUE_FAILURES = (DatabaseError, EnqueueError)
+ENQUEUE_FAILURES = (DatabaseError, EnqueueError, StoreError)
 
 
 class TooLarge(Exception):
@@ -46,27 +46,86 @@ class TooLarge(Exception):
         self.size = size
 
 
-def queue_fetch(incoming: IncomingMessage) -> MediaFile | None:
-    """Notes ``incoming``'s file and enqueues its fetch, unless it is queued or done already
-    (a redelivered update). Raises DatabaseError or EnqueueError: the caller answers 503 and
-    Telegram's redelivery comes back here."""
-    with transaction.atomic():
-        row = files.note(incoming)
-        if row is None or row.status != MediaFile.PENDING or row.next_attempt_at is not None:
-            return row
-        row.next_attempt_at = timezone.now()
-        row.save(update_fields=["next_attempt_at"])
-        fetch_media.enqueue(row.pk)
-    return row
+class FetchQueuer:
+    """Notes a message's file and queues its fetch, in two steps around the message's own
+    write: ``note`` is the write to Django's database, run by the store with the message
+    (archive's ``then``: one commit, or one group commit on SQLite); ``enqueue`` runs once
+    that has committed, for a queue that is not the database (Cloud Tasks).
+
+    A redelivered update finds the file queued or done and queues nothing. A failure raises
+    DatabaseError, StoreError or EnqueueError, leaving the file not queued: the webhook
+    answers 503 and Telegram's redelivery comes back here."""
+
+    def __init__(self, incoming: IncomingMessage) -> None:
+        self.incoming = incoming
+        self.row: MediaFile | None = None
+        self.due_after_commit = False
+
+    @classmethod
+    def for_(cls, incoming: IncomingMessage) -> FetchQueuer | None:
+        """None for a message without a file, or with fetching off: nothing to write."""
+        if not settings.GROUPIE_FETCH_MEDIA or media_of(incoming.raw) is None:
+            return None
+        return cls(incoming)
+
+    def note(self) -> None:
+        now = timezone.now()
+        row, created = files.note(self.incoming, due=now)
+        self.row = row
+        if row is None:
+            return
+        if created:
+            self.due_after_commit = _schedule(row.pk, now, {}, marked=True)
+        elif row.status == MediaFile.PENDING and row.next_attempt_at is None:
+            self.due_after_commit = _schedule(row.pk, now, {})
+        # else: queued already, or done (a redelivery)
+
+    def enqueue(self) -> None:
+        if self.due_after_commit and self.row is not None:
+            _enqueue_after_commit(self.row.pk, None)
 
 
-def requeue(row: MediaFile) -> None:
-    """Starts a failed (or stuck) fetch over, with its attempts counted afresh."""
-    with transaction.atomic():
-        MediaFile.objects.filter(pk=row.pk).update(
-            status=MediaFile.PENDING, attempts=0, next_attempt_at=timezone.now()
-        )
-        fetch_media.enqueue(row.pk)
+def requeue(rows: Iterable[MediaFile]) -> int:
+    """Starts failed (or stuck) fetches over, their attempts counted afresh; returns how many
+    were queued. Raises an ENQUEUE_FAILURES error after queueing some: run again."""
+    queued = 0
+    for row in rows:
+        fields = {"status": MediaFile.PENDING, "attempts": 0}
+        with transaction.atomic():
+            due = _schedule(row.pk, timezone.now(), fields)
+        if due:
+            _enqueue_after_commit(row.pk, None)
+        queued += 1
+    return queued
+
+
+def _schedule(
+    media_id: int, when: datetime, fields: dict[str, object], *, marked: bool = False
+) -> bool:
+    """Marks the file due at ``when`` (with ``fields``; ``marked``: it already is), in the
+    caller's transaction. Where the queue is the database itself, the task is enqueued in that
+    transaction too and False is returned; otherwise True: the caller enqueues once the mark
+    is committed (a task that ran before would not find it), with ``_enqueue_after_commit``."""
+    if not marked:
+        MediaFile.objects.filter(pk=media_id).update(next_attempt_at=when, **fields)
+    if getattr(fetch_media.get_backend(), "enqueue_after_commit", False):
+        return True
+    _enqueue(media_id, when)
+    return False
+
+
+def _enqueue_after_commit(media_id: int, when: datetime | None) -> None:
+    try:
+        _enqueue(media_id, when)
+    except ENQUEUE_FAILURES:
+        # Not queued after all: a redelivery (or retry_media_fetches) must queue it again.
+        MediaFile.objects.filter(pk=media_id).update(next_attempt_at=None)
+        raise
+
+
+def _enqueue(media_id: int, when: datetime | None) -> None:
+    task = fetch_media.using(run_after=when) if when and when > timezone.now() else fetch_media
+    task.enqueue(media_id)
 
 
 @task()
@@ -105,7 +164,8 @@ def _attempt(row: MediaFile, api: BotApi) -> str:
         if found.file_size is not None and found.file_size > limit:
             raise TooLarge(found.file_size)
         with api.download(found.file_path) as chunks:
-            return "stored" if files.store(row, _capped(chunks, limit)) else "gone"
+            whole = _checked(chunks, limit, found.file_size)
+            return "stored" if files.store(row, whole) else "gone"
     except TooLarge as exc:
         _finish(row, MediaFile.TOO_LARGE, _too_large(exc.size, limit))
         return "too_large"
@@ -120,8 +180,13 @@ def _attempt(row: MediaFile, api: BotApi) -> str:
             _finish(row, MediaFile.FAILED, str(exc))  # e.g. a file_id of another bot
             return "failed"
         return _later(row, str(exc))
-    except (BlobStoreError, CryptoError, DatabaseError) as exc:
+    except (StoreError, CryptoError, DatabaseError) as exc:
         return _later(row, f"{type(exc).__name__} while storing")
+    except Exception as exc:
+        # A bug of ours must not leave the file pending for good: it is retried, and after
+        # the last attempt shown as failed (with the error's type, never its text).
+        logger.exception("media fetch failed unexpectedly", extra={"media_id": row.pk})
+        return _later(row, f"unexpected {type(exc).__name__}")
 
 
 def _too_large(size: int | None, limit: int) -> str:
@@ -129,13 +194,17 @@ def _too_large(size: int | None, limit: int) -> str:
     return f"too large for the Bot API ({said}; the limit is {limit:,} bytes)"
 
 
-def _capped(chunks: Iterable[bytes], limit: int) -> Iterator[bytes]:
+def _checked(chunks: Iterable[bytes], limit: int, expected: int | None) -> Iterator[bytes]:
+    """The download's chunks, stopped past ``limit``, and refused at the end if it is not the
+    size getFile announced (a download cut short must not be kept as the file)."""
     total = 0
     for chunk in chunks:
         total += len(chunk)
         if total > limit:
             raise TooLarge(total)
         yield chunk
+    if expected is not None and total != expected:
+        raise BotApiError("download", f"{total:,} bytes received, {expected:,} announced")
 
 
 def _finish(row: MediaFile, status: str, error: str) -> None:
@@ -152,6 +221,7 @@ def _later(row: MediaFile, error: str) -> str:
     wait = BACKOFF_SECONDS[row.attempts - 1]
     when = timezone.now() + timedelta(seconds=wait)
     with transaction.atomic():
-        MediaFile.objects.filter(pk=row.pk).update(last_error=error[:200], next_attempt_at=when)
-        fetch_media.using(run_after=when).enqueue(row.pk)
+        due = _schedule(row.pk, when, {"last_error": error[:200]})
+    if due:
+        _enqueue_after_commit(row.pk, when)
     return "retry"

@@ -274,17 +274,25 @@ class ChatBrowserAdmin(ReadOnlyAdmin):
         """A message's file, decrypted as it streams; needs the decrypt permission, audited."""
         if not can_decrypt(request):
             raise PermissionDenied
+        if not (
+            _storable(int(chat_id)) and _storable(int(message_id)) and _storable(int(media_id))
+        ):
+            raise Http404("No such file.")
         row = MediaFile.objects.filter(
             pk=int(media_id), chat_id=int(chat_id), message_id=int(message_id)
         ).first()
-        if row is None:
+        history = get_store().get_message(int(chat_id), int(message_id))
+        if row is None or history is None:
             raise Http404("No such file.")
-        history = get_store().get_message(row.chat_id, row.message_id)
-        message = opening.open_history(history)[0].opened.message if history else None
         try:
+            row, message = serving.message_file(
+                row.chat_id, row.message_id, history, row.file_unique_id
+            )
             return serving.stream(
                 request, row, channel=AuditEntry.ADMIN, name=serving.file_name(row, message)
             )
+        except serving.NotStored as exc:
+            raise Http404(str(exc)) from None
         except MediaUnavailable as exc:
             context = self._context(request, "File unavailable", error=str(exc), row=row)
             return TemplateResponse(

@@ -38,12 +38,11 @@ from messages.api.serializers import (
 from messages.cursors import InvalidCursor
 from messages.media import serving
 from messages.media.files import MediaUnavailable
-from messages.models import ApiKey, AuditEntry, MediaFile
+from messages.models import ApiKey, AuditEntry
 from messages.pagination import paginate, paginate_by_id
 from messages.reading import as_api, opening
 from messages.stores import get_store
 from messages.stores.records import ChatRecord, MessageQuery, StoreError
-from messages.telegram import media_of
 
 EXPORT_BATCH = 500
 BAD_REQUEST = OpenApiResponse(
@@ -264,18 +263,12 @@ class MessageViewSet(viewsets.ViewSet):
         )
         if history is None:
             raise NotFound("No such message.")
-        message = opening.open_history(history)[0].opened.message
-        rows = MediaFile.objects.filter(chat_id=chat_id, message_id=message_id)
-        wanted = request.query_params.get("file") or (
-            ref.file_unique_id if message and (ref := media_of(message)) else None
-        )
-        row = (
-            rows.filter(file_unique_id=wanted) if wanted else rows.order_by("-created_at")
-        ).first()
-        if row is None:
-            raise NotFound("The message has no stored file.")
-        if row.status != MediaFile.STORED:
-            raise NotFound(f"The {row.kind} is not stored ({row.get_status_display()}).")
+        try:
+            row, message = serving.message_file(
+                chat_id, message_id, history, request.query_params.get("file")
+            )
+        except serving.NotStored as exc:
+            raise NotFound(str(exc)) from None
         key = request.auth if isinstance(request.auth, ApiKey) else None
         try:
             return serving.stream(

@@ -9,20 +9,50 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, cast
 
 from django.conf import settings
+from django.db import connection
+from django.db.models import Field
 from django.utils import timezone
 
 from crypto import media
-from crypto.errors import CryptoError
+from crypto.chatkeys import OPENABLE, RETIRED
+from crypto.errors import CryptoError, KeyringError
 from crypto.media import MediaIdentity
 from groupie import metrics
 from messages import sealing
 from messages.media.blobs import get_blob_store
-from messages.media.blobs.base import BlobStoreError, blob_name, chat_prefix
+from messages.media.blobs.base import BlobMissing, blob_name, chat_prefix
 from messages.media.sniffing import SNIFF_BYTES, sniff
 from messages.models import MediaFile
 from messages.telegram import IncomingMessage, media_of
+
+_NOTE_COLUMNS = (
+    "chat_id",
+    "message_id",
+    "file_unique_id",
+    "date",
+    "kind",
+    "file_id",
+    "declared_size",
+    "status",
+    "attempts",
+    "last_error",
+    "next_attempt_at",
+    "blob_name",
+    "content_type",
+    "created_at",
+)
+# Our own table and column names; every value is a parameter.
+_NOTE_SQL = f"""INSERT INTO {MediaFile._meta.db_table} ({", ".join(_NOTE_COLUMNS)})
+    VALUES ({", ".join(["%s"] * len(_NOTE_COLUMNS))})
+    ON CONFLICT (chat_id, message_id, file_unique_id) DO NOTHING RETURNING id"""  # noqa: S608
+
+
+class KeyChangedMeanwhile(CryptoError):
+    """The chat's key version was retired while a file was sealed under it: fetch again."""
 
 
 class MediaUnavailable(Exception):
@@ -42,36 +72,65 @@ def identity(row: MediaFile) -> MediaIdentity:
     return MediaIdentity(row.chat_id, row.message_id, row.file_unique_id)
 
 
-def note(incoming: IncomingMessage) -> MediaFile | None:
-    """The record of the file ``incoming`` carries (made on first sight), or None when it has
-    none or media fetching is off. An edit with the same file finds the same record."""
+def note(
+    incoming: IncomingMessage, *, due: datetime | None = None
+) -> tuple[MediaFile | None, bool]:
+    """The record of the file ``incoming`` carries, and whether it was made now (due at
+    ``due``), or (None, False) when it has none or media fetching is off. An edit with the
+    same file finds the same record. A new file costs one INSERT, with no read before it."""
     if not settings.GROUPIE_FETCH_MEDIA:
-        return None
+        return None, False
     ref = media_of(incoming.raw)
     if ref is None:
-        return None
-    row, _ = MediaFile.objects.get_or_create(
-        chat_id=incoming.chat_id,
-        message_id=incoming.message_id,
-        file_unique_id=ref.file_unique_id,
-        defaults={
-            "date": incoming.date,
-            "kind": ref.kind,
-            "file_id": ref.file_id,
-            "declared_size": ref.file_size,
-        },
+        return None, False
+    place = {
+        "chat_id": incoming.chat_id,
+        "message_id": incoming.message_id,
+        "file_unique_id": ref.file_unique_id,
+    }
+    row = MediaFile(
+        **place,
+        date=incoming.date,
+        kind=ref.kind,
+        file_id=ref.file_id,
+        declared_size=ref.file_size,
+        next_attempt_at=due,
+        created_at=timezone.now(),
     )
-    return row
+    # The webhook's path: one statement, no read first and no savepoint (a redelivery, the
+    # rare case, reads the record that is there).
+    values = [
+        cast(Field[Any, Any], MediaFile._meta.get_field(column)).get_db_prep_save(
+            getattr(row, column), connection
+        )
+        for column in _NOTE_COLUMNS
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_NOTE_SQL, values)
+        inserted = cursor.fetchone()
+    if inserted is None:
+        return MediaFile.objects.get(**place), False
+    row.pk = inserted[0]
+    return row, True
 
 
 def store(row: MediaFile, chunks: Iterable[bytes]) -> bool:
     """Seals ``chunks`` (the file's bytes, in order) into the media store under the chat's
-    active key and marks the record stored. Returns False, keeping nothing, when the record
-    was deleted meanwhile (its chat shredded or its message purged).
+    active key, as stored now, and marks the record stored. Returns False, keeping nothing,
+    when the record was deleted meanwhile or its chat has no active key (shredded).
+
+    A rotation between the seal and the record's update is caught afterwards: a version that
+    was retired meanwhile (re-encryption finished without this file) gets the file sealed
+    again under the active one, so no file is ever left under a retired version.
 
     Raises BlobStoreError or CryptoError (the caller tries again later), or whatever
     ``chunks`` raises; nothing of a failed write is kept."""
-    version, key = sealing.chat_keys().active_key(row.chat_id)
+    keys = sealing.chat_keys()
+    current = keys.current_key(row.chat_id)
+    if current is None:
+        _forget(row)
+        return False
+    version, key = current
     name = blob_name(row.chat_id, row.message_id, row.file_unique_id, version)
     head = bytearray()
 
@@ -92,18 +151,36 @@ def store(row: MediaFile, chunks: Iterable[bytes]) -> bool:
         size=size,
         content_type=sniff(bytes(head)),
         fetched_at=timezone.now(),
-        file_id="",  # no longer needed: the file is ours now
         last_error="",
         next_attempt_at=None,
     )
     if not stored:
         blobs.delete([name])  # the record went while this ran: so does its file
         return False
+    state = keys.version_state(row.chat_id, version)
+    if state not in OPENABLE:
+        # Shredded, or rotated and re-encrypted without this file, while it was sealed: a
+        # file must never stay under a version that no longer opens.
+        if state != RETIRED:
+            return _forget(row)
+        MediaFile.objects.filter(pk=row.pk).update(
+            status=MediaFile.PENDING, blob_name="", key_version=None, size=None
+        )
+        blobs.delete([name])
+        raise KeyChangedMeanwhile(f"chat {row.chat_id}'s key was rotated while sealing a file")
+    MediaFile.objects.filter(pk=row.pk).update(file_id="")  # not needed: the file is ours
     if old_name and old_name != name:
         blobs.delete([old_name])
     metrics.MEDIA_BYTES.inc(size)
     row.refresh_from_db()
     return True
+
+
+def _forget(row: MediaFile) -> bool:
+    """The chat was shredded while its file was fetched: nothing of the file stays."""
+    MediaFile.objects.filter(pk=row.pk).delete()
+    get_blob_store().delete_prefix(f"{chat_prefix(row.chat_id)}{row.message_id}/")
+    return False
 
 
 def open_stream(row: MediaFile) -> Iterator[bytes]:
@@ -117,8 +194,10 @@ def open_stream(row: MediaFile) -> Iterator[bytes]:
             version = media.read_header(source)
             key = sealing.chat_keys().key(row.chat_id, version)
             yield from media.open_stream(key, version, identity(row), source)
-    except BlobStoreError as exc:
-        raise MediaUnavailable(f"the sealed file could not be read: {exc}") from None
+    except BlobMissing:
+        raise MediaUnavailable("the sealed file is missing from the media store") from None
+    except KeyringError:
+        raise  # an outage (503), not the file's fault
     except CryptoError as exc:
         metrics.DECRYPT_FAILURES.labels(type(exc).__name__).inc()
         raise MediaUnavailable(f"the sealed file does not open ({type(exc).__name__})") from None
@@ -141,18 +220,25 @@ def opened(row: MediaFile) -> Iterator[bytes]:
 def delete_chat_media(chat_id: int) -> int:
     """Deletes a chat's media records, then every blob under its prefix (those of records a
     fetch was still writing included: their fetch finds the record gone and deletes its blob
-    too). Returns how many blobs were deleted."""
-    MediaFile.objects.filter(chat_id=chat_id).delete()
-    return get_blob_store().delete_prefix(chat_prefix(chat_id))
+    too). Returns how many records were deleted."""
+    deleted, _ = MediaFile.objects.filter(chat_id=chat_id).delete()
+    get_blob_store().delete_prefix(chat_prefix(chat_id))
+    return deleted
 
 
 def delete_media_before(chat_id: int, before: int) -> int:
-    """Deletes the media of a chat's messages dated before ``before`` (Unix seconds), records
-    first; returns how many blobs were deleted."""
+    """Deletes the media of a chat's messages dated before ``before`` (Unix seconds): blobs
+    first (a failure part way leaves records that the next run finds), then the records,
+    then whatever a fetch still running wrote under those messages. Returns how many
+    records were deleted."""
     rows = MediaFile.objects.filter(chat_id=chat_id, date__lt=before)
-    names = [name for name in rows.values_list("blob_name", flat=True) if name]
-    rows.delete()
-    return get_blob_store().delete(names)
+    found = list(rows.values_list("pk", "message_id", "blob_name"))
+    blobs = get_blob_store()
+    blobs.delete([name for _, _, name in found if name])
+    MediaFile.objects.filter(pk__in=[pk for pk, _, _ in found]).delete()
+    for message_id in {message_id for _, message_id, _ in found}:
+        blobs.delete_prefix(f"{chat_prefix(chat_id)}{message_id}/")
+    return len(found)
 
 
 def count_media_before(chat_id: int, before: int) -> int:

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.http import HttpRequest, StreamingHttpResponse
+from django.utils.http import content_disposition_header
 
 from groupie import metrics
 from messages import audit
@@ -26,6 +27,9 @@ from messages.media import files
 from messages.media.files import MediaUnavailable
 from messages.media.sniffing import OCTET_STREAM, is_inline
 from messages.models import ApiKey, MediaFile
+from messages.reading import opening
+from messages.stores.records import MessageHistory
+from messages.telegram import media_of
 
 logger = logging.getLogger(__name__)
 EXTENSIONS = {
@@ -43,15 +47,37 @@ EXTENSIONS = {
 }
 
 
+class NotStored(Exception):
+    """The message has no file stored (none, or not fetched yet): the text says which."""
+
+
+def message_file(
+    chat_id: int, message_id: int, history: MessageHistory, unique_id: str | None
+) -> tuple[MediaFile, dict[str, Any] | None]:
+    """The stored file of a message (its latest version's, or the one ``unique_id`` names)
+    and the opened message (for the file's name). Raises NotStored."""
+    message = opening.open_history(history)[0].opened.message
+    rows = MediaFile.objects.filter(chat_id=chat_id, message_id=message_id)
+    ref = media_of(message) if message else None
+    wanted = unique_id or (ref.file_unique_id if ref else None)
+    row = (rows.filter(file_unique_id=wanted) if wanted else rows.order_by("-created_at")).first()
+    if row is None:
+        raise NotStored("The message has no stored file.")
+    if row.status != MediaFile.STORED:
+        raise NotStored(f"The {row.kind} is not stored ({row.get_status_display()}).")
+    return row, message
+
+
 def file_name(row: MediaFile, message: dict[str, Any] | None) -> str:
-    """The name a download is saved under: the sender's file name for a document (reduced to
-    safe characters), else chat-message-kind and the sniffed type's extension."""
+    """The name a download is saved under: the sender's file name for a document (control
+    and path characters replaced; the header encodes the rest), else
+    chat-message-kind and the sniffed type's extension."""
     declared = ((message or {}).get(row.kind) or {}) if row.kind != "photo" else {}
     name = declared.get("file_name") if isinstance(declared, dict) else None
-    if isinstance(name, str) and name.strip():
-        safe = "".join(c if c.isalnum() or c in "._- " else "_" for c in name).strip(" .")
-        if safe:
-            return safe[:120]
+    if isinstance(name, str):
+        safe = "".join(c if c.isprintable() and c not in '/\\"' else "_" for c in name)
+        if safe.strip(" ._"):
+            return safe.strip()[:120]
     return f"{row.chat_id}-{row.message_id}-{row.kind}{EXTENSIONS.get(row.content_type, '')}"
 
 
@@ -74,8 +100,8 @@ def stream(
     response = StreamingHttpResponse(
         _watched(request, row, channel, api_key, chunks), content_type=content_type
     )
-    disposition = "inline" if content_type.startswith("image/") else "attachment"
-    response["Content-Disposition"] = f'{disposition}; filename="{name}"'
+    attachment = not content_type.startswith("image/")
+    response["Content-Disposition"] = content_disposition_header(attachment, name) or ""
     if row.size is not None:
         response["Content-Length"] = str(row.size)
     response["X-Content-Type-Options"] = "nosniff"

@@ -1,17 +1,29 @@
-"""groupie_media_files at scrape time: the media files by status (a scrape hook)."""
+"""groupie_media_files and groupie_media_oldest_pending_seconds at scrape time (a scrape
+hook)."""
 
 from __future__ import annotations
 
 from django.apps import apps
-from django.db.models import Count
+from django.db import DatabaseError
+from django.db.models import Count, Min
+from django.utils import timezone
 
 from groupie import metrics
 
 
 def count_by_status() -> None:
+    """One grouped count. With the database down the gauges keep their last values: metrics
+    must still be served during an outage, to show it."""
     media_file = apps.get_model("archive", "MediaFile")
     counts = dict.fromkeys((status for status, _ in media_file.STATUSES), 0)
     rows = media_file.objects.values_list("status").annotate(n=Count("pk"))
-    counts.update(dict(rows.values_list("status", "n")))
+    pending = media_file.objects.filter(status=media_file.PENDING)
+    try:
+        counts.update(dict(rows.values_list("status", "n")))
+        oldest = pending.aggregate(oldest=Min("created_at"))["oldest"]
+    except DatabaseError:
+        return
+    age = (timezone.now() - oldest).total_seconds() if oldest else 0.0
+    metrics.MEDIA_OLDEST_PENDING.set(age)
     for status, n in counts.items():
         metrics.MEDIA_FILES.labels(status).set(n)

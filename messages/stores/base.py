@@ -23,7 +23,7 @@ contract's own outcomes (``InactiveChatKey``), never a driver's exception.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -78,7 +78,9 @@ class _Backend(ABC):
 
 
 class MessageRecords(_Backend):
-    def put_message(self, message: SealedMessage) -> PutOutcome:
+    def put_message(
+        self, message: SealedMessage, *, then: Callable[[], object] | None = None
+    ) -> PutOutcome:
         """Stores one revision idempotently and updates the head and the chat directory, all
         or nothing. Durable when it returns.
 
@@ -86,9 +88,16 @@ class MessageRecords(_Backend):
         active key version when the write commits, or was less than ``late_write_window``
         seconds before (a replay is a DUPLICATE whatever its key). Rotation and shredding wait
         out that window before they count or delete, so no record lands under a key they have
-        moved past."""
+        moved past.
+
+        ``then`` is a write to Django's database that belongs with the record (a media file's
+        record and fetch task). It runs once the record is stored, a DUPLICATE included: in
+        the same transaction where this store keeps its records in that database (one
+        commit; on SQLite, the same group commit), else just after, in a transaction of its
+        own. An error it raises propagates; the record may then be stored without it, which
+        a redelivery (a DUPLICATE, running ``then`` again) makes good."""
         with self._counted("put_message"):
-            return self._put_message(message)
+            return self._put_message(message, then)
 
     @property
     def late_write_window(self) -> float:
@@ -140,7 +149,9 @@ class MessageRecords(_Backend):
                 yield history
 
     @abstractmethod
-    def _put_message(self, message: SealedMessage) -> PutOutcome: ...
+    def _put_message(
+        self, message: SealedMessage, then: Callable[[], object] | None
+    ) -> PutOutcome: ...
 
     @abstractmethod
     def _get_message(self, chat_id: int, message_id: int) -> MessageHistory | None: ...

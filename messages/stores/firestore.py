@@ -42,7 +42,7 @@ import os
 import socket
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import MISSING, fields
 from datetime import UTC, datetime
@@ -73,6 +73,7 @@ from messages.stores.records import (
     StoredRevision,
     StoreError,
 )
+from messages.stores.sqlite_writer import durably
 
 QUERY_BOUND_FACTOR = 24  # a query's stream may take 24 times a single call's bound (2 min)
 IN_LIMIT = 30  # Firestore's limit on the values of one "in" filter
@@ -145,7 +146,13 @@ class FirestoreStore(MessageStore):
 
     # -- writes -------------------------------------------------------------------------------
 
-    def _put_message(self, message: SealedMessage) -> PutOutcome:
+    def _put_message(self, message: SealedMessage, then: Callable[[], object] | None) -> PutOutcome:
+        outcome = self._put_record(message)
+        if then is not None:
+            durably(then)  # Django's database, not Firestore: a transaction of its own
+        return outcome
+
+    def _put_record(self, message: SealedMessage) -> PutOutcome:
         if message.edit_date == 0 and not message.chat.changed and self._leased(message):
             try:
                 return self._create_original(message)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import fields
 from typing import Any
@@ -68,8 +68,8 @@ class ORMStore(MessageStore):
 
     # -- writes -------------------------------------------------------------------------------
 
-    def _put_message(self, message: SealedMessage) -> PutOutcome:
-        outcome = orm_writes.put_message(message)
+    def _put_message(self, message: SealedMessage, then: Callable[[], object] | None) -> PutOutcome:
+        outcome = orm_writes.put_message(message, then)
         if outcome is None:
             raise InactiveChatKey(
                 f"chat {message.chat_id} key version {message.key_version} is no longer active"

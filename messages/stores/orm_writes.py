@@ -14,6 +14,7 @@ batch). The SQL is built from our own table and column names only; every value i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import nullcontext
 from typing import Any
 
@@ -176,16 +177,36 @@ def _put_with(cursor: Any, message: SealedMessage) -> PutOutcome | None:
     return PutOutcome.CREATED if version_count == 1 else PutOutcome.REVISED
 
 
-def put_in_transaction(message: SealedMessage) -> PutOutcome | None:
+Then = Callable[[], object] | None  # a write that belongs with the record (see put_message)
+
+
+def _put_then(cursor: Any, message: SealedMessage, then: Then) -> PutOutcome | None:
+    outcome = _put_with(cursor, message)
+    if outcome is not None and then is not None:
+        then()
+    return outcome
+
+
+def put_in_transaction(message: SealedMessage, then: Then = None) -> PutOutcome | None:
     with transaction.atomic(), connection.cursor() as cursor:
-        return _put_with(cursor, message)
+        return _put_then(cursor, message, then)
 
 
-def put_by_group_commit(message: SealedMessage) -> PutOutcome | None:
-    return committer.submit(lambda cursor: _put_with(cursor, message))
+def put_by_group_commit(message: SealedMessage, then: Then = None) -> PutOutcome | None:
+    return committer.submit(lambda cursor: _put_then(cursor, message, then))
 
 
-def put_in_one_statement(message: SealedMessage) -> PutOutcome | None:
+def put_in_one_statement(message: SealedMessage, then: Then = None) -> PutOutcome | None:
+    outcome = _put_in_one_statement(message)
+    if outcome is not None and then is not None:
+        # Its own short transaction: measured faster on PostgreSQL than the one statement
+        # in a transaction with it (bench-ingest: 900 against 625 updates/s, 1 in 10 a photo).
+        with transaction.atomic():
+            then()
+    return outcome
+
+
+def _put_in_one_statement(message: SealedMessage) -> PutOutcome | None:
     parameters = (*_revision_row(message), *_head_row(message))
     statement = _PUT_MESSAGE_POSTGRESQL
     if message.chat.changed:
@@ -201,11 +222,12 @@ def put_in_one_statement(message: SealedMessage) -> PutOutcome | None:
     return PutOutcome.CREATED if row[0] == 1 else PutOutcome.REVISED
 
 
-def put_message(message: SealedMessage) -> PutOutcome | None:
-    """Stores one revision with the strategy that suits the connection."""
+def put_message(message: SealedMessage, then: Then = None) -> PutOutcome | None:
+    """Stores one revision with the strategy that suits the connection, and runs ``then``
+    after it (see MessageStore.put_message)."""
     if connection.vendor == "postgresql":
-        return put_in_one_statement(message)
+        return put_in_one_statement(message, then)
     # Inside a caller's transaction the write must be part of it, not of the writer's.
     if uses_group_commit() and not connection.in_atomic_block:
-        return put_by_group_commit(message)
-    return put_in_transaction(message)
+        return put_by_group_commit(message, then)
+    return put_in_transaction(message, then)

@@ -16,9 +16,12 @@ from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from typing import BinaryIO
 
+from messages.stores.records import StoreError
 
-class BlobStoreError(Exception):
-    """The media store failed or is unreachable (callers retry later, or answer 503)."""
+
+class BlobStoreError(StoreError):
+    """The media store failed or is unreachable: an outage, like the message store's (callers
+    retry later, or answer 503; the key commands stop cleanly)."""
 
 
 class BlobMissing(BlobStoreError):
@@ -58,7 +61,3 @@ class BlobStore(abc.ABC):
     def delete_prefix(self, prefix: str) -> int:
         """Deletes every blob under ``prefix``; returns how many there were."""
         return self.delete(list(self.names(prefix)))
-
-    @abc.abstractmethod
-    def check(self) -> None:
-        """Raises BlobStoreError unless the store can be written (readiness)."""

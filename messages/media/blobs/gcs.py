@@ -59,8 +59,8 @@ class GCSBlobStore(BlobStore):
     def reader(self, name: str) -> Iterator[BinaryIO]:
         blob = self.bucket.blob(name, chunk_size=self.chunk_bytes)
         try:
+            blob.reload()  # a missing blob is BlobMissing here, before any byte is promised
             stream = blob.open("rb")
-            stream.read(0)
         except google_exceptions.NotFound:
             raise BlobMissing(f"no blob {name}") from None
         except _FAILURES as exc:
@@ -95,13 +95,6 @@ class GCSBlobStore(BlobStore):
             except _FAILURES as exc:
                 raise BlobStoreError(f"media bucket: {type(exc).__name__}") from None
         return deleted
-
-    def check(self) -> None:
-        try:
-            if not self.bucket.exists():
-                raise BlobStoreError(f"media bucket {self.bucket.name} does not exist")
-        except _FAILURES as exc:
-            raise BlobStoreError(f"media bucket: {type(exc).__name__}") from None
 
 
 class _Translating:

@@ -76,7 +76,9 @@ class LocalBlobStore(BlobStore):
             raise BlobMissing(f"no blob {name}") from None
 
     def names(self, prefix: str) -> Iterator[str]:
-        for directory, _, files in os.walk(self.root):
+        # Walk only the deepest directory the prefix names, not the whole store.
+        start = self.root.joinpath(*prefix.split("/")[:-1]) if "/" in prefix else self.root
+        for directory, _, files in os.walk(start):
             for file in files:
                 if file.endswith(PART):
                     continue
@@ -95,13 +97,3 @@ class LocalBlobStore(BlobStore):
             except OSError as exc:
                 raise BlobStoreError(f"media store {self.root}: {exc.strerror}") from None
         return deleted
-
-    def check(self) -> None:
-        try:
-            self._directory(self.root)
-            with tempfile.TemporaryFile(dir=self.root):
-                pass
-        except OSError as exc:
-            raise BlobStoreError(
-                f"media store {self.root} is not writable: {exc.strerror}"
-            ) from None

@@ -45,7 +45,7 @@ class Command(BaseCommand):
                 update = parse_update(data)
                 if isinstance(update, IncomingMessage):
                     outcomes[archive(update).value] += 1
-                    row = files.note(update)
+                    row, _ = files.note(update)
                     if row is not None and row.status == MediaFile.PENDING:
                         outcomes[f"media {media.fetch(row.pk, api=api)}"] += 1
         finally:

@@ -46,13 +46,10 @@ class Command(BaseCommand):
         if options["dry_run"]:
             self.stdout.write(f"retry_media_fetches: {rows.count()} files would be queued")
             return
-        queued = 0
-        for row in rows.iterator():
-            try:
-                requeue(row)
-            except ENQUEUE_FAILURES as exc:
-                raise CommandError(
-                    f"queueing failed ({type(exc).__name__}) after {queued} files; run again"
-                ) from None
-            queued += 1
+        try:
+            queued = requeue(rows.iterator())
+        except ENQUEUE_FAILURES as exc:
+            raise CommandError(
+                f"queueing failed ({type(exc).__name__}) part way; run it again to finish"
+            ) from None
         self.stdout.write(f"retry_media_fetches: {queued} files queued to be fetched again")
