@@ -439,3 +439,62 @@ def test_the_metrics_count_fetches_and_files(
     text = client.get("/metrics").content.decode()
     assert 'groupie_media_files{status="stored"} 1.0' in text
     assert 'groupie_media_fetches_total{result="stored"}' in text
+
+
+def test_a_download_shorter_than_announced_is_not_kept(
+    webhook: Webhook, bot_api: BotApiPeer, run_worker: Any, media_path: Path
+) -> None:
+    update = photo_update()
+    path = bot_api.add_file(largest(update)["file_id"], PHOTO[:1000], "photo.jpg")
+    bot_api.results["getFile"] = {"file_id": "x", "file_path": path, "file_size": len(PHOTO)}
+    webhook.post(update)
+    run_worker()
+    row = MediaFile.objects.get()
+    assert row.status == "pending"
+    assert row.last_error == f"download: 1,000 bytes received, {len(PHOTO):,} announced"
+    assert blobs_of(media_path) == []
+
+
+def test_a_key_retired_while_a_file_was_sealed_means_fetching_it_again(
+    webhook: Webhook, bot_api: BotApiPeer, media_path: Path
+) -> None:
+    """The worst race: the chat's key is rotated and re-encrypted (its old version retired)
+    while a file is being sealed under that version. The file is not kept under a version
+    that no longer opens: it is fetched again, and then sealed under the new one."""
+    from messages.media import files
+    from messages.media.files import KeyChangedMeanwhile
+
+    update = photo_update()
+    webhook.post(update)
+    row = MediaFile.objects.get()
+
+    def download() -> Any:
+        yield PHOTO[:10_000]
+        run("rotate_chat_keys", "--chat", str(CHAT))
+        run("reencrypt_messages", "--chat", str(CHAT))  # nothing names v1: it is retired
+        yield PHOTO[10_000:]
+
+    with pytest.raises(KeyChangedMeanwhile):
+        files.store(row, download())
+    row.refresh_from_db()
+    assert (row.status, row.blob_name, row.key_version) == ("pending", "", None)
+    assert row.file_id  # kept: the file can be fetched again
+    assert blobs_of(media_path) == []
+    assert files.store(row, iter([PHOTO])) is True
+    row.refresh_from_db()
+    assert (row.status, row.key_version) == ("stored", 2)
+
+
+def test_a_document_with_a_non_ascii_name_keeps_it(
+    webhook: Webhook, bot_api: BotApiPeer, run_worker: Any, api: Any
+) -> None:
+    update = load_update("document")
+    update["message"]["document"]["file_name"] = "отчёт 2.4/final.pdf"
+    bot_api.add_file(update["message"]["document"]["file_id"], b"%PDF-1.4 report", "r.pdf")
+    webhook.post(update)
+    run_worker()
+    response = api.get(f"/api/v1/messages/{CHAT}:4134/media/")
+    assert response["Content-Disposition"] == (
+        "attachment; filename*=utf-8''%D0%BE%D1%82%D1%87%D1%91%D1%82%202.4_final.pdf"
+    )
+    assert response["Content-Type"] == "application/octet-stream"
