@@ -43,6 +43,14 @@ def serve(bot_api: BotApiPeer, update: dict[str, Any], content: bytes = PHOTO) -
     bot_api.add_file(largest(update)["file_id"], content, "photo.jpg")
 
 
+def fetched_photo(webhook: Webhook, bot_api: BotApiPeer, run_worker: Any) -> None:
+    """A photo message archived through the webhook and its file fetched by the worker."""
+    update = photo_update()
+    serve(bot_api, update)
+    assert webhook.post(update).status_code == 200
+    run_worker()
+
+
 def run(command: str, *args: str) -> str:
     out = StringIO()
     call_command(command, *args, stdout=out, stderr=StringIO())
@@ -106,10 +114,7 @@ def test_the_webhook_queues_the_fetch_and_the_worker_seals_the_largest_photo(
 def test_staff_without_the_decrypt_permission_see_the_status_not_the_file(
     webhook: Webhook, bot_api: BotApiPeer, run_worker: Any
 ) -> None:
-    update = photo_update()
-    serve(bot_api, update)
-    webhook.post(update)
-    run_worker()
+    fetched_photo(webhook, bot_api, run_worker)
     row = MediaFile.objects.get()
     client = staff_client(decrypt=False)
     page = client.get(f"/admin/archive/browsablechat/{CHAT}/4131/").content.decode()
@@ -302,10 +307,7 @@ def test_fetching_can_be_turned_off(webhook: Webhook, bot_api: BotApiPeer, setti
 def test_a_corrupted_blob_is_a_clear_error_audited_and_reported(
     webhook: Webhook, bot_api: BotApiPeer, run_worker: Any, media_path: Path, api: Any
 ) -> None:
-    update = photo_update()
-    serve(bot_api, update)
-    webhook.post(update)
-    run_worker()
+    fetched_photo(webhook, bot_api, run_worker)
     [blob] = blobs_of(media_path)
     damaged = bytearray(blob.read_bytes())
     damaged[200] ^= 0x01
@@ -375,10 +377,7 @@ def test_purging_old_messages_deletes_their_files_only(
 def test_re_encryption_re_seals_the_files_before_the_old_key_retires(
     webhook: Webhook, bot_api: BotApiPeer, run_worker: Any, media_path: Path, api: Any
 ) -> None:
-    update = photo_update()
-    serve(bot_api, update)
-    webhook.post(update)
-    run_worker()
+    fetched_photo(webhook, bot_api, run_worker)
     [old] = blobs_of(media_path)
     assert old.name.endswith(".1")
     run("rotate_chat_keys", "--chat", str(CHAT))
@@ -398,10 +397,7 @@ def test_an_old_key_with_a_file_still_under_it_is_not_retired(
 ) -> None:
     """A file that cannot be re-sealed (here its blob went missing) is reported, and keeps
     its key version superseded: never retired while a record names it."""
-    update = photo_update()
-    serve(bot_api, update)
-    webhook.post(update)
-    run_worker()
+    fetched_photo(webhook, bot_api, run_worker)
     run("rotate_chat_keys", "--chat", str(CHAT))
     [blob] = blobs_of(media_path)
     blob.unlink()
@@ -432,10 +428,7 @@ def test_a_fetch_for_a_message_shredded_meanwhile_keeps_nothing(
 def test_the_metrics_count_fetches_and_files(
     webhook: Webhook, bot_api: BotApiPeer, run_worker: Any, client: Any
 ) -> None:
-    update = photo_update()
-    serve(bot_api, update)
-    webhook.post(update)
-    run_worker()
+    fetched_photo(webhook, bot_api, run_worker)
     text = client.get("/metrics").content.decode()
     assert 'groupie_media_files{status="stored"} 1.0' in text
     assert 'groupie_media_fetches_total{result="stored"}' in text

@@ -42,7 +42,7 @@ from messages.models import ApiKey, AuditEntry
 from messages.pagination import paginate, paginate_by_id
 from messages.reading import as_api, opening
 from messages.stores import get_store
-from messages.stores.records import ChatRecord, MessageQuery, StoreError
+from messages.stores.records import ChatRecord, MessageHistory, MessageQuery, StoreError
 
 EXPORT_BATCH = 500
 BAD_REQUEST = OpenApiResponse(
@@ -54,6 +54,19 @@ LIST_PARAMETERS = {*MessageFilterSerializer().fields, *PageSerializer().fields, 
 def _in_scope(request: Request, chat_id: int) -> bool:
     scope = allowed_chats(request)
     return scope is None or chat_id in scope
+
+
+def _history_in_scope(request: Request, pk: str) -> tuple[int, MessageHistory]:
+    """The message ``pk`` ("chat:message") names, if the caller may see its chat; else 404
+    (also for a chat outside a key's scope: its existence is not told)."""
+    try:
+        chat_id, message_id = parse_message_id(pk)
+    except ValueError:
+        raise NotFound("No such message.") from None
+    history = get_store().get_message(chat_id, message_id) if _in_scope(request, chat_id) else None
+    if history is None:
+        raise NotFound("No such message.")
+    return chat_id, history
 
 
 def _query_data(request: Request, allowed: set[str]) -> dict[str, Any]:
@@ -215,15 +228,7 @@ class MessageViewSet(viewsets.ViewSet):
         summary="One message with every version and the raw Telegram object",
     )
     def retrieve(self, request: Request, pk: str) -> Response:
-        try:
-            chat_id, message_id = parse_message_id(pk)
-        except ValueError:
-            raise NotFound("No such message.") from None
-        history = (
-            get_store().get_message(chat_id, message_id) if _in_scope(request, chat_id) else None
-        )
-        if history is None:
-            raise NotFound("No such message.")
+        chat_id, history = _history_in_scope(request, pk)
         head, revisions = opening.open_history(history)
         body = as_api.message_detail(head, revisions)
         _audit(request, "message-detail", chat_id=chat_id, message_ids=[body["id"]])
@@ -254,18 +259,10 @@ class MessageViewSet(viewsets.ViewSet):
     )
     @action(detail=True, methods=["get"], renderer_classes=[FileRenderer])
     def media(self, request: Request, pk: str) -> StreamingHttpResponse | Response:
-        try:
-            chat_id, message_id = parse_message_id(pk)
-        except ValueError:
-            raise NotFound("No such message.") from None
-        history = (
-            get_store().get_message(chat_id, message_id) if _in_scope(request, chat_id) else None
-        )
-        if history is None:
-            raise NotFound("No such message.")
+        chat_id, history = _history_in_scope(request, pk)
         try:
             row, message = serving.message_file(
-                chat_id, message_id, history, request.query_params.get("file")
+                chat_id, history.head.message_id, history, request.query_params.get("file")
             )
         except serving.NotStored as exc:
             raise NotFound(str(exc)) from None
