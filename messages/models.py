@@ -239,7 +239,7 @@ class MediaFile(models.Model):
     STATUSES = [
         (PENDING, "pending"),
         (STORED, "stored"),
-        (FAILED, "failed (retries exhausted)"),
+        (FAILED, "failed"),
         (TOO_LARGE, "too large for the Bot API"),
     ]
 

@@ -152,7 +152,12 @@ def test_the_api_media_endpoint_is_scoped_like_the_rest(
     serve(bot_api, update)
     webhook.post(update)
     url = f"/api/v1/messages/{CHAT}:4131/media/"
-    assert make_api_client().get(url).json()["detail"] == "The photo is not stored (pending)."
+    assert make_api_client().get(url).json()["detail"] == (
+        "The photo is not fetched yet (attempt 0 so far)."
+    )
+    text = f"/api/v1/messages/{CHAT}:4131/media/?file=AQADnone"
+    assert make_api_client().get(text).json()["detail"] == "The message has no file AQADnone."
+    assert make_api_client().get(url + "?size=big").status_code == 400
     run_worker()
     assert make_api_client(CHAT).get(url).status_code == 200
     assert make_api_client(-100999).get(url).status_code == 404  # another chat's key
@@ -214,14 +219,17 @@ def test_retries_run_out_then_the_file_is_failed_and_a_command_retries_it(
     assert (row.status, row.attempts) == ("failed", 7)
     assert row.last_error.endswith("(after 7 attempts)")
     page = staff_client(decrypt=True).get(f"/admin/archive/browsablechat/{CHAT}/4131/")
-    assert "was not kept: failed (retries exhausted)" in page.content.decode()
+    assert "was not kept: failed — getFile: HTTP 500" in page.content.decode()
     listing = staff_client(decrypt=False).get("/admin/archive/mediafile/?status=failed")
     assert listing.status_code == 200
     assert "HTTP 500" in listing.content.decode()
 
-    assert run("retry_media_fetches", "--dry-run") == "retry_media_fetches: 1 files would be queued"
+    assert run("retry_media_fetches", "--dry-run") == "retry_media_fetches: 1 file would be queued"
     bot_api.failures.clear()
-    assert run("retry_media_fetches") == "retry_media_fetches: 1 files queued to be fetched again"
+    assert run("retry_media_fetches") == "retry_media_fetches: 1 file queued to be fetched again"
+    out = StringIO()
+    call_command("verify_archive", stdout=out, stderr=StringIO())
+    assert f"chat {CHAT}: 1 media files pending" in out.getvalue()
     run_worker()
     row.refresh_from_db()
     assert (row.status, row.attempts) == ("stored", 1)

@@ -123,7 +123,7 @@ def _photo(seed: str, width: int, height: int, media: str | None = None) -> list
         size = _file(
             "AgACAgQAAxkBAAIC", f"{seed}:{step}", w * h // 9 + 600, media if step == 3 else None
         )
-        size["file_unique_id"] = "AQAD" + _token(seed, 8) + "AAN" + "xymy"[step]
+        size["file_unique_id"] = "AQAD" + _token(seed, 8) + "AAN" + "xymw"[step]
         size.update(width=w, height=h)
         sizes.append(size)
     return sizes

@@ -259,6 +259,7 @@ class MessageViewSet(viewsets.ViewSet):
     )
     @action(detail=True, methods=["get"], renderer_classes=[FileRenderer])
     def media(self, request: Request, pk: str) -> StreamingHttpResponse | Response:
+        _query_data(request, {"file"})  # an unknown parameter is a 400, as everywhere
         chat_id, history = _history_in_scope(request, pk)
         try:
             row, message = serving.message_file(

@@ -448,6 +448,7 @@ class Lifecycle:
             media = files.verify(chat.chat_id)
             report.counts["media files opened"] += media.done
             report.failures += media.failures
+            report.notes += media.notes
         return report
 
     def _check_keys(self, chat_id: int, records: list[ChatKeyRecord], report: Report) -> None:

@@ -14,7 +14,7 @@ from typing import Any, cast
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Field
+from django.db.models import Count, Field
 from django.utils import timezone
 
 from crypto import media
@@ -66,6 +66,7 @@ class Checked:
 
     done: int = 0
     failures: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # for the operator, not failures
 
 
 def identity(row: MediaFile) -> MediaIdentity:
@@ -288,6 +289,13 @@ def verify(chat_id: int) -> Checked:
             checked.failures.append(f"{where}: {size} bytes opened, {row.size} recorded")
             continue
         checked.done += 1
+    unstored = (
+        MediaFile.objects.filter(chat_id=chat_id)
+        .exclude(status=MediaFile.STORED)
+        .values_list("status")
+        .annotate(n=Count("pk"))
+    )
+    checked.notes += [f"chat {chat_id}: {n} media files {status}" for status, n in unstored]
     orphans = [n for n in get_blob_store().names(chat_prefix(chat_id)) if n not in named]
     if orphans:
         checked.failures.append(

@@ -61,10 +61,18 @@ def message_file(
     ref = media_of(message) if message else None
     wanted = unique_id or (ref.file_unique_id if ref else None)
     row = (rows.filter(file_unique_id=wanted) if wanted else rows.order_by("-created_at")).first()
+    if row is None and unique_id:
+        raise NotStored(f"The message has no file {unique_id}.")
     if row is None:
-        raise NotStored("The message has no stored file.")
+        if message is not None and ref is None:
+            raise NotStored("The message has no file.")
+        raise NotStored("The message's file was not kept (media fetching was off).")
+    if row.status == MediaFile.PENDING:
+        raise NotStored(f"The {row.kind} is not fetched yet (attempt {row.attempts} so far).")
     if row.status != MediaFile.STORED:
-        raise NotStored(f"The {row.kind} is not stored ({row.get_status_display()}).")
+        raise NotStored(
+            f"The {row.kind} was not kept: {row.get_status_display()}, {row.last_error}."
+        )
     return row, message
 
 

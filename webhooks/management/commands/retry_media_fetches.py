@@ -44,7 +44,8 @@ class Command(BaseCommand):
         if options["chat"]:
             rows = rows.filter(chat_id__in=options["chat"])
         if options["dry_run"]:
-            self.stdout.write(f"retry_media_fetches: {rows.count()} files would be queued")
+            count = rows.count()
+            self.stdout.write(f"retry_media_fetches: {count} {_files(count)} would be queued")
             return
         try:
             queued = requeue(rows.iterator())
@@ -52,4 +53,10 @@ class Command(BaseCommand):
             raise CommandError(
                 f"queueing failed ({type(exc).__name__}) part way; run it again to finish"
             ) from None
-        self.stdout.write(f"retry_media_fetches: {queued} files queued to be fetched again")
+        self.stdout.write(
+            f"retry_media_fetches: {queued} {_files(queued)} queued to be fetched again"
+        )
+
+
+def _files(count: int) -> str:
+    return "file" if count == 1 else "files"
