@@ -255,7 +255,9 @@ def gcs_bucket(gcs_emulator: str) -> str:
 
 @pytest.fixture
 def run_worker(db: None) -> Any:
-    """Runs django-tasks' database worker over what is queued and due, as `make run` does."""
+    """Runs django-tasks' database worker over what is queued and due, as `make run` does.
+    Its tests must be marked django_db(transaction=True): the worker closes a connection it
+    finds inside a transaction."""
     from django.core.management import call_command
 
     def run() -> None:

@@ -21,6 +21,10 @@ from tests.conftest import Webhook, load_update, staff_client
 from webhooks.demo_data import DEMO_MEDIA
 from webhooks.loopback import BotApiPeer
 
+# The worker checks its database connection as a long-running process does, which inside a
+# test's transaction would close it: these tests commit for real, as the worker needs.
+pytestmark = pytest.mark.django_db(transaction=True)
+
 PHOTO = (DEMO_MEDIA / "whiteboard.jpg").read_bytes()
 CHAT = -1001234567890123
 
