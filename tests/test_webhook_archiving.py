@@ -152,3 +152,26 @@ def test_the_chat_directory_counts_messages_and_tracks_dates(webhook: Webhook) -
 def test_fixture_files_cover_the_documented_kinds() -> None:
     kinds = {Path(name).stem for name in ARCHIVED_FIXTURES}
     assert {"text_message", "channel_post", "edited_channel_post", "business_message"} <= kinds
+
+
+@pytest.mark.django_db(transaction=True)  # as served: commits run their on_commit hooks
+@pytest.mark.parametrize("backend", ["orm", "firestore"])
+def test_a_burst_of_messages_moves_the_chats_last_date(
+    webhook: Webhook, backend: str, request: pytest.FixtureRequest
+) -> None:
+    """Within the minute a process writes a chat's directory entry once, the chat's dates
+    still follow its messages: they come from the heads, like the count."""
+    if backend == "firestore":
+        request.getfixturevalue("cloud")
+    update = load_update("text_message")
+    base = update["message"]["date"]
+    for n in range(3):
+        update["update_id"] += 1
+        update["message"]["message_id"] += 1
+        update["message"]["date"] = base + 600 * n
+        assert webhook.post(update).status_code == 200
+    chat = get_store().get_chat(update["message"]["chat"]["id"])
+    assert chat is not None
+    assert (chat.first_date, chat.last_date, chat.message_count) == (base, base + 1200, 3)
+    [listed] = get_store().list_chats()
+    assert listed.last_date == base + 1200

@@ -537,10 +537,19 @@ class FirestoreStore(MessageStore):
         return sorted(chats, key=lambda c: (-c.last_date, c.chat_id))
 
     def _chat(self, data: Any) -> ChatRecord:
-        # A count() aggregation of the chat's heads: no counter is written per message.
+        # A count() aggregation of the chat's heads, and its first and last heads by sort key
+        # (which starts with the date): nothing is written to the chat's document per message.
         heads = self._where(self.messages, "chat_id", "==", data["chat_id"])
         [[result]] = heads.count().get()
-        return _chat(data, message_count=int(result.value))
+        dates = {}
+        for name, direction in (
+            ("first_date", self._firestore.Query.ASCENDING),
+            ("last_date", self._firestore.Query.DESCENDING),
+        ):
+            ends = list(heads.order_by("sort_key", direction=direction).limit(1).stream())
+            if ends:
+                dates[name] = ends[0].get("date")
+        return _chat({**data, **dates}, message_count=int(result.value))
 
     def _get_chat_keys_many(self, chat_ids: set[int]) -> dict[int, list[ChatKeyRecord]]:
         chats = sorted(chat_ids)

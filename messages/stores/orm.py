@@ -197,7 +197,7 @@ class ORMStore(MessageStore):
         return _chat_record(row) if row else None
 
     def _list_chats(self) -> list[ChatRecord]:
-        rows = _with_counts(Chat.objects.order_by("-last_date", "chat_id"))
+        rows = _with_counts(Chat.objects.all()).order_by("-newest", "chat_id")
         return [_chat_record(r) for r in rows]
 
     def _get_chat_keys_many(self, chat_ids: set[int]) -> dict[int, list[ChatKeyRecord]]:
@@ -286,20 +286,28 @@ def _revisions(rows: Iterable[MessageRevision]) -> list[StoredRevision]:
 
 
 def _with_counts(chats: QuerySet[Chat]) -> QuerySet[Chat]:
-    """Each chat with its number of messages, counted on the (chat_id, sort_key) index of the
-    heads: nothing per message is written to the chat's own row."""
+    """Each chat with its number of messages and its first and last dates, read on the
+    (chat_id, sort_key) index of the heads (a sort key starts with the date): nothing per
+    message is written to the chat's own row, whose dates are refreshed about once a minute
+    per process only (what they hold stands in for a chat without heads)."""
     heads = Message.objects.filter(chat_id=OuterRef("chat_id")).order_by()
     count = heads.values("chat_id").annotate(n=Count("*")).values("n")
-    return chats.annotate(messages=Coalesce(Subquery(count), 0))
+    oldest = heads.order_by("sort_key").values("date")[:1]
+    newest = heads.order_by("-sort_key").values("date")[:1]
+    return chats.annotate(
+        messages=Coalesce(Subquery(count), 0),
+        oldest=Coalesce(Subquery(oldest), "first_date"),
+        newest=Coalesce(Subquery(newest), "last_date"),
+    )
 
 
 def _chat_record(row: Chat) -> ChatRecord:
     return ChatRecord(
         chat_id=row.chat_id,
         type=row.type,
-        first_date=row.first_date,
-        last_date=row.last_date,
-        message_count=row.messages,  # type: ignore[attr-defined]  # from _with_counts
+        first_date=row.oldest,  # type: ignore[attr-defined]  # from _with_counts
+        last_date=row.newest,  # type: ignore[attr-defined]
+        message_count=row.messages,  # type: ignore[attr-defined]
         sealed_title=bytes(row.sealed_title) if row.sealed_title is not None else None,
         migrated_to_chat_id=row.migrated_to_chat_id,
         migrated_from_chat_id=row.migrated_from_chat_id,
