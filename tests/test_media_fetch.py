@@ -503,3 +503,24 @@ def test_a_document_with_a_non_ascii_name_keeps_it(
         "attachment; filename*=utf-8''%D0%BE%D1%82%D1%87%D1%91%D1%82%202.4_final.pdf"
     )
     assert response["Content-Type"] == "application/octet-stream"
+
+
+def test_a_player_can_seek_with_a_byte_range(
+    webhook: Webhook, bot_api: BotApiPeer, run_worker: Any, api: Any
+) -> None:
+    fetched_photo(webhook, bot_api, run_worker)
+    url = f"/api/v1/messages/{CHAT}:4131/media/"
+    middle = api.get(url, HTTP_RANGE="bytes=30000-30099")
+    assert middle.status_code == 206
+    assert middle["Content-Range"] == f"bytes 30000-30099/{len(PHOTO)}"
+    assert b"".join(middle.streaming_content) == PHOTO[30000:30100]
+    tail = api.get(url, HTTP_RANGE="bytes=-64")
+    assert b"".join(tail.streaming_content) == PHOTO[-64:]
+    rest = api.get(url, HTTP_RANGE="bytes=1000-")
+    assert rest["Content-Length"] == str(len(PHOTO) - 1000)
+    assert b"".join(rest.streaming_content) == PHOTO[1000:]
+    for ignored in ("bytes=0-10,20-30", f"bytes={len(PHOTO)}-", "items=1-2"):
+        whole = api.get(url, HTTP_RANGE=ignored)
+        assert whole.status_code == 200
+        assert whole["Accept-Ranges"] == "bytes"
+        assert b"".join(whole.streaming_content) == PHOTO
