@@ -9,7 +9,7 @@ from typing import Any
 
 from messages.services import archive
 from messages.stores.records import PutOutcome, RecordRefused
-from messages.telegram import InvalidMessage, parse_message
+from messages.telegram import IncomingMessage, InvalidMessage, parse_message
 
 
 @dataclass
@@ -23,9 +23,12 @@ class Tally:
         self.counts["skipped"] += 1
         self.reasons.append(reason)
 
-    def archive(self, message: dict[str, Any], where: str, *, dry_run: bool) -> None:
-        """Archives one message (a dry run only reads it). Raises StoreError or CryptoError for
-        an outage: the caller stops, and a rerun continues."""
+    def archive(
+        self, message: dict[str, Any], where: str, *, dry_run: bool
+    ) -> IncomingMessage | None:
+        """Archives one message (a dry run only reads it); returns it as archived (None if
+        skipped or a dry run). Raises StoreError or CryptoError for an outage: the caller
+        stops, and a rerun continues."""
         is_edit = bool(message.get("edit_date"))
         try:
             incoming = parse_message(
@@ -33,13 +36,14 @@ class Tally:
             )
         except InvalidMessage as exc:
             self.skip(f"{where}: {exc}")
-            return
+            return None
         if dry_run:
             self.counts["imported"] += 1
-            return
+            return None
         try:
             outcome = archive(incoming)
         except (RecordRefused, UnicodeEncodeError) as exc:
             self.skip(f"{where}: {type(exc).__name__}")
-            return
+            return None
         self.counts["present" if outcome is PutOutcome.DUPLICATE else "imported"] += 1
+        return incoming

@@ -13,6 +13,7 @@ from django.core.management.base import CommandError
 
 from messages.stores import get_store
 from tests.conftest import FIXTURES, Webhook
+from webhooks.demo_data import DEMO_MEDIA
 
 EXPORTS = FIXTURES.parent / "telegram_export"
 CHAT = -1002087654321  # the export's 2087654321, as the Bot API names a supergroup
@@ -32,10 +33,22 @@ def backend(request: pytest.FixtureRequest, db: None) -> str:
 
 
 def test_a_chat_export_is_archived_once_with_its_text_entities_and_media(
-    backend: str, api: Any
+    backend: str, api: Any, tmp_path: Path
 ) -> None:
-    said = run(str(EXPORTS / "result.json"))
-    assert said == "import_telegram_export: 1 chats, 7 imported, 0 already present, 0 skipped"
+    # The export's directory as Telegram Desktop writes it: result.json beside the files it
+    # kept (here the photo; the voice message was left out by the export's settings).
+    (tmp_path / "result.json").write_bytes((EXPORTS / "result.json").read_bytes())
+    (tmp_path / "photos").mkdir()
+    photo = (DEMO_MEDIA / "whiteboard.jpg").read_bytes()
+    (tmp_path / "photos" / "photo_1@01-03-2025_09-03-00.jpg").write_bytes(photo)
+    said = run(str(tmp_path / "result.json"))
+    assert said == (
+        "import_telegram_export: 1 chats, 7 imported, 0 already present, 0 skipped; "
+        "files: 1 sealed, 0 already kept, 1 not in the export"
+    )
+    media = api.get(f"/api/v1/messages/{CHAT}:14/media/")
+    assert b"".join(media.streaming_content) == photo
+    assert media["Content-Type"] == "image/jpeg"
     chat = get_store().get_chat(CHAT)
     assert chat is not None
     assert chat.message_count == 7
@@ -58,8 +71,11 @@ def test_a_chat_export_is_archived_once_with_its_text_entities_and_media(
     detail = api.get(f"/api/v1/messages/{CHAT}:14/").json()
     assert detail["raw"]["groupie_import"]["file"].startswith("photos/photo_1@")
     # Again: nothing added.
-    again = run(str(EXPORTS / "result.json"))
-    assert again == "import_telegram_export: 1 chats, 0 imported, 7 already present, 0 skipped"
+    again = run(str(tmp_path / "result.json"))
+    assert again == (
+        "import_telegram_export: 1 chats, 0 imported, 7 already present, 0 skipped; "
+        "files: 0 sealed, 1 already kept, 1 not in the export"
+    )
 
 
 def test_what_the_webhook_archived_is_not_archived_twice(webhook: Webhook) -> None:
@@ -75,7 +91,7 @@ def test_what_the_webhook_archived_is_not_archived_twice(webhook: Webhook) -> No
     }
     assert webhook.post(live).json()["outcome"] == "created"
     said = run(str(EXPORTS / "result.json"))
-    assert said.endswith("6 imported, 1 already present, 0 skipped")
+    assert "6 imported, 1 already present, 0 skipped; files: 0 sealed" in said
 
 
 def test_the_account_export_and_one_chat_of_it(db: None) -> None:
@@ -84,7 +100,7 @@ def test_the_account_export_and_one_chat_of_it(db: None) -> None:
         "1 chats, 1 would be imported, 0 already present, 0 skipped"
     )
     assert get_store().get_chat(5550001111) is None  # a dry run archives nothing
-    assert run(account).endswith("2 chats, 8 imported, 0 already present, 0 skipped")
+    assert "2 chats, 8 imported, 0 already present, 0 skipped;" in run(account)
     assert get_store().get_chat(5550001111) is not None  # a private chat keeps its id
 
 
@@ -100,7 +116,7 @@ def test_a_truncated_export_names_the_file_and_a_rerun_completes_it(
     assert stored is not None
     assert stored.message_count == 4  # what came before the cut
     cut.write_bytes(whole)
-    assert run(str(cut)).endswith("3 imported, 4 already present, 0 skipped")
+    assert "3 imported, 4 already present, 0 skipped;" in run(str(cut))
 
 
 def test_not_an_export(db: None, tmp_path: Path) -> None:
@@ -110,3 +126,22 @@ def test_not_an_export(db: None, tmp_path: Path) -> None:
     other.write_text('{"messages": [{"id": 1}]}')
     with pytest.raises(CommandError, match="without its id or type"):
         run(str(other))
+
+
+def test_an_export_naming_a_file_outside_its_directory_keeps_nothing(
+    db: None, tmp_path: Path
+) -> None:
+    from messages.telegram import parse_message
+    from webhooks.media import keep_exported_file
+
+    (tmp_path / "export").mkdir()
+    (tmp_path / "secret.txt").write_text("not the export's")
+    message = {
+        "message_id": 1,
+        "date": 1740819780,
+        "chat": {"id": CHAT, "type": "supergroup", "title": "t"},
+        "document": {"file_id": "", "file_unique_id": ""},
+    }
+    incoming = parse_message(0, "message", message, is_edit=False)
+    assert keep_exported_file(incoming, "../secret.txt", tmp_path / "export") == "missing"
+    assert keep_exported_file(incoming, "/etc/hostname", tmp_path / "export") == "missing"

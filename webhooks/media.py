@@ -16,9 +16,11 @@ with Django's task framework; Telegram's answer never waits for a download. The 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
@@ -31,8 +33,8 @@ from groupie.cloudtasks import EnqueueError
 from messages.media import files
 from messages.models import MediaFile
 from messages.stores.records import StoreError
-from messages.telegram import IncomingMessage, media_of
-from webhooks.botapi import BotApi, BotApiError, NoToken
+from messages.telegram import FILE_KINDS, IncomingMessage, MediaRef, media_of
+from webhooks.botapi import CHUNK_BYTES, BotApi, BotApiError, NoToken
 
 logger = logging.getLogger(__name__)
 BACKOFF_SECONDS = (30, 120, 600, 1800, 3600, 3 * 3600)  # then failed: 7 attempts over ~6 h
@@ -225,3 +227,25 @@ def _later(row: MediaFile, error: str) -> str:
     if due:
         _enqueue_after_commit(row.pk, when)
     return "retry"
+
+
+def keep_exported_file(incoming: IncomingMessage, relative: object, root: Path) -> str:
+    """Seals the file a Telegram Desktop export holds for ``incoming`` (``relative``, its
+    path beside result.json) as if it had been fetched: stored, present (already stored),
+    missing (not in the export: Telegram Desktop leaves out what its settings excluded),
+    off (GROUPIE_FETCH_MEDIA=0) or none (the message has no file)."""
+    if not isinstance(relative, str) or incoming.kind not in FILE_KINDS:
+        return "none"
+    path = (root / relative).resolve()
+    if not path.is_relative_to(root.resolve()) or not path.is_file():
+        return "missing"
+    unique = "x" + hashlib.sha256(relative.encode()).hexdigest()[:40]  # stable across runs
+    ref = MediaRef(incoming.kind, file_id="", file_unique_id=unique, file_size=None)
+    row, _ = files.note(incoming, ref=ref)
+    if row is None:
+        return "off"
+    if row.status == MediaFile.STORED:
+        return "present"
+    with path.open("rb") as source:
+        stored = files.store(row, iter(lambda: source.read(CHUNK_BYTES), b""))
+    return "stored" if stored else "missing"

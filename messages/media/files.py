@@ -27,7 +27,7 @@ from messages.media.blobs import get_blob_store
 from messages.media.blobs.base import BlobMissing, blob_name, chat_prefix
 from messages.media.sniffing import SNIFF_BYTES, sniff
 from messages.models import MediaFile
-from messages.telegram import IncomingMessage, media_of
+from messages.telegram import IncomingMessage, MediaRef, media_of
 
 _NOTE_COLUMNS = (
     "chat_id",
@@ -74,14 +74,15 @@ def identity(row: MediaFile) -> MediaIdentity:
 
 
 def note(
-    incoming: IncomingMessage, *, due: datetime | None = None
+    incoming: IncomingMessage, *, due: datetime | None = None, ref: MediaRef | None = None
 ) -> tuple[MediaFile | None, bool]:
-    """The record of the file ``incoming`` carries, and whether it was made now (due at
-    ``due``), or (None, False) when it has none or media fetching is off. An edit with the
-    same file finds the same record. A new file costs one INSERT, with no read before it."""
+    """The record of the file ``incoming`` carries (or ``ref``, a file from elsewhere), and
+    whether it was made now (due at ``due``), or (None, False) when it has none or media
+    fetching is off. An edit with the same file finds the same record. A new file costs one
+    INSERT, with no read before it."""
     if not settings.GROUPIE_FETCH_MEDIA:
         return None, False
-    ref = media_of(incoming.raw)
+    ref = ref or media_of(incoming.raw)
     if ref is None:
         return None, False
     place = {

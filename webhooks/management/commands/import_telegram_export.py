@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError
 from tqdm import tqdm
 
 from crypto.errors import CryptoError
 from messages.importing import Tally
 from messages.keys.command import chats_argument
 from messages.stores.records import StoreError
+from webhooks.media import keep_exported_file
 from webhooks.telegram_export import BadExport, messages
 
 SHOWN_REASONS = 5
@@ -38,6 +41,7 @@ class Command(BaseCommand):
             raise CommandError(f"{path}: no such file (the export's result.json)")
         wanted = set(options["chat"])
         tally = Tally()
+        files: Counter[str] = Counter()
         chats: set[int] = set()
         with path.open("rb") as raw:
             stream: Any = raw
@@ -51,13 +55,17 @@ class Command(BaseCommand):
                         continue
                     chats.add(chat.chat_id)
                     where = f"chat {chat.chat_id}, message #{position}"
-                    tally.archive(message, where, dry_run=options["dry_run"])
+                    incoming = tally.archive(message, where, dry_run=options["dry_run"])
+                    if incoming is not None:
+                        relative = (message.get("groupie_import") or {}).get("file")
+                        kept = keep_exported_file(incoming, relative, path.parent)
+                        files[kept] += 1
             except BadExport as exc:
                 raise CommandError(
                     f"{exc}. What came before it is archived: run again after "
                     "fixing the file, and it continues."
                 ) from None
-            except (StoreError, CryptoError) as exc:
+            except (StoreError, CryptoError, DatabaseError) as exc:
                 raise CommandError(
                     f"the archive is unavailable ({type(exc).__name__}); "
                     f"{tally.counts['imported']} messages imported so far. Run again: it continues."
@@ -66,7 +74,13 @@ class Command(BaseCommand):
         for reason in tally.reasons[:SHOWN_REASONS]:
             self.stderr.write(f"  skipped: {reason}")
         verb = "would be imported" if options["dry_run"] else "imported"
-        self.stdout.write(
+        said = (
             f"import_telegram_export: {len(chats)} chats, {tally.counts['imported']} {verb}, "
             f"{counts['present']} already present, {counts['skipped']} skipped"
         )
+        if files["stored"] or files["present"] or files["missing"]:
+            said += (
+                f"; files: {files['stored']} sealed, {files['present']} already kept, "
+                f"{files['missing']} not in the export"
+            )
+        self.stdout.write(said)
