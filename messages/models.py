@@ -274,5 +274,12 @@ class MediaFile(models.Model):
             models.Index(fields=["chat_id", "key_version"], name="media_by_key_version"),
         ]
 
+    LABELS = {"voice": "voice note", "video_note": "video message", "animation": "animation"}
+
+    @property
+    def label(self) -> str:
+        """The kind as people say it: "voice note", not "voice"."""
+        return self.LABELS.get(self.kind, self.kind)
+
     def __str__(self) -> str:
-        return f"{self.kind} of chat {self.chat_id} message {self.message_id}"
+        return f"{self.label} of chat {self.chat_id} message {self.message_id}"

@@ -44,6 +44,7 @@ class LocalBlobStore(BlobStore):
                 stream.flush()
                 os.fsync(stream.fileno())
             os.replace(temporary, path)
+            _sync_directory(path.parent)  # the rename itself survives a crash
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
@@ -97,3 +98,11 @@ class LocalBlobStore(BlobStore):
             except OSError as exc:
                 raise BlobStoreError(f"media store {self.root}: {exc.strerror}") from None
         return deleted
+
+
+def _sync_directory(directory: Path) -> None:
+    handle = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)
