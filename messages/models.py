@@ -276,10 +276,10 @@ class MediaFile(models.Model):
 
     LABELS = {"voice": "voice note", "video_note": "video message", "animation": "animation"}
 
+    def __str__(self) -> str:
+        return f"{self.label} of chat {self.chat_id} message {self.message_id}"
+
     @property
     def label(self) -> str:
         """The kind as people say it: "voice note", not "voice"."""
         return self.LABELS.get(self.kind, self.kind)
-
-    def __str__(self) -> str:
-        return f"{self.label} of chat {self.chat_id} message {self.message_id}"
