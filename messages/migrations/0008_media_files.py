@@ -21,7 +21,7 @@ class Migration(migrations.Migration):
                 ('kind', models.CharField(max_length=16)),
                 ('file_id', models.CharField(blank=True, max_length=256)),
                 ('declared_size', models.BigIntegerField(null=True)),
-                ('status', models.CharField(choices=[('pending', 'pending'), ('stored', 'stored'), ('failed', 'failed (retries exhausted)'), ('too_large', 'too large for the Bot API')], default='pending', max_length=16)),
+                ('status', models.CharField(choices=[('pending', 'pending'), ('stored', 'stored'), ('failed', 'failed'), ('too_large', 'too large for the Bot API')], default='pending', max_length=16)),
                 ('attempts', models.PositiveIntegerField(default=0)),
                 ('last_error', models.CharField(blank=True, max_length=200)),
                 ('next_attempt_at', models.DateTimeField(null=True)),
