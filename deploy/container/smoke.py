@@ -12,6 +12,8 @@ from ``*_FILE`` mounts), SQLite and the local keyring on a mounted volume:
 - starts the server and times its cold start to a 200 on /readyz;
 - checks /healthz and /readyz, archives a webhook update and reads it back through the API,
   loads the admin login page and its stylesheet, and checks the server runs as non-root;
+- runs ``load_demo`` (its files fetched from a loopback Bot API inside the container, sealed
+  into /data/media) and ``verify_archive``, which opens every file; no photo byte in the clear;
 - finds no secret in ``podman inspect`` or the container's logs, and no message text in the
   logs;
 - reports the image size.
@@ -170,10 +172,29 @@ def check_image(tmp: Path, *, keep: bool) -> None:
             "https",
         )
         print("   " + said.strip().replace("\n", "\n   "))
+        check_media(manage, data)
         check_runtime(secret_values)
     finally:
         if not keep:
             podman("rm", "--force", CONTAINER, check=False)
+
+
+def check_media(manage: Any, data: Path) -> None:
+    """load_demo fetches the demo's files from the loopback Bot API it runs inside its own
+    container, and seals them into /data/media; verify_archive opens each to its end. No byte
+    of the photos reaches the volume in the clear."""
+    step("media: load_demo seals the demo's files; verify_archive opens them")
+    loaded = manage("load_demo").strip().splitlines()[-1]
+    if "6 media files sealed" not in loaded:
+        raise SmokeFailed(f"load_demo did not seal the demo's files: {loaded}")
+    verified = manage("verify_archive").strip().splitlines()[-1]
+    if "6 media files opened" not in verified or " 0 failed" not in verified:
+        raise SmokeFailed(f"verify_archive: {verified}")
+    photo = (ROOT / "webhooks" / "demo_media" / "whiteboard.jpg").read_bytes()
+    blobs = [p for p in (data / "media").rglob("*") if p.is_file()]
+    if len(blobs) != 6 or any(photo[:256] in p.read_bytes() for p in blobs):
+        raise SmokeFailed(f"{len(blobs)} sealed files under /data/media, or plaintext in one")
+    print(f"   {loaded}\n   {verified}")
 
 
 def wait_ready(base: str, started: float) -> None:
