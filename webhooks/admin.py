@@ -27,6 +27,8 @@ class MediaFileAdmin(ReadOnlyAdmin):
         "last_error",
         "fetched_at",
     )
+    # The message is the link (to its page, with the file shown); a record has nothing more.
+    list_display_links = None
     list_filter = ("status", "kind")
     search_fields = ("=chat_id",)
     ordering = ("-created_at",)

@@ -93,3 +93,31 @@ def test_the_admin_lists_fit_a_laptop_screen_with_one_date_format(
         assert re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", text), path
         assert "a.m." not in text
         assert "p.m." not in text
+
+
+def test_staff_see_the_demo_photo_hear_the_voice_note_and_download_the_document(
+    page: Page, live_server: Any, live_demo: None, make_staff: Any
+) -> None:
+    """The demo's files, fetched and sealed by load_demo, shown decrypted: the photo drawn
+    (its pixels decoded by the browser), the voice note playable, the PDF a download."""
+    log_in(page, live_server.url, *make_staff("viewer", decrypt=True))
+    page.goto(f"{live_server.url}/admin/archive/mediafile/?kind=photo")
+    page.locator("#result_list tbody tr .field-message_link a").last.click()
+    photo = page.locator(".media-file img")
+    expect(photo).to_be_visible()
+    page.wait_for_function("document.querySelector('.media-file img').complete")
+    assert photo.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [1280, 960]
+
+    page.goto(f"{live_server.url}/admin/archive/mediafile/?kind=voice")
+    page.locator("#result_list tbody tr .field-message_link a").first.click()
+    audio = page.locator(".media-file audio")
+    audio.evaluate("a => { a.muted = true; return a.play(); }")
+    page.wait_for_function("document.querySelector('.media-file audio').readyState >= 2")
+    assert audio.evaluate("a => Math.round(a.duration)") == 3
+
+    page.goto(f"{live_server.url}/admin/archive/mediafile/?kind=document")
+    page.locator("#result_list tbody tr .field-message_link a").first.click()
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download the document").click()
+    assert download.value.suggested_filename == "migration-notes-2.4.pdf"
+    assert AuditEntry.objects.filter(action="media-download").count() >= 3
