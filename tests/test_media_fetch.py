@@ -524,3 +524,33 @@ def test_a_player_can_seek_with_a_byte_range(
         assert whole.status_code == 200
         assert whole["Accept-Ranges"] == "bytes"
         assert b"".join(whole.streaming_content) == PHOTO
+
+
+def test_on_the_cloud_backends_with_cloud_storage(
+    webhook: Webhook,
+    bot_api: BotApiPeer,
+    run_worker: Any,
+    api: Any,
+    cloud: Any,
+    gcs_bucket: str,
+) -> None:
+    """Firestore for the messages, Cloud KMS (its loopback peer) for the chat keys, Cloud
+    Storage (its emulator) for the files: the same path, end to end, then shredded."""
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    fetched_photo(webhook, bot_api, run_worker)
+    row = MediaFile.objects.get()
+    assert (row.status, row.key_version) == ("stored", 1)
+    bucket = storage.Client(project="groupie-test", credentials=AnonymousCredentials()).bucket(
+        gcs_bucket
+    )
+    [blob] = list(bucket.list_blobs())
+    assert blob.name == f"chats/{CHAT}/4131/AQAD5Ynp0DFLAANX.1"
+    assert PHOTO[:64] not in blob.download_as_bytes()
+    media = api.get(f"/api/v1/messages/{CHAT}:4131/media/")
+    assert b"".join(media.streaming_content) == PHOTO
+    assert "1 media file opened" in run("verify_archive")
+    run("shred_chat", str(CHAT), "--yes")
+    assert list(bucket.list_blobs()) == []
+    assert not MediaFile.objects.exists()
