@@ -19,6 +19,21 @@ class Tally:
     counts: Counter[str] = field(default_factory=Counter)
     reasons: list[str] = field(default_factory=list)
 
+    SHOWN_REASONS = 5
+
+    def counted(self, *, dry_run: bool) -> str:
+        """ "7 imported, 0 already present, 1 skipped": the middle of an import's summary."""
+        counts = self.counts
+        verb = "would be imported" if dry_run else "imported"
+        return (
+            f"{counts['imported']} {verb}, {counts['present']} already present, "
+            f"{counts['skipped']} skipped"
+        )
+
+    def shown_reasons(self) -> list[str]:
+        """The first few skip reasons, as lines for stderr."""
+        return [f"  skipped: {reason}" for reason in self.reasons[: self.SHOWN_REASONS]]
+
     def skip(self, reason: str) -> None:
         self.counts["skipped"] += 1
         self.reasons.append(reason)

@@ -58,21 +58,20 @@ class FetchQueuer:
     DatabaseError, StoreError or EnqueueError, leaving the file not queued: the webhook
     answers 503 and Telegram's redelivery comes back here."""
 
-    def __init__(self, incoming: IncomingMessage) -> None:
-        self.incoming = incoming
+    def __init__(self, incoming: IncomingMessage, ref: MediaRef) -> None:
+        self.incoming, self.ref = incoming, ref
         self.row: MediaFile | None = None
         self.due_after_commit = False
 
     @classmethod
     def for_(cls, incoming: IncomingMessage) -> FetchQueuer | None:
         """None for a message without a file, or with fetching off: nothing to write."""
-        if not settings.GROUPIE_FETCH_MEDIA or media_of(incoming.raw) is None:
-            return None
-        return cls(incoming)
+        ref = media_of(incoming.raw) if settings.GROUPIE_FETCH_MEDIA else None
+        return cls(incoming, ref) if ref is not None else None
 
     def note(self) -> None:
         now = timezone.now()
-        row, created = files.note(self.incoming, due=now)
+        row, created = files.note(self.incoming, due=now, ref=self.ref)
         self.row = row
         if row is None:
             return

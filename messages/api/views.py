@@ -48,6 +48,9 @@ EXPORT_BATCH = 500
 BAD_REQUEST = OpenApiResponse(
     response=OpenApiTypes.OBJECT, description="Invalid parameters: errors by field name."
 )
+MESSAGE_ID_PARAMETER = OpenApiParameter(
+    "id", str, OpenApiParameter.PATH, description='"chat_id:message_id"', pattern=MESSAGE_ID_PATTERN
+)
 LIST_PARAMETERS = {*MessageFilterSerializer().fields, *PageSerializer().fields, "format"}
 
 
@@ -216,15 +219,7 @@ class MessageViewSet(viewsets.ViewSet):
             200: MessageDetailSerializer,
             404: OpenApiResponse(description="No such message."),
         },
-        parameters=[
-            OpenApiParameter(
-                "id",
-                str,
-                OpenApiParameter.PATH,
-                description='"chat_id:message_id"',
-                pattern=MESSAGE_ID_PATTERN,
-            )
-        ],
+        parameters=[MESSAGE_ID_PARAMETER],
         summary="One message with every version and the raw Telegram object",
     )
     def retrieve(self, request: Request, pk: str) -> Response:
@@ -236,13 +231,7 @@ class MessageViewSet(viewsets.ViewSet):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter(
-                "id",
-                str,
-                OpenApiParameter.PATH,
-                description='"chat_id:message_id"',
-                pattern=MESSAGE_ID_PATTERN,
-            ),
+            MESSAGE_ID_PARAMETER,
             OpenApiParameter(
                 "file",
                 str,

@@ -48,6 +48,7 @@ from dataclasses import MISSING, fields
 from datetime import UTC, datetime
 from typing import Any
 
+from django.db.transaction import atomic
 from google.api_core import exceptions as google_errors
 
 from crypto.cache import TTLCache
@@ -73,7 +74,6 @@ from messages.stores.records import (
     StoredRevision,
     StoreError,
 )
-from messages.stores.sqlite_writer import durably
 
 QUERY_BOUND_FACTOR = 24  # a query's stream may take 24 times a single call's bound (2 min)
 IN_LIMIT = 30  # Firestore's limit on the values of one "in" filter
@@ -149,7 +149,8 @@ class FirestoreStore(MessageStore):
     def _put_message(self, message: SealedMessage, then: Callable[[], object] | None) -> PutOutcome:
         outcome = self._put_record(message)
         if then is not None:
-            durably(then)  # Django's database, not Firestore: a transaction of its own
+            with atomic():  # Django's database, not Firestore's: a transaction of its own
+                then()
         return outcome
 
     def _put_record(self, message: SealedMessage) -> PutOutcome:

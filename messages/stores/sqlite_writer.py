@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from django.db import DatabaseError, connection, transaction
 
@@ -113,29 +113,3 @@ class GroupCommitter:
 
 
 committer = GroupCommitter()
-
-
-def durably(write: Callable[[], T]) -> T:
-    """Runs ``write`` (ORM writes to Django's database) in a transaction and returns its
-    result once committed: on an SQLite file, outside a caller's transaction, in the writer
-    thread's next group commit, so it waits for no lock and pays no fsync of its own.
-
-    Raises StoreError when the group commit failed; what ``write`` raises is raised here,
-    without failing the other writes of its group."""
-    if not uses_group_commit() or connection.in_atomic_block:
-        with transaction.atomic():
-            return write()
-
-    def work(cursor: Any) -> tuple[bool, Any]:
-        try:
-            with transaction.atomic():  # a savepoint: a failing write leaves the group whole
-                return True, write()
-        except DatabaseError:
-            raise
-        except Exception as exc:  # handed back to the caller's thread
-            return False, exc
-
-    ok, result = committer.submit(work)
-    if not ok:
-        raise result
-    return cast(T, result)

@@ -15,8 +15,6 @@ from messages.keys.progress import Progress
 from messages.legacy_import import BadDocument, KeyCannotDecrypt, LegacyReader
 from messages.stores.records import StoreError
 
-SHOWN_REASONS = 5
-
 
 class Command(BaseCommand):
     help = (
@@ -64,13 +62,10 @@ class Command(BaseCommand):
                 f"the archive is unavailable ({type(exc).__name__}) after "
                 f"{tally.counts['imported']} messages; run again: it continues"
             ) from None
-        counts = tally.counts
-        for reason in tally.reasons[:SHOWN_REASONS]:
-            self.stderr.write(f"  skipped: {reason}")
-        verb = "would be imported" if options["dry_run"] else "imported"
+        for line in tally.shown_reasons():
+            self.stderr.write(line)
         summary = (
-            f"{sum(counts.values())} documents: {tally.counts['imported']} {verb}, "
-            f"{counts['present']} already present, {counts['skipped']} skipped; "
+            f"{sum(tally.counts.values())} documents: {tally.counted(dry_run=options['dry_run'])}; "
             f"{reader.decrypt_calls} Cloud KMS Decrypt calls (one per document: the old format)"
         )
         if not options["dry_run"]:

@@ -18,8 +18,6 @@ from messages.stores.records import StoreError
 from webhooks.media import keep_exported_file
 from webhooks.telegram_export import BadExport, messages
 
-SHOWN_REASONS = 5
-
 
 class Command(BaseCommand):
     help = (
@@ -70,13 +68,11 @@ class Command(BaseCommand):
                     f"the archive is unavailable ({type(exc).__name__}); "
                     f"{tally.counts['imported']} messages imported so far. Run again: it continues."
                 ) from None
-        counts = tally.counts
-        for reason in tally.reasons[:SHOWN_REASONS]:
-            self.stderr.write(f"  skipped: {reason}")
-        verb = "would be imported" if options["dry_run"] else "imported"
+        for line in tally.shown_reasons():
+            self.stderr.write(line)
         said = (
-            f"import_telegram_export: {len(chats)} chats, {tally.counts['imported']} {verb}, "
-            f"{counts['present']} already present, {counts['skipped']} skipped"
+            f"import_telegram_export: {len(chats)} chats, "
+            f"{tally.counted(dry_run=options['dry_run'])}"
         )
         if files["stored"] or files["present"] or files["missing"]:
             said += (
