@@ -344,6 +344,10 @@ GROUPIE_MEDIA_MAX_BYTES = env.int(
     ),
 )
 
+# Search (docs/search.md): how long each process trusts what it read of whether a chat is
+# indexed. A build waits this long (and a few seconds) after turning a chat's index on.
+GROUPIE_SEARCH_INDEX_CACHE_SECONDS = env.int("GROUPIE_SEARCH_INDEX_CACHE_SECONDS", default=30)
+
 # Background work (media fetching), with Django's task framework (the django-tasks backport).
 # database: a table in DATABASE_URL and `manage.py db_worker` beside the web server (one box);
 # cloudtasks: a Cloud Tasks queue that calls back POST /internal/tasks/ with an OIDC token.

@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import replace
 
+from messages.pagination import Pages
 from messages.reading import as_api, opening
 from messages.reading.as_telegram import as_exported, exported_chat
 from messages.reading.opening import OpenedMessage
@@ -16,9 +17,10 @@ from messages.stores.records import ChatRecord, MessageQuery
 BATCH = 500
 
 
-def opened_pages(query: MessageQuery) -> Iterator[list[OpenedMessage]]:
-    """``query``'s messages, opened, a page at a time, in ``query``'s order."""
-    store = get_store()
+def opened_pages(query: MessageQuery, source: Pages | None = None) -> Iterator[list[OpenedMessage]]:
+    """``query``'s messages, opened, a page at a time, in ``query``'s order; from ``source``
+    (a search's matches) or the store."""
+    store = source or get_store()
     after: str | None = None
     while True:
         page = store.query(replace(query, after=after, limit=BATCH))
@@ -38,7 +40,9 @@ def ndjson(chats: list[ChatRecord], query: MessageQuery) -> Iterator[tuple[str, 
             yield lines, len(batch)
 
 
-def telegram(chats: list[ChatRecord], query: MessageQuery) -> Iterator[tuple[str, int]]:
+def telegram(
+    chats: list[ChatRecord], query: MessageQuery, *, source: Pages | None = None
+) -> Iterator[tuple[str, int]]:
     """(text, messages in it) chunks of Telegram Desktop's layout: one chat's, or the whole
     account's when there are several. A record that does not open is left out."""
     several = len(chats) != 1
@@ -49,7 +53,8 @@ def telegram(chats: list[ChatRecord], query: MessageQuery) -> Iterator[tuple[str
         header = json.dumps(exported_chat(chat.chat_id, chat.type, title), ensure_ascii=False)
         yield ("," if index else "") + header[:-1] + ', "messages": [\n', 0
         first = True
-        for batch in opened_pages(replace(query, chats=(chat.chat_id,), descending=False)):
+        chat_query = replace(query, chats=(chat.chat_id,), descending=False)
+        for batch in opened_pages(chat_query, source):
             lines = []
             for item in batch:
                 if item.opened.message is None:

@@ -283,3 +283,52 @@ class MediaFile(models.Model):
     def label(self) -> str:
         """The kind as people say it: "voice note", not "voice"."""
         return self.LABELS.get(self.kind, self.kind)
+
+
+class SearchIndex(models.Model):
+    """A chat whose messages are indexed for search (off for every chat until turned on).
+
+    While ``building``, new messages are indexed as they arrive and ``build_search_index``
+    indexes what was stored before; ``ready`` once it has. Searches use the index only when
+    ready. The blind tokens themselves live beside the records, in the store."""
+
+    BUILDING, READY = "building", "ready"
+    STATES = [(BUILDING, "building"), (READY, "ready")]
+
+    chat_id = models.BigIntegerField(primary_key=True)
+    state = models.CharField(max_length=8, choices=STATES, default=BUILDING)
+    enabled_at = models.DateTimeField()
+    built_at = models.DateTimeField(null=True, blank=True)
+    # Where an interrupted build resumes: the last (message_id, edit_date) indexed.
+    resume_message_id = models.BigIntegerField(null=True, blank=True)
+    resume_edit_date = models.BigIntegerField(null=True, blank=True)
+    revisions_indexed = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = "search index"
+        verbose_name_plural = "search indexes"
+        default_permissions = ("view",)
+        permissions = [("manage_search_index", "Can turn a chat's search index on and off")]
+
+    def __str__(self) -> str:
+        return f"chat {self.chat_id}: {self.state}"
+
+
+class SearchToken(models.Model):
+    """The ORM store's blind index: one row per (chat, term token, message, chat-key version).
+
+    ``token`` is a term's 8-byte keyed HMAC (``crypto.blindindex``) read as a signed 64-bit
+    integer; no term is ever stored. A message's rows are the union of its revisions' terms
+    (a search confirms each candidate on its latest text)."""
+
+    pk = models.CompositePrimaryKey("chat_id", "token", "message_id", "key_version")
+    chat_id = models.BigIntegerField()
+    token = models.BigIntegerField()
+    message_id = models.BigIntegerField()
+    key_version = models.PositiveIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["chat_id", "message_id"], name="search_token_message")]
+
+    def __str__(self) -> str:
+        return f"search token of {self.chat_id}:{self.message_id}"

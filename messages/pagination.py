@@ -11,17 +11,22 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from django.http import HttpRequest
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
 from messages import cursors
-from messages.stores.base import MessageStore
-from messages.stores.records import MessageQuery, StoredMessage
+from messages.stores.records import MessageQuery, Page, StoredMessage
 
 T = TypeVar("T")
 BY_ID = "id"  # the ordering of pages over ids
+
+
+class Pages(Protocol):
+    """What answers a page query: a store, or a search's confirmed matches."""
+
+    def query(self, query: MessageQuery) -> Page: ...
 
 
 @dataclass(frozen=True)
@@ -32,7 +37,7 @@ class KeysetPage:
 
 
 def paginate(
-    store: MessageStore,
+    store: Pages,
     request: HttpRequest,
     query: MessageQuery,
     *,

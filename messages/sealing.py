@@ -8,7 +8,7 @@ GROUPIE_STORE, GROUPIE_KEYRING or the cache setting changes.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.conf import settings
@@ -69,10 +69,16 @@ def seal(chat_id: int, identity: Identity, plaintext: bytes) -> bytes:
     return envelope.seal(key, version, identity, plaintext)
 
 
-def seal_all(chat_id: int, items: Sequence[tuple[Identity, bytes]]) -> tuple[int, list[bytes]]:
-    """Seals several records of one chat under the same active key version; returns it too."""
+def seal_all(
+    chat_id: int,
+    items: Sequence[tuple[Identity, bytes]],
+    tokenize: Callable[[bytes], frozenset[bytes]] | None = None,
+) -> tuple[int, list[bytes], frozenset[bytes] | None]:
+    """Seals several records of one chat under the same active key version; returns it too,
+    and ``tokenize(key)``, the search tokens under that version's key, if asked for."""
     version, key = chat_keys().active_key(chat_id)
-    return version, [envelope.seal(key, version, identity, plain) for identity, plain in items]
+    sealed = [envelope.seal(key, version, identity, plain) for identity, plain in items]
+    return version, sealed, tokenize(key) if tokenize is not None else None
 
 
 def open_one(identity: Identity, sealed: bytes) -> bytes:

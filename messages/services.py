@@ -15,6 +15,8 @@ from crypto.cache import TTLCache
 from crypto.envelope import message_identity, title_identity
 from groupie import metrics
 from messages import sealing, sortkey
+from messages.reading import fields
+from messages.search import index as search_index
 from messages.stores import get_store
 from messages.stores.records import (
     ChatSnapshot,
@@ -106,7 +108,14 @@ def _sealed(incoming: IncomingMessage) -> SealedMessage:
     records = [(identity, sealed_plaintext(incoming.raw))]
     if title and changed:  # sealed only when it is written
         records.append((title_identity(chat_id), title.encode()))
-    key_version, sealed = sealing.seal_all(chat_id, records)
+    tokenize = None
+    if search_index.is_indexed(chat_id):
+        text = fields.text(incoming.raw)
+
+        def tokenize(key: bytes) -> frozenset[bytes]:
+            return search_index.tokens_for(key, text)
+
+    key_version, sealed, tokens = sealing.seal_all(chat_id, records, tokenize)
     return SealedMessage(
         chat=ChatSnapshot(
             chat_id=chat_id,
@@ -125,4 +134,5 @@ def _sealed(incoming: IncomingMessage) -> SealedMessage:
         sender_id=incoming.sender_id,
         reply_to_message_id=incoming.reply_to_message_id,
         media_group_id=incoming.media_group_id,
+        search_tokens=tokens,
     )

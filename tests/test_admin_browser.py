@@ -81,7 +81,7 @@ def test_filters_narrow_the_chat_page(demo: None) -> None:
 
 
 def test_search_is_bounded_says_how_far_it_looked_and_continues(demo: None, settings) -> None:
-    from messages import search
+    from messages.search import scan as search
 
     client = staff_client(decrypt=True)
     original = search.SCAN_LIMIT

@@ -8,26 +8,33 @@ page that shows them is written to the audit log.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.contrib import messages as notices
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.http.response import HttpResponseBase
 from django.template.response import TemplateResponse
-from django.urls import URLPattern, re_path
+from django.urls import URLPattern, re_path, reverse
+from django.views.decorators.http import require_POST
 
+from crypto.blindindex import BadSearch, Search
 from crypto.chatkeys import is_shredded
-from messages import audit, cursors, search
+from messages import audit, cursors
 from messages.admin.readonly import ReadOnlyAdmin
 from messages.api.auth import DECRYPT_PERMISSION
 from messages.cursors import InvalidCursor
 from messages.media import serving
 from messages.media.files import MediaUnavailable
-from messages.models import AuditEntry, BrowsableChat, MediaFile
+from messages.models import AuditEntry, BrowsableChat, MediaFile, SearchIndex
 from messages.pagination import paginate
 from messages.reading import as_admin, fields, opening
+from messages.search import index as search_index
+from messages.search import query as search_query
+from messages.search import scan
 from messages.stores import get_store
 from messages.stores.records import (
     ChatRecord,
@@ -38,6 +45,7 @@ from messages.stores.records import (
 from messages.telegram import KINDS
 
 PAGE_SIZE = 50
+MANAGE_INDEX_PERMISSION = "archive.manage_search_index"
 
 
 class ChatShredded(Exception):
@@ -86,6 +94,11 @@ class ChatBrowserAdmin(ReadOnlyAdmin):
         return [
             re_path(r"^$", wrap(self.chat_list), name="archive_browsablechat_changelist"),
             re_path(r"^(?P<chat_id>-?\d{1,19})/$", wrap(self.chat_messages), name="archive_chat"),
+            re_path(
+                r"^(?P<chat_id>-?\d{1,19})/search-index/$",
+                wrap(require_POST(self.search_index_switch)),
+                name="archive_chat_search_index",
+            ),
             re_path(
                 r"^(?P<chat_id>-?\d{1,19})/(?P<message_id>\d{1,19})/$",
                 wrap(self.message_detail),
@@ -161,8 +174,33 @@ class ChatBrowserAdmin(ReadOnlyAdmin):
             rows=rows,
             links=links,
             searched=searched,
+            search_index=SearchIndex.objects.filter(chat_id=chat.chat_id).first(),
+            can_manage_index=request.user.has_perm(MANAGE_INDEX_PERMISSION),
         )
         return TemplateResponse(request, "admin/archive/chat_messages.html", context)
+
+    def search_index_switch(self, request: HttpRequest, chat_id: str) -> HttpResponse:
+        """Turns the chat's search index on (built in the background) or off (its tokens
+        deleted); needs ``archive.manage_search_index``."""
+        if not request.user.has_perm(MANAGE_INDEX_PERMISSION):
+            raise PermissionDenied
+        chat = self._chat(int(chat_id))
+        if request.POST.get("index") == "on":
+            if search_index.turn_on_in_background(chat.chat_id):
+                notices.success(
+                    request,
+                    "Search index turned on. It is being built in the background; searches "
+                    "here use it once it is ready, and scan the chat until then.",
+                )
+            action = "search-index-on"
+        elif request.POST.get("index") == "off":
+            dropped = search_index.turn_off_in_background(chat.chat_id)
+            notices.success(request, f"Search index turned off; {dropped} tokens deleted.")
+            action = "search-index-off"
+        else:
+            raise Http404("Say index=on or index=off.")
+        audit.record(request, channel=AuditEntry.ADMIN, action=action, chat_id=chat.chat_id)
+        return HttpResponseRedirect(reverse("admin:archive_chat", args=[chat.chat_id]))
 
     def _messages(self, request: HttpRequest, chat_id: int, form: MessageFilterForm) -> Any:
         query = form.query(chat_id)
@@ -192,11 +230,14 @@ class ChatBrowserAdmin(ReadOnlyAdmin):
     def _search(
         self, request: HttpRequest, query: MessageQuery, needle: str, token: str | None
     ) -> Any:
+        """With the chat's index when it is built; else by scanning the chat."""
+        if search_index.ready(query.chats):
+            return self._indexed_search(request, query, needle, token)
         try:
             after = cursors.decode(token, "search").sort_key if token else None
         except InvalidCursor:
             raise Http404("That search link is not valid; search again.") from None
-        result = search.search(get_store(), query, needle, want=PAGE_SIZE, after=after)
+        result = scan.search(get_store(), query, needle, want=PAGE_SIZE, after=after)
         rows = [as_admin.row(m.stored, m.opened) for m in result.matches]
         audit.record(
             request,
@@ -219,6 +260,31 @@ class ChatBrowserAdmin(ReadOnlyAdmin):
             "resume": resume,
         }
         return rows, None, searched
+
+    def _indexed_search(
+        self, request: HttpRequest, query: MessageQuery, needle: str, token: str | None
+    ) -> Any:
+        try:
+            search = Search.parse(needle)
+        except BadSearch as exc:
+            return [], None, {"indexed": True, "error": str(exc)}
+        query = replace(query, search=search_query.term_tokens(search, query.chats))
+        source = search_query.IndexedSearch(get_store(), search)
+        try:
+            page = paginate(source, request, query, ordering="-date", token=token)
+        except InvalidCursor:
+            raise Http404("That search link is not valid; search again.") from None
+        opened = opening.open_messages(page.items)
+        rows = [as_admin.row(m.stored, m.opened) for m in opened]
+        audit.record(
+            request,
+            channel=AuditEntry.ADMIN,
+            action="search",
+            chat_id=query.chats[0],
+            message_ids=[f"{m.chat_id}:{m.message_id}" for m in page.items],
+            filters={"search_length": len(needle), "indexed": True},
+        )
+        return rows, page, {"indexed": True}
 
     def message_detail(self, request: HttpRequest, chat_id: str, message_id: str) -> HttpResponse:
         try:

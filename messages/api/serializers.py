@@ -14,6 +14,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
+from crypto.blindindex import BadSearch, Search
 from messages.telegram import KINDS
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -81,6 +82,20 @@ class MessageFilterSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=KINDS, required=False)
     edited = serializers.BooleanField(required=False, help_text="Only edited, or only unedited.")
     ordering = serializers.ChoiceField(choices=["date", "-date"], default="-date")
+    search = serializers.CharField(
+        required=False,
+        max_length=200,
+        trim_whitespace=True,
+        help_text='Words that must all be in the text or caption; a "quoted phrase" must be '
+        "there as written. Only in chats whose search index is built (build_search_index): "
+        "naming another chat is a 400.",
+    )
+
+    def validate_search(self, value: str) -> Search:
+        try:
+            return Search.parse(value)
+        except BadSearch as exc:
+            raise serializers.ValidationError(str(exc)) from None
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         since, until = attrs.get("since"), attrs.get("until")

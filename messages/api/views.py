@@ -17,6 +17,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from crypto.blindindex import Search
 from crypto.errors import KeyringError
 from messages import audit, exporting
 from messages.api.auth import allowed_chats
@@ -39,8 +40,10 @@ from messages.cursors import InvalidCursor
 from messages.media import serving
 from messages.media.files import MediaUnavailable
 from messages.models import ApiKey, AuditEntry
-from messages.pagination import paginate, paginate_by_id
+from messages.pagination import Pages, paginate, paginate_by_id
 from messages.reading import as_api, opening
+from messages.search import index as search_index
+from messages.search import query as search_query
 from messages.stores import get_store
 from messages.stores.records import ChatRecord, MessageHistory, MessageQuery, StoreError
 
@@ -106,6 +109,40 @@ def _message_query(request: Request, filters: dict[str, Any], limit: int) -> Mes
     )
 
 
+def _searched(
+    request: Request, filters: dict[str, Any], query: MessageQuery
+) -> tuple[MessageQuery, Pages]:
+    """The query and what answers it: the store, or for a search, its confirmed matches in
+    the indexed chats asked for (all the caller may read, if none is named). A named chat
+    without a built index is a 400: its messages would silently be missing."""
+    search = filters.get("search")
+    if search is None:
+        return query, get_store()
+    named = set(query.chats) if filters.get("chat") else None
+    if named is not None:
+        unindexed = sorted(named - search_index.ready(named))
+        if unindexed:
+            raise ValidationError(
+                {
+                    "search": [
+                        f"Chat {', '.join(map(str, unindexed))} has no search index yet: "
+                        "build it with `manage.py build_search_index --chat ID` or in the admin."
+                    ]
+                }
+            )
+        chats = named
+    else:
+        chats = search_index.ready(query.chats) if query.chats else search_index.all_ready()
+        if not chats:
+            raise ValidationError(
+                {"search": ["No chat you can read has a search index yet (build_search_index)."]}
+            )
+    return (
+        replace(query, chats=tuple(sorted(chats)), search=search_query.term_tokens(search, chats)),
+        search_query.IndexedSearch(get_store(), search),
+    )
+
+
 def _audit(request: Request, action: str, **what: Any) -> None:
     """Every response that carries decrypted content is written to the audit log."""
     key = request.auth if isinstance(request.auth, ApiKey) else None
@@ -113,7 +150,14 @@ def _audit(request: Request, action: str, **what: Any) -> None:
 
 
 def _filters_for_audit(filters: dict[str, Any]) -> dict[str, Any]:
-    return {k: (list(v) if isinstance(v, tuple | list) else v) for k, v in filters.items()}
+    """The filters as the audit log keeps them. Not a search's words: they say what the
+    messages found contain, and the log is readable by staff who may not read messages."""
+    kept = {k: (list(v) if isinstance(v, tuple | list) else v) for k, v in filters.items()}
+    search = filters.get("search")
+    if isinstance(search, Search):
+        del kept["search"]
+        kept["search_terms"] = len(search.terms) + len(search.phrases)
+    return kept
 
 
 def _chat_body(request: Request, record: ChatRecord) -> dict[str, Any]:
@@ -194,9 +238,10 @@ class MessageViewSet(viewsets.ViewSet):
         query = _message_query(request, filters, paging["page_size"])
         if query is None:
             return Response({"next": None, "previous": None, "results": []})
+        query, source = _searched(request, filters, query)
         try:
             page = paginate(
-                get_store(),
+                source,
                 request,
                 query,
                 ordering=filters["ordering"],
@@ -321,22 +366,26 @@ class MessageViewSet(viewsets.ViewSet):
         if layout not in ("ndjson", "telegram"):
             raise ValidationError({"format": ["Use ndjson or telegram."]})
         query = _message_query(request, filters, EXPORT_BATCH)
+        source: Pages = get_store()
+        if query is not None:
+            query, source = _searched(request, filters, query)
         # The export is unbounded: its entry records the filter, not every id.
         _audit(request, "message-export", filters=_filters_for_audit(filters))
         if layout == "telegram":
-            response = StreamingHttpResponse(
-                _telegram_chunks(request, query), content_type="application/json; charset=utf-8"
-            )
+            chunks = _telegram_chunks(request, query, source)
+            response = StreamingHttpResponse(chunks, content_type="application/json; charset=utf-8")
             response["Content-Disposition"] = 'attachment; filename="result.json"'
             return response
         response = StreamingHttpResponse(
-            _export_lines(query), content_type="application/x-ndjson; charset=utf-8"
+            _export_lines(query, source), content_type="application/x-ndjson; charset=utf-8"
         )
         response["Content-Disposition"] = 'attachment; filename="messages.ndjson"'
         return response
 
 
-def _telegram_chunks(request: Request, query: MessageQuery | None) -> Iterator[bytes]:
+def _telegram_chunks(
+    request: Request, query: MessageQuery | None, source: Pages
+) -> Iterator[bytes]:
     """The export in Telegram Desktop's layout, one chat after another (the chats the query
     and the key allow). An outage midway ends the stream early: the JSON is then incomplete."""
     if query is None:
@@ -349,17 +398,18 @@ def _telegram_chunks(request: Request, query: MessageQuery | None) -> Iterator[b
         if _in_scope(request, c.chat_id) and (not query.chats or c.chat_id in query.chats)
     ]
     try:
-        for text, _ in exporting.telegram(sorted(chats, key=lambda c: c.chat_id), query):
+        ordered = sorted(chats, key=lambda c: c.chat_id)
+        for text, _ in exporting.telegram(ordered, query, source=source):
             yield text.encode()
     except (StoreError, KeyringError):
         return
 
 
-def _export_lines(query: MessageQuery | None) -> Iterator[bytes]:
+def _export_lines(query: MessageQuery | None, source: Pages) -> Iterator[bytes]:
     """One page of the store at a time: memory stays constant whatever the archive's size."""
     if query is None:
         return
-    store = get_store()
+    store = source
     after: str | None = None
     while True:
         try:

@@ -32,8 +32,10 @@ from crypto.errors import CryptoError, DecryptionError, KeyringError
 from crypto.keyrings.base import Keyring
 from messages.keys.progress import Progress
 from messages.media import files
+from messages.models import SearchIndex
+from messages.search import index as search_index
 from messages.stores.base import MessageStore
-from messages.stores.records import Reseal, SealedRevision, StoredMessage
+from messages.stores.records import IndexEntry, Reseal, SealedRevision, StoredMessage
 
 BATCH = 200
 T = TypeVar("T")
@@ -308,6 +310,8 @@ class Lifecycle:
         sealed = [(identity, r.envelope) for identity, r in zip(identities, batch, strict=True)]
         opened = self._open(chat_id, sealed, report)
         reseals = []
+        indexed = SearchIndex.objects.filter(chat_id=chat_id).exists()
+        entries: list[IndexEntry] = []
         for revision, identity, plaintext in zip(batch, identities, opened, strict=True):
             self.step()
             if plaintext is None:
@@ -316,6 +320,10 @@ class Lifecycle:
             reseals.append(
                 Reseal(revision.message_id, revision.edit_date, revision.envelope, new, version)
             )
+            if indexed:  # its search tokens under the new key too, before the old one goes
+                tokens = search_index.tokens_for(key, search_index.text_of(plaintext))
+                entries.append(IndexEntry(revision.message_id, version, tokens))
+        self.store.add_search_tokens(chat_id, [e for e in entries if e.tokens])
         return self.store.replace_envelopes(chat_id, reseals) if reseals else 0
 
     def _reseal_title(self, chat_id: int, versions: list[int], report: Report) -> None:
@@ -357,6 +365,11 @@ class Lifecycle:
             return [r.erased(RETIRED) for r in retiring] or None
 
         changed = self._change(chat_id, plan)
+        # The retired versions' search tokens can no longer be computed by a search: the
+        # re-sealing re-keyed them under the active version, so they go.
+        dropped = self.store.drop_search_tokens(chat_id, versions)
+        if dropped:
+            report.counts["search tokens re-keyed"] += dropped
         return len(changed or [])
 
     # -- shred_chat -----------------------------------------------------------------------------
@@ -383,7 +396,8 @@ class Lifecycle:
         # Destroyed now, or by an interrupted run: either way, no deleting before late writes.
         changes = [r.changed_at for r in destroyed or records if r.changed_at is not None]
         self.wait_for_late_writes(max(changes, default=None))
-        deleted = self.store.delete_chat(chat_id)
+        deleted = self.store.delete_chat(chat_id)  # with its search tokens
+        SearchIndex.objects.filter(chat_id=chat_id).delete()
         media = files.delete_chat_media(chat_id)
         self.chat_keys.forget(chat_id)
         if not self.store.erase_deleted():

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import IO, TypeVar
 
 from tqdm import tqdm
@@ -55,6 +56,21 @@ class Progress:
         for key, batch in batches:
             yield key, batch
             counter.add(len(batch))
+
+    @contextmanager
+    def counting(self, total: int, what: str) -> Iterator[Callable[[int], None]]:
+        """For work that reports its own steps: yields ``add(count)``."""
+        if not self.enabled or total == 0:
+            yield lambda count: None
+        elif _is_terminal(self.stream):
+            with tqdm(total=total, unit=f" {what}", file=self.stream, leave=False) as bar:
+
+                def add(count: int) -> None:
+                    bar.update(count)
+
+                yield add
+        else:
+            yield _LineCounter(self.stream, total, what).add
 
     def _lines(self, items: Iterable[T], total: int, what: str) -> Iterator[T]:
         counter = _LineCounter(self.stream, total, what)

@@ -5,14 +5,16 @@ A message is (chat_id, message_id). Each Telegram revision of it is kept, identi
 and the head is the revision with the latest edit_date whatever order they arrived in.
 Lists show one entry per message (its head), ordered by ``sort_key``.
 
-The contract has four parts, one class each, and a store is all four (``MessageStore``):
+The contract has five parts, one class each, and a store is all five (``MessageStore``):
 
 - ``MessageRecords``: the archive itself; write a revision, read messages and pages;
 - ``ChatDirectory``: the chats the archive holds, and migrations between them;
 - ``ChatKeyStorage``: the wrapped chat keys, changed only by compare-and-set (this is what
   ``crypto.chatkeys.ChatKeyStore`` asks of a store);
 - ``Maintenance``: what rotation, verification and shredding need: sealed revisions by
-  position, re-sealing, deleting a chat and erasing what deletion leaves behind, and a ping.
+  position, re-sealing, deleting a chat and erasing what deletion leaves behind, and a ping;
+- ``SearchIndexStorage``: the blind search tokens kept beside a chat's records (written with
+  each revision by ``put_message`` when it carries them, matched by ``query``'s ``search``).
 
 As Django's ``Storage.save()`` calls ``_save()``, each public method here calls a private one
 that the backend implements, inside ``_errors()``: the one place where a backend turns its own
@@ -33,6 +35,7 @@ from groupie import metrics
 from messages.stores.records import (
     ChatRecord,
     DeleteResult,
+    IndexEntry,
     MessageHistory,
     MessageId,
     MessageQuery,
@@ -367,5 +370,39 @@ class Maintenance(_Backend):
     def _ping(self) -> None: ...
 
 
-class MessageStore(MessageRecords, ChatDirectory, ChatKeyStorage, Maintenance):
-    """A store backend: all four parts of the contract. Never returns partial writes."""
+class SearchIndexStorage(_Backend):
+    """Blind tokens (``crypto.blindindex``) beside a chat's records. ``put_message`` adds a
+    revision's tokens with the revision; ``delete_chat`` and ``delete_messages_before`` delete
+    the deleted messages' tokens with them. A message's tokens are the union over its
+    revisions and chat-key versions: adding is idempotent."""
+
+    def add_search_tokens(self, chat_id: int, entries: Sequence[IndexEntry]) -> None:
+        """Adds the tokens of messages already stored (building the index, re-keying it);
+        a message no longer stored is skipped."""
+        if entries:
+            with self._counted("add_search_tokens"):
+                self._add_search_tokens(chat_id, entries)
+
+    def drop_search_tokens(self, chat_id: int, key_versions: Collection[int] | None = None) -> int:
+        """Deletes the chat's tokens under the given chat-key versions (all when None);
+        returns how many, where the backend can tell (else 0)."""
+        with self._counted("drop_search_tokens"):
+            return self._drop_search_tokens(chat_id, key_versions)
+
+    def count_search_tokens(self, chat_id: int) -> dict[int, int]:
+        """How many tokens the chat's index holds, by chat-key version."""
+        with self._counted("count_search_tokens"):
+            return self._count_search_tokens(chat_id)
+
+    @abstractmethod
+    def _add_search_tokens(self, chat_id: int, entries: Sequence[IndexEntry]) -> None: ...
+
+    @abstractmethod
+    def _drop_search_tokens(self, chat_id: int, key_versions: Collection[int] | None) -> int: ...
+
+    @abstractmethod
+    def _count_search_tokens(self, chat_id: int) -> dict[int, int]: ...
+
+
+class MessageStore(MessageRecords, ChatDirectory, ChatKeyStorage, Maintenance, SearchIndexStorage):
+    """A store backend: all five parts of the contract. Never returns partial writes."""

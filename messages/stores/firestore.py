@@ -4,7 +4,8 @@ Documents (all top-level collections, so no collection-group queries are needed)
 
 - ``chats/{chat_id}``: type, sealed_title, first_date, last_date, message_count, migration links;
 - ``messages/{chat_id}:{message_id}``: the head (index fields, key_version, envelope,
-  version_count, sort_key);
+  version_count, sort_key) and, in an indexed chat, ``search_tokens``: the blind tokens of every
+  revision's terms, each prefixed with its chat-key version (4 bytes), in one array;
 - ``revisions/{chat_id}:{message_id}:{edit_date}``: one per revision (key_version, envelope);
 - ``chat_keys/{chat_id}:{version}``: wrapped chat keys, with their state;
 - ``readiness/{host}:{pid}``: a timestamp each readiness probe writes (proof of write access).
@@ -30,21 +31,26 @@ documents), so Firestore serializes it with the full path's puts, which read tho
 Re-sealing and title replacement are compare-and-set transactions too.
 
 Pages are the one range filter on ``sort_key`` beside equality filters, ordered by
-``sort_key``; revisions and chat keys are walked by keyset on two fields, as two queries
-(Firestore cursors are not used): the composite indexes this needs are in
-firestore.indexes.json. Nothing here sees plaintext.
+``sort_key``. A search is one query per chat: ``array-contains-any`` of its first term's
+tokens (one per key version) on ``search_tokens``, the sort_key range and order; the other
+terms and filters are checked on the heads it returns (Firestore takes one array filter per
+query, and each equality filter more would need indexes of its own). Revisions and chat keys
+are walked by keyset on two fields, as two queries (Firestore cursors are not used). The
+composite indexes all this needs are in firestore.indexes.json. Nothing here sees plaintext.
 """
 
 from __future__ import annotations
 
 import heapq
+import itertools
 import os
 import socket
+import struct
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import MISSING, fields
+from dataclasses import MISSING, fields, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -61,6 +67,7 @@ from messages.stores.records import (
     ChatRecord,
     DeleteResult,
     InactiveChatKey,
+    IndexEntry,
     MessageHistory,
     MessageId,
     MessageQuery,
@@ -83,6 +90,7 @@ KEY_PAGE = 1000  # chat keys read per query by iter_chat_keys
 KEY_SAMPLE_PAGE, NEWEST_KEY_PAGES = 50, 20  # newest_chat_keys reads at most 1,000 keys
 LEASES_KEPT = 20_000  # (chat, version) leases held per process, as many as chat keys cached
 _STORED_FIELDS = tuple(f.name for f in fields(StoredMessage))
+_VERSION_PREFIX = struct.Struct(">I")
 
 
 @contextmanager
@@ -245,6 +253,11 @@ class FirestoreStore(MessageStore):
             }
             if message.edit_date > current["edit_date"]:
                 changes.update({name: getattr(message, name) for name in HEAD_FIELDS})
+            if message.search_tokens:
+                # The union with what earlier versions added (the head was read above).
+                held = {bytes(e) for e in current.get("search_tokens") or []}
+                elements = held | set(_elements(message.key_version, message.search_tokens))
+                changes["search_tokens"] = sorted(elements)
             transaction.update(head_ref, changes)
         else:
             transaction.set(head_ref, _new_head(message))
@@ -489,6 +502,8 @@ class FirestoreStore(MessageStore):
         return {(d["chat_id"], d["message_id"]): _stored(d) for d in found}
 
     def _query(self, query: MessageQuery) -> Page:
+        if query.search:
+            return self._search(query)
         chats = list(query.chats)
         groups = [chats[i : i + IN_LIMIT] for i in range(0, len(chats), IN_LIMIT)] or [[]]
         streams = [list(self._page_query(query, group).stream()) for group in groups]
@@ -502,7 +517,6 @@ class FirestoreStore(MessageStore):
         return Page(items=found[: query.limit], has_more=len(found) > query.limit)
 
     def _page_query(self, query: MessageQuery, chats: list[int]) -> Any:
-        firestore = self._firestore
         q: Any = self.messages
         if len(chats) == 1:
             q = self._where(q, "chat_id", "==", chats[0])
@@ -517,15 +531,20 @@ class FirestoreStore(MessageStore):
                 q = self._where(q, field, "==", value)
         if query.edited is not None:
             q = self._where(q, "edited", "==", query.edited)
-        # Every bound is on sort_key: Firestore allows range filters on one field only.
+        return self._sort_key_range(q, query).limit(query.limit + 1)
+
+    def _sort_key_range(self, q: Any, query: MessageQuery) -> Any:
+        """``q`` within the query's dates and after its position, in its order. Every bound
+        is on sort_key: Firestore allows range filters on one field only."""
         if query.since is not None:
             q = self._where(q, "sort_key", ">=", sortkey.lowest_at(query.since))
         if query.until is not None:
             q = self._where(q, "sort_key", "<=", sortkey.highest_at(query.until))
         if query.after is not None:
             q = self._where(q, "sort_key", "<" if query.descending else ">", query.after)
+        firestore = self._firestore
         direction = firestore.Query.DESCENDING if query.descending else firestore.Query.ASCENDING
-        return q.order_by("sort_key", direction=direction).limit(query.limit + 1)
+        return q.order_by("sort_key", direction=direction)
 
     def _get_chat(self, chat_id: int) -> ChatRecord | None:
         snapshot = self.chats.document(str(chat_id)).get()
@@ -629,6 +648,105 @@ class FirestoreStore(MessageStore):
             counts[data["chat_id"], _key_version(data)] += 1
         return dict(counts)
 
+    # -- the search index ---------------------------------------------------------------------
+
+    def _add_search_tokens(self, chat_id: int, entries: Sequence[IndexEntry]) -> None:
+        for start in range(0, len(entries), RESEAL_LIMIT):
+            group = entries[start : start + RESEAL_LIMIT]
+            added: dict[int, set[bytes]] = {}
+            for entry in group:
+                added.setdefault(entry.message_id, set()).update(
+                    _elements(entry.key_version, entry.tokens)
+                )
+            self._run(self._rewrite_tokens, chat_id, added, lambda held, new: held | new)
+
+    def _drop_search_tokens(self, chat_id: int, key_versions: Collection[int] | None) -> int:
+        dropped = 0
+        for page in self._indexed_heads(chat_id):
+            held = {
+                snapshot.get("message_id"): _tokens_of(snapshot)
+                for snapshot in page
+            }
+            gone = {m: {e for e in es if _dropped(e, key_versions)} for m, es in held.items()}
+            gone = {m: es for m, es in gone.items() if es}
+            if gone:
+                self._run(self._rewrite_tokens, chat_id, gone, lambda held, old: held - old)
+                dropped += sum(map(len, gone.values()))
+        return dropped
+
+    def _rewrite_tokens(
+        self,
+        transaction: Any,
+        chat_id: int,
+        changes: dict[int, set[bytes]],
+        change: Callable[[set[bytes], set[bytes]], set[bytes]],
+    ) -> None:
+        """Sets each head's tokens to ``change(held, changes[message])``, in a transaction (a
+        concurrent edit adds its tokens in one too: neither loses the other's). Heads no
+        longer stored are skipped. Not ArrayUnion: the emulator refuses it on a missing
+        field, and the heads are read anyway."""
+        refs = [self.messages.document(f"{chat_id}:{m}") for m in changes]
+        for snapshot in transaction.get_all(refs):
+            if not snapshot.exists:
+                continue
+            held = _tokens_of(snapshot)
+            result = change(held, changes[snapshot.get("message_id")])
+            if result != held:
+                transaction.update(snapshot.reference, {"search_tokens": sorted(result)})
+
+    def _count_search_tokens(self, chat_id: int) -> dict[int, int]:
+        counts: Counter[int] = Counter()
+        for page in self._indexed_heads(chat_id):
+            for snapshot in page:
+                for element in _tokens_of(snapshot):
+                    counts[_VERSION_PREFIX.unpack_from(bytes(element))[0]] += 1
+        return dict(counts)
+
+    def _indexed_heads(self, chat_id: int) -> Iterator[list[Any]]:
+        """The chat's heads, a batch at a time, in message_id order."""
+        after: int | None = None
+        while True:
+            q = self._where(self.messages, "chat_id", "==", chat_id)
+            if after is not None:
+                q = self._where(q, "message_id", ">", after)
+            page = list(q.order_by("message_id").limit(BATCH_LIMIT).stream())
+            if not page:
+                return
+            yield page
+            after = page[-1].get("message_id")
+
+    def _search(self, query: MessageQuery) -> Page:
+        chats = {chat for alternatives in query.search for chat, _, _ in alternatives}
+        wanted = [c for c in query.chats if c in chats] if query.chats else sorted(chats)
+        streams = [self._search_chat(query, chat) for chat in wanted]
+        rows = heapq.merge(*streams, key=lambda d: d["sort_key"], reverse=query.descending)
+        found = [_stored(d) for d in itertools.islice(rows, query.limit + 1)]
+        return Page(items=found[: query.limit], has_more=len(found) > query.limit)
+
+    def _search_chat(self, query: MessageQuery, chat_id: int) -> Iterator[dict[str, Any]]:
+        """The chat's heads that match every term and filter, in sort_key order, fetched a
+        page at a time as the merge asks for them."""
+        terms = [
+            {_element(version, token) for chat, version, token in alternatives if chat == chat_id}
+            for alternatives in query.search
+        ]
+        if not all(terms):
+            return  # a term with no token here: nothing in this chat can match
+        first, others = terms[0], terms[1:]
+        after = query.after
+        while True:
+            q = self._where(self.messages, "chat_id", "==", chat_id)
+            q = self._where(q, "search_tokens", "array_contains_any", sorted(first))
+            q = self._sort_key_range(q, replace(query, after=after))
+            page = [s.to_dict() for s in q.limit(query.limit + 1).stream()]
+            for data in page:
+                held = {bytes(e) for e in data.get("search_tokens") or []}
+                if all(held & term for term in others) and _passes(data, query):
+                    yield data
+            if len(page) <= query.limit:
+                return
+            after = page[-1]["sort_key"]
+
     def _ping(self) -> None:
         # A write, so that a database the service may read but not write is not ready; one
         # small document per process, overwritten by each probe.
@@ -697,7 +815,39 @@ def _revision_fields(message: SealedMessage) -> dict[str, Any]:
     }
 
 
+def _tokens_of(snapshot: Any) -> set[bytes]:
+    """A head's search tokens (none for a head written before its chat was indexed)."""
+    return {bytes(e) for e in (snapshot.to_dict() or {}).get("search_tokens") or []}
+
+
+def _element(key_version: int, token: bytes) -> bytes:
+    """A token as the head's array holds it: prefixed with its chat-key version, so that
+    re-keying can drop a retired version's tokens."""
+    return _VERSION_PREFIX.pack(key_version) + token
+
+
+def _elements(key_version: int, tokens: Iterable[bytes]) -> list[bytes]:
+    return [_element(key_version, token) for token in sorted(tokens)]
+
+
+def _dropped(element: bytes, key_versions: Collection[int] | None) -> bool:
+    return key_versions is None or _VERSION_PREFIX.unpack_from(element)[0] in key_versions
+
+
+def _passes(data: dict[str, Any], query: MessageQuery) -> bool:
+    """Whether a head a search query returned meets the query's other filters."""
+    for field, value in (
+        ("sender_id", query.user),
+        ("thread_id", query.thread),
+        ("kind", query.kind),
+    ):
+        if value is not None and data.get(field) != value:
+            return False
+    return query.edited is None or (data.get("version_count", 1) > 1) == query.edited
+
+
 def _new_head(message: SealedMessage) -> dict[str, Any]:
+    tokens = message.search_tokens
     return {
         **{name: getattr(message, name) for name in HEAD_FIELDS},
         "chat_id": message.chat_id,
@@ -706,6 +856,7 @@ def _new_head(message: SealedMessage) -> dict[str, Any]:
         "version_count": 1,
         # An equality field: Firestore takes range filters on one field (sort_key).
         "edited": False,
+        **({"search_tokens": _elements(message.key_version, tokens)} if tokens else {}),
     }
 
 

@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import fields
 from typing import Any
 
 from django.db import DatabaseError, DataError, IntegrityError, connection, transaction
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
 from crypto.chatkeys import OPENABLE, ChatKeyRecord
 from messages import sortkey
-from messages.models import Chat, ChatKey, Message, MessageRevision
+from messages.models import Chat, ChatKey, Message, MessageRevision, SearchToken
 from messages.stores import orm_writes
 from messages.stores.base import MessageStore
 from messages.stores.records import (
     ChatRecord,
     DeleteResult,
     InactiveChatKey,
+    IndexEntry,
     MessageHistory,
     MessageId,
     MessageQuery,
@@ -43,6 +44,14 @@ _RESEAL = """
     WHERE chat_id = %s AND message_id = %s AND edit_date = %s AND envelope = %s
 """
 _RESEAL_REVISION = _RESEAL.format(table=_REVISION)
+# Building or re-keying the index: only beside a message still stored (a purge may have
+# deleted it since it was read).
+_ADD_TOKEN = f"""
+    INSERT INTO {SearchToken._meta.db_table} (chat_id, token, message_id, key_version)
+    SELECT %s, %s, %s, %s
+    WHERE EXISTS (SELECT 1 FROM {_MESSAGE} WHERE chat_id = %s AND message_id = %s)
+    ON CONFLICT DO NOTHING
+"""  # noqa: S608
 _RESEAL_HEAD = _RESEAL.format(table=_MESSAGE)
 
 
@@ -121,6 +130,7 @@ class ORMStore(MessageStore):
     def _delete_chat(self, chat_id: int) -> DeleteResult:
         with transaction.atomic():
             revisions, _ = MessageRevision.objects.filter(chat_id=chat_id).delete()
+            SearchToken.objects.filter(chat_id=chat_id).delete()
             messages, _ = Message.objects.filter(chat_id=chat_id).delete()
             chats, _ = Chat.objects.filter(chat_id=chat_id).delete()
         return DeleteResult(messages=messages, revisions=revisions, chats=chats)
@@ -136,6 +146,7 @@ class ORMStore(MessageStore):
                 revisions, _ = MessageRevision.objects.filter(
                     chat_id=chat_id, message_id__in=ids
                 ).delete()
+                SearchToken.objects.filter(chat_id=chat_id, message_id__in=ids).delete()
                 messages, _ = Message.objects.filter(chat_id=chat_id, message_id__in=ids).delete()
             result.messages += messages
             result.revisions += revisions
@@ -188,6 +199,14 @@ class ORMStore(MessageStore):
         if query.after is not None:
             after = "sort_key__lt" if query.descending else "sort_key__gt"
             rows = rows.filter(**{after: query.after})
+        for alternatives in query.search:
+            # Each term: one of its tokens (a chat's, under one of its key versions) is in the
+            # message's index entries. Read on the (chat_id, token, ...) key.
+            tokens = sorted({orm_writes.token_value(token) for _, _, token in alternatives})
+            entries = SearchToken.objects.filter(
+                chat_id=OuterRef("chat_id"), message_id=OuterRef("message_id"), token__in=tokens
+            )
+            rows = rows.filter(Exists(entries))
         rows = rows.order_by("-sort_key" if query.descending else "sort_key")
         found = [_stored(r) for r in rows.values(*_STORED_FIELDS)[: query.limit + 1]]
         return Page(items=found[: query.limit], has_more=len(found) > query.limit)
@@ -244,6 +263,29 @@ class ORMStore(MessageStore):
             rows = rows.filter(chat_id=chat_id)
         counts = rows.values("chat_id", "key_version").annotate(n=Count("*")).order_by()
         return {(r["chat_id"], r["key_version"]): r["n"] for r in counts}
+
+    def _add_search_tokens(self, chat_id: int, entries: Sequence[IndexEntry]) -> None:
+        rows = [
+            (*row, chat_id, entry.message_id)
+            for entry in entries
+            for row in orm_writes.token_rows(
+                chat_id, entry.message_id, entry.key_version, entry.tokens
+            )
+        ]
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.executemany(_ADD_TOKEN, rows)
+
+    def _drop_search_tokens(self, chat_id: int, key_versions: Collection[int] | None) -> int:
+        rows = SearchToken.objects.filter(chat_id=chat_id)
+        if key_versions is not None:
+            rows = rows.filter(key_version__in=key_versions)
+        deleted, _ = rows.delete()
+        return deleted
+
+    def _count_search_tokens(self, chat_id: int) -> dict[int, int]:
+        rows = SearchToken.objects.filter(chat_id=chat_id).values("key_version")
+        counts = rows.annotate(n=Count("*")).order_by()
+        return {r["key_version"]: r["n"] for r in counts}
 
     def _ping(self) -> None:
         # A write, rolled back: a database that answers but refuses writes is not ready.

@@ -21,12 +21,12 @@ from typing import Any
 from django.db import connection, transaction
 
 from crypto.chatkeys import ACTIVE
-from messages.models import Chat, ChatKey, Message, MessageRevision
+from messages.models import Chat, ChatKey, Message, MessageRevision, SearchToken
 from messages.stores.records import HEAD_FIELDS, PutOutcome, SealedMessage
 from messages.stores.sqlite_writer import committer, uses_group_commit
 
-_MESSAGE, _REVISION, _CHAT, _CHAT_KEY = (
-    m._meta.db_table for m in (Message, MessageRevision, Chat, ChatKey)
+_MESSAGE, _REVISION, _CHAT, _CHAT_KEY, _TOKEN = (
+    m._meta.db_table for m in (Message, MessageRevision, Chat, ChatKey, SearchToken)
 )
 _REVISION_COLUMNS = "chat_id, message_id, edit_date, key_version, envelope"
 _HEAD_COLUMNS = f"chat_id, message_id, sort_key, version_count, {', '.join(HEAD_FIELDS)}"
@@ -119,17 +119,33 @@ _PUT_REVISION_AND_HEAD_POSTGRESQL = f"""
         FROM revision
         {_HEAD_ON_CONFLICT}
     )"""  # noqa: S608
-# With the chat's row, when its entry changed: a third CTE, still one statement.
-_PUT_MESSAGE_AND_CHAT_POSTGRESQL = f"""{_PUT_REVISION_AND_HEAD_POSTGRESQL}, chat AS (
+# With the chat's row, when its entry changed, and with the revision's search tokens, when its
+# chat is indexed (a replay, which inserts no revision, adds none: they came the first time):
+# more CTEs, still one statement.
+_CHAT_POSTGRESQL = f""", chat AS (
         INSERT INTO {_CHAT} ({_CHAT_COLUMNS})
         SELECT %s::bigint, %s::varchar, %s::bytea, %s::bigint, %s::bigint, 0
         FROM head
         {_CHAT_ON_CONFLICT}
-    )
-    SELECT version_count FROM head
-"""  # noqa: S608
-_PUT_MESSAGE_POSTGRESQL = f"""{_PUT_REVISION_AND_HEAD_POSTGRESQL}
-    SELECT version_count FROM head
+    )"""  # noqa: S608
+_TOKENS_POSTGRESQL = f""", tokens AS (
+        INSERT INTO {_TOKEN} (chat_id, token, message_id, key_version)
+        SELECT %s::bigint, unnest(%s::bigint[]), %s::bigint, %s::integer FROM revision
+        ON CONFLICT DO NOTHING
+    )"""  # noqa: S608
+# (with the chat's row, with tokens) -> the statement
+_PUT_POSTGRESQL = {
+    (chat, tokens): _PUT_REVISION_AND_HEAD_POSTGRESQL  # noqa: S608 - our own names only
+    + (_CHAT_POSTGRESQL if chat else "")
+    + (_TOKENS_POSTGRESQL if tokens else "")
+    + "\n    SELECT version_count FROM head\n"
+    for chat in (False, True)
+    for tokens in (False, True)
+}
+# The same tokens on SQLite, or in a transaction: after the revision and head.
+INSERT_TOKEN = f"""
+    INSERT INTO {_TOKEN} (chat_id, token, message_id, key_version) VALUES (%s, %s, %s, %s)
+    ON CONFLICT DO NOTHING
 """  # noqa: S608
 
 _REVISION_EXISTS = f"""
@@ -159,6 +175,18 @@ def _chat_row(message: SealedMessage) -> tuple[Any, ...]:
     return (chat.chat_id, chat.type, chat.sealed_title, message.date, message.date)
 
 
+def token_value(token: bytes) -> int:
+    """A token as the table keeps it: its 8 bytes as a signed 64-bit integer."""
+    return int.from_bytes(token, "big", signed=True)
+
+
+def token_rows(
+    chat_id: int, message_id: int, key_version: int, tokens: frozenset[bytes]
+) -> list[tuple[int, int, int, int]]:
+    """The rows of one message's tokens under one key version."""
+    return [(chat_id, token_value(t), message_id, key_version) for t in sorted(tokens)]
+
+
 def _not_stored(cursor: Any, message: SealedMessage) -> PutOutcome | None:
     """Nothing was inserted: the revision was stored before (DUPLICATE), or its key is no
     longer active (None)."""
@@ -172,6 +200,11 @@ def _put_with(cursor: Any, message: SealedMessage) -> PutOutcome | None:
         return _not_stored(cursor, message)
     cursor.execute(_UPSERT_HEAD, _head_row(message))
     (version_count,) = cursor.fetchone()
+    if message.search_tokens:
+        rows = token_rows(
+            message.chat_id, message.message_id, message.key_version, message.search_tokens
+        )
+        cursor.executemany(INSERT_TOKEN, rows)
     if message.chat.changed:
         cursor.execute(_UPSERT_CHAT, _chat_row(message))
     return PutOutcome.CREATED if version_count == 1 else PutOutcome.REVISED
@@ -207,10 +240,13 @@ def put_in_one_statement(message: SealedMessage, then: Then = None) -> PutOutcom
 
 
 def _put_in_one_statement(message: SealedMessage) -> PutOutcome | None:
-    parameters = (*_revision_row(message), *_head_row(message))
-    statement = _PUT_MESSAGE_POSTGRESQL
+    parameters: tuple[Any, ...] = (*_revision_row(message), *_head_row(message))
     if message.chat.changed:
-        parameters, statement = (*parameters, *_chat_row(message)), _PUT_MESSAGE_AND_CHAT_POSTGRESQL
+        parameters = (*parameters, *_chat_row(message))
+    if message.search_tokens:
+        values = [token_value(t) for t in sorted(message.search_tokens)]
+        parameters = (*parameters, message.chat_id, values, message.message_id, message.key_version)
+    statement = _PUT_POSTGRESQL[message.chat.changed, bool(message.search_tokens)]
     # In autocommit the statement is its own transaction. Inside a caller's transaction a
     # savepoint keeps a failure from aborting the caller's work as well.
     nested = transaction.atomic() if connection.in_atomic_block else nullcontext()

@@ -77,6 +77,9 @@ class SealedMessage:
     sender_id: int | None = None
     reply_to_message_id: int | None = None
     media_group_id: str | None = None
+    # The blind tokens of this revision's search terms under ``key_version``'s index key, when
+    # the chat is indexed (``crypto.blindindex``); stored beside the record, never a term.
+    search_tokens: frozenset[bytes] | None = None
 
     @property
     def chat_id(self) -> int:
@@ -146,12 +149,28 @@ class MessageHistory:
     revisions: list[StoredRevision]
 
 
+# A token as a search looks for it: (chat_id, chat-key version, token).
+SearchToken = tuple[int, int, bytes]
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    """A message's search tokens under one chat-key version, to add to the index."""
+
+    message_id: int
+    key_version: int
+    tokens: frozenset[bytes]
+
+
 @dataclass(frozen=True)
 class MessageQuery:
     """Filters are ANDed; an empty ``chats`` means every chat.
 
     ``after`` is the last sort_key already seen, exclusive, in the direction of travel.
-    ``since``/``until`` are inclusive Telegram dates (unix seconds)."""
+    ``since``/``until`` are inclusive Telegram dates (unix seconds). ``search`` holds one set
+    per search term: a message matches when, for every term, one of the set's tokens is in its
+    index entries (the caller confirms candidates by decrypting them: the store's answer may
+    hold a message whose latest text no longer has the term, or a token collision)."""
 
     chats: tuple[int, ...] = ()
     user: int | None = None
@@ -163,6 +182,7 @@ class MessageQuery:
     descending: bool = True
     after: str | None = None
     limit: int = 50
+    search: tuple[frozenset[SearchToken], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,77 @@
+"""A search over the index: its terms as tokens the store can match, and the store's
+candidates confirmed by decrypting them.
+
+The store answers with every message that has, for each term, one of the term's tokens under
+one of its chat's readable key versions (a rotated chat's older messages keep tokens under the
+superseded key until ``reencrypt_messages`` re-keys them). Its answer can hold messages that do
+not match: an earlier version had the term and the latest does not, or two terms' tokens
+collided. So each candidate is opened and matched on its latest text (``Search.matches``,
+which also checks quoted phrases) before it is shown: a page may take more than one store
+query, never a wrong message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass, replace
+
+from crypto import blindindex
+from crypto.blindindex import Search
+from crypto.chatkeys import OPENABLE
+from crypto.errors import CryptoError
+from messages import sealing
+from messages.reading import fields
+from messages.reading.opening import OpenedMessage, open_messages
+from messages.stores.base import MessageStore
+from messages.stores.records import MessageQuery, Page, SearchToken
+
+
+def term_tokens(search: Search, chat_ids: Collection[int]) -> tuple[frozenset[SearchToken], ...]:
+    """For each of the search's terms (the longest, likely the rarest, first), its token under
+    every readable key version of each chat. One store read for the keys' states."""
+    store = sealing.chat_keys().store
+    records = store.get_chat_keys_many(chat_ids)
+    wanted = [(r.chat_id, r.version) for rs in records.values() for r in rs if r.state in OPENABLE]
+    keys = sealing.chat_keys().keys_for(wanted)
+    index_keys = {
+        place: blindindex.index_key(key)
+        for place, key in keys.items()
+        if not isinstance(key, CryptoError)
+    }
+    ordered = sorted(search.terms, key=lambda term: (-len(term), term))
+    return tuple(
+        frozenset(
+            (chat, version, blindindex.token(index_key, term))
+            for (chat, version), index_key in index_keys.items()
+        )
+        for term in ordered
+    )
+
+
+def confirmed(item: OpenedMessage, search: Search) -> bool:
+    message = item.opened.message
+    text = fields.text(message) if message is not None else None
+    return text is not None and search.matches(text)
+
+
+@dataclass(frozen=True)
+class IndexedSearch:
+    """A store's ``query`` for one search: pages of confirmed matches. Pagination, exports
+    and the admin take it where they take a store."""
+
+    store: MessageStore
+    search: Search
+
+    def query(self, query: MessageQuery) -> Page:
+        found: list[OpenedMessage] = []
+        after = query.after
+        while True:
+            page = self.store.query(replace(query, after=after))
+            for item in open_messages(page.items):
+                if confirmed(item, self.search):
+                    found.append(item)
+                    if len(found) > query.limit:
+                        return Page([f.stored for f in found[: query.limit]], has_more=True)
+            if not page.has_more:
+                return Page([f.stored for f in found], has_more=False)
+            after = page.items[-1].sort_key
