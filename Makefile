@@ -15,7 +15,7 @@ DEV_ENV := DJANGO_DEBUG=1 \
 	DJANGO_SECURE_SSL_REDIRECT=0
 
 .PHONY: setup run manage api-key static test fuzz lint lint-delivery lock container-smoke \
-	bench-ingest bench-api bench-rotation bench-peer clean
+	bench-ingest bench-api bench-rotation bench-peer bench-search clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -135,6 +135,11 @@ bench-ingest: setup $(VENV)/.installed
 
 bench-api: setup $(VENV)/.installed
 	$(BIN)/python bench/api_pages.py
+
+# The blind index against the decrypt-and-scan on the API bench's archive, and the cost of
+# indexing on ingest (bench/ingest.py with every chat's index on, then off).
+bench-search: setup $(VENV)/.installed
+	$(BIN)/python bench/search.py --ingest
 
 bench-rotation: setup $(VENV)/.installed
 	$(BIN)/python bench/rotation.py

@@ -8,7 +8,12 @@ checks through Django that each acknowledged update was stored exactly once and 
 decrypts back to what was sent. Performance targets are reported, not asserted; the exit status
 is non-zero only when the exactly-once check fails.
 
+With ``--search-index`` every chat's search index is on (built, empty) before the load, so
+each message is also tokenized and its tokens stored: compare its groupie/baseline ratio with a
+run without it for the cost of indexing (``make bench-search`` runs both).
+
     .venv/bin/python bench/ingest.py [--requests 20000] [--database-url postgres://...]
+        [--search-index]
 """
 
 from __future__ import annotations
@@ -266,6 +271,9 @@ def parse_args() -> argparse.Namespace:
     )
     common.add_database_url(parser)
     parser.add_argument("--port", type=int, help="server port (default: a free one)")
+    parser.add_argument(
+        "--search-index", action="store_true", help="every chat's search index on (and built)"
+    )
     args = parser.parse_args()
     common.check_database_url(parser, args)
     if args.threads > 9 or args.connections < args.threads:
@@ -287,9 +295,9 @@ def bench_env(tmp: Path, args: argparse.Namespace) -> dict[str, str]:
     return env
 
 
-def prepare_database(env: dict[str, str], flush: bool) -> None:
+def prepare_database(env: dict[str, str], flush: bool, search_index: bool) -> None:
     common.migrate(env, flush=flush)
-    helper(env, "reset", {})
+    helper(env, "reset", {"search_index": search_index})
     common.manage(env, "init_keyring")
 
 
@@ -369,9 +377,22 @@ def helper_main() -> None:
     payload = json.loads(sys.stdin.read())
     if action == "reset":
         from django.db import connection
+        from django.utils import timezone
+
+        from messages.models import SearchIndex
 
         with connection.cursor() as cursor:
             cursor.execute("DROP TABLE IF EXISTS bench_baseline_hook")
+        if payload["search_index"]:
+            SearchIndex.objects.bulk_create(
+                SearchIndex(
+                    chat_id=-(CHAT_BASE + n),
+                    state=SearchIndex.READY,
+                    enabled_at=timezone.now(),
+                    built_at=timezone.now(),
+                )
+                for n in range(CHATS)
+            )
         print(json.dumps({}))
     else:
         runs = payload["runs"]
@@ -525,7 +546,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="groupie-bench-") as name:
         tmp = Path(name)
         env = bench_env(tmp, args)
-        prepare_database(env, flush=bool(args.database_url))
+        prepare_database(env, flush=bool(args.database_url), search_index=args.search_index)
         script = tmp / "updates.lua"
         script.write_text(lua_script(), encoding="utf-8")
         port = args.port or common.free_port()

@@ -88,7 +88,9 @@ for database in "(default)" groupie-staging; do
   python3 - "$database" <<'PY' >"$WORK/indexes.sh"
 import json, shlex, sys
 for index in json.load(open("firestore.indexes.json"))["indexes"]:
-    fields = [f"--field-config=field-path={f['fieldPath']},order={f['order'].lower()}"
+    fields = [f"--field-config=field-path={f['fieldPath']},"
+              + (f"order={f['order'].lower()}" if "order" in f
+                 else f"array-config={f['arrayConfig'].lower()}")
               for f in index["fields"]]
     print(" ".join(["gcloud firestore indexes composite create",
                     f"--database={shlex.quote(sys.argv[1])}",

@@ -11,6 +11,7 @@ from messages.pagination import Pages
 from messages.reading import as_api, opening
 from messages.reading.as_telegram import as_exported, exported_chat
 from messages.reading.opening import OpenedMessage
+from messages.search.query import open_page
 from messages.stores import get_store
 from messages.stores.records import ChatRecord, MessageQuery
 
@@ -24,7 +25,7 @@ def opened_pages(query: MessageQuery, source: Pages | None = None) -> Iterator[l
     after: str | None = None
     while True:
         page = store.query(replace(query, after=after, limit=BATCH))
-        yield opening.open_messages(page.items)
+        yield open_page(store, page.items)
         if not page.has_more:
             return
         after = page.items[-1].sort_key

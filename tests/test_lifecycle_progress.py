@@ -41,3 +41,18 @@ def test_short_work_and_no_progress_print_nothing() -> None:
     list(Progress(stream).iterate(range(1000), 1000, "chat keys"))
     list(Progress(Terminal(), enabled=False).iterate(range(10), 10, "chat keys"))
     assert stream.getvalue() == ""
+
+
+def test_work_that_counts_its_own_steps_shows_them_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """build_search_index reports each batch it indexed through ``counting``."""
+    monkeypatch.setattr(progress, "QUIET_SECONDS", 0)
+    stream = io.StringIO()
+    with Progress(stream).counting(40, "versions of chat 7") as add:
+        for _ in range(4):
+            add(10)
+    lines = stream.getvalue().splitlines()
+    assert [line.split()[0] for line in lines] == ["10/40", "20/40", "30/40", "40/40"]
+    terminal = Terminal()
+    with Progress(terminal).counting(40, "versions") as add:
+        add(40)
+    assert "/40 [" in terminal.getvalue()  # a bar of the whole, redrawn as it goes

@@ -17,7 +17,7 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 from crypto.blindindex import Search, index_key, token
 from messages import sealing
 from messages.models import SearchIndex, SearchToken
-from messages.stores import get_store
+from messages.stores import get_store, orm
 from messages.stores.firestore import FirestoreStore
 from tests.conftest import Webhook
 from tests.factories import ChatFactory, MessageFactory, UpdateFactory, edited
@@ -123,7 +123,13 @@ def archived(backends: str, webhook: Webhook) -> dict[tuple[int, int], str]:
     return latest
 
 
-def test_every_match_and_nothing_else_in_any_script(api: Any, archived: dict[Any, str]) -> None:
+@pytest.mark.parametrize("rare", [2000, 0], ids=["from-rare-terms", "heads-newest-first"])
+def test_every_match_and_nothing_else_in_any_script(
+    api: Any, archived: dict[Any, str], rare: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The ORM store starts from a rare term's entries, or reads the heads newest first with
+    # an EXISTS per term: both plans answer alike (Firestore has one plan).
+    monkeypatch.setattr(orm, "RARE_TERM_ENTRIES", rare)
     for search in QUERIES:
         ids = found(api, search)
         assert set(ids) == expected(archived, search, {A, B}), search

@@ -1,11 +1,12 @@
-"""Admin registrations: the archive browser, API keys and the audit log."""
+"""Admin registrations: the archive browser, API keys, the audit log, retention periods and
+search indexes."""
 
 from django.contrib import admin
 
-from messages.admin import apikeys, auditlog, browser, retention
+from messages.admin import apikeys, auditlog, browser, retention, searchindex
 
 admin.site.site_header = "groupie"
 admin.site.site_title = "groupie"
 admin.site.index_title = "Archive administration"
 
-__all__ = ["apikeys", "auditlog", "browser", "retention"]
+__all__ = ["apikeys", "auditlog", "browser", "retention", "searchindex"]

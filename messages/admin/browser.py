@@ -274,7 +274,7 @@ class ChatBrowserAdmin(ReadOnlyAdmin):
             page = paginate(source, request, query, ordering="-date", token=token)
         except InvalidCursor:
             raise Http404("That search link is not valid; search again.") from None
-        opened = opening.open_messages(page.items)
+        opened = search_query.open_page(source, page.items)
         rows = [as_admin.row(m.stored, m.opened) for m in opened]
         audit.record(
             request,

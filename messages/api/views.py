@@ -249,7 +249,7 @@ class MessageViewSet(viewsets.ViewSet):
             )
         except InvalidCursor as exc:
             raise ValidationError({"cursor": [str(exc)]}) from None
-        results = [as_api.message(m) for m in opening.open_messages(page.items)]
+        results = [as_api.message(m) for m in search_query.open_page(source, page.items)]
         if results:
             _audit(
                 request,
@@ -414,7 +414,7 @@ def _export_lines(query: MessageQuery | None, source: Pages) -> Iterator[bytes]:
     while True:
         try:
             page = store.query(replace(query, after=after))
-            opened = opening.open_messages(page.items)
+            opened = search_query.open_page(store, page.items)
         except (StoreError, KeyringError) as exc:
             # The 200 is already sent: the last line says the export is incomplete.
             yield json.dumps({"error": {"type": type(exc).__name__, "complete": False}}).encode()

@@ -12,18 +12,19 @@ query, never a wrong message.
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from dataclasses import dataclass, replace
+from collections.abc import Collection, Sequence
+from dataclasses import replace
 
 from crypto import blindindex
 from crypto.blindindex import Search
 from crypto.chatkeys import OPENABLE
 from crypto.errors import CryptoError
 from messages import sealing
+from messages.pagination import Pages
 from messages.reading import fields
 from messages.reading.opening import OpenedMessage, open_messages
 from messages.stores.base import MessageStore
-from messages.stores.records import MessageQuery, Page, SearchToken
+from messages.stores.records import MessageQuery, Page, SearchToken, StoredMessage
 
 
 def term_tokens(search: Search, chat_ids: Collection[int]) -> tuple[frozenset[SearchToken], ...]:
@@ -54,13 +55,14 @@ def confirmed(item: OpenedMessage, search: Search) -> bool:
     return text is not None and search.matches(text)
 
 
-@dataclass(frozen=True)
 class IndexedSearch:
     """A store's ``query`` for one search: pages of confirmed matches. Pagination, exports
-    and the admin take it where they take a store."""
+    and the admin take it where they take a store. It keeps what it opened to confirm the
+    last page, so showing that page decrypts nothing twice (``open_page``)."""
 
-    store: MessageStore
-    search: Search
+    def __init__(self, store: MessageStore, search: Search) -> None:
+        self.store, self.search = store, search
+        self._opened: dict[StoredMessage, OpenedMessage] = {}
 
     def query(self, query: MessageQuery) -> Page:
         found: list[OpenedMessage] = []
@@ -71,7 +73,24 @@ class IndexedSearch:
                 if confirmed(item, self.search):
                     found.append(item)
                     if len(found) > query.limit:
-                        return Page([f.stored for f in found[: query.limit]], has_more=True)
+                        return self._page(found[: query.limit], has_more=True)
             if not page.has_more:
-                return Page([f.stored for f in found], has_more=False)
+                return self._page(found, has_more=False)
             after = page.items[-1].sort_key
+
+    def _page(self, found: list[OpenedMessage], *, has_more: bool) -> Page:
+        self._opened = {item.stored: item for item in found}
+        return Page([item.stored for item in found], has_more=has_more)
+
+    def opened(self, items: Sequence[StoredMessage]) -> list[OpenedMessage]:
+        """``items`` opened: those of the last page from what confirmed them."""
+        missing = [item for item in items if item not in self._opened]
+        fresh = dict(zip(missing, open_messages(missing), strict=True)) if missing else {}
+        return [self._opened.get(item) or fresh[item] for item in items]
+
+
+def open_page(source: Pages, items: Sequence[StoredMessage]) -> list[OpenedMessage]:
+    """A page's items opened: a search's were opened to confirm them already."""
+    if isinstance(source, IndexedSearch):
+        return source.opened(items)
+    return open_messages(items)

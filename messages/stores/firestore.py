@@ -49,6 +49,7 @@ import struct
 import time
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import MISSING, fields, replace
 from datetime import UTC, datetime
@@ -88,6 +89,7 @@ BATCH_LIMIT = 500  # and on the writes of one batch or transaction
 RESEAL_LIMIT = 200  # reseals per transaction: two writes each (revision and head)
 KEY_PAGE = 1000  # chat keys read per query by iter_chat_keys
 KEY_SAMPLE_PAGE, NEWEST_KEY_PAGES = 50, 20  # newest_chat_keys reads at most 1,000 keys
+SEARCH_THREADS = 16  # chats searched at once (a search is one query per chat)
 LEASES_KEPT = 20_000  # (chat, version) leases held per process, as many as chat keys cached
 _STORED_FIELDS = tuple(f.name for f in fields(StoredMessage))
 _VERSION_PREFIX = struct.Struct(">I")
@@ -663,10 +665,7 @@ class FirestoreStore(MessageStore):
     def _drop_search_tokens(self, chat_id: int, key_versions: Collection[int] | None) -> int:
         dropped = 0
         for page in self._indexed_heads(chat_id):
-            held = {
-                snapshot.get("message_id"): _tokens_of(snapshot)
-                for snapshot in page
-            }
+            held = {snapshot.get("message_id"): _tokens_of(snapshot) for snapshot in page}
             gone = {m: {e for e in es if _dropped(e, key_versions)} for m, es in held.items()}
             gone = {m: es for m, es in gone.items() if es}
             if gone:
@@ -718,7 +717,11 @@ class FirestoreStore(MessageStore):
     def _search(self, query: MessageQuery) -> Page:
         chats = {chat for alternatives in query.search for chat, _, _ in alternatives}
         wanted = [c for c in query.chats if c in chats] if query.chats else sorted(chats)
+        # One query per chat: their first pages are fetched side by side, not one by one.
         streams = [self._search_chat(query, chat) for chat in wanted]
+        with ThreadPoolExecutor(max_workers=SEARCH_THREADS) as pool:
+            firsts = list(pool.map(lambda stream: list(itertools.islice(stream, 1)), streams))
+        streams = [itertools.chain(first, s) for first, s in zip(firsts, streams, strict=True)]
         rows = heapq.merge(*streams, key=lambda d: d["sort_key"], reverse=query.descending)
         found = [_stored(d) for d in itertools.islice(rows, query.limit + 1)]
         return Page(items=found[: query.limit], has_more=len(found) > query.limit)

@@ -69,6 +69,9 @@ def _database_errors() -> Iterator[None]:
 
 
 PURGE_BATCH = 500  # messages deleted per transaction by delete_messages_before
+# A search term with at most this many index entries in the chats searched is "rare": the
+# search starts from its entries instead of reading the heads newest first (see _matching).
+RARE_TERM_ENTRIES = 2000
 
 
 class ORMStore(MessageStore):
@@ -199,14 +202,8 @@ class ORMStore(MessageStore):
         if query.after is not None:
             after = "sort_key__lt" if query.descending else "sort_key__gt"
             rows = rows.filter(**{after: query.after})
-        for alternatives in query.search:
-            # Each term: one of its tokens (a chat's, under one of its key versions) is in the
-            # message's index entries. Read on the (chat_id, token, ...) key.
-            tokens = sorted({orm_writes.token_value(token) for _, _, token in alternatives})
-            entries = SearchToken.objects.filter(
-                chat_id=OuterRef("chat_id"), message_id=OuterRef("message_id"), token__in=tokens
-            )
-            rows = rows.filter(Exists(entries))
+        if query.search:
+            rows = _matching(rows, query)
         rows = rows.order_by("-sort_key" if query.descending else "sort_key")
         found = [_stored(r) for r in rows.values(*_STORED_FIELDS)[: query.limit + 1]]
         return Page(items=found[: query.limit], has_more=len(found) > query.limit)
@@ -325,6 +322,42 @@ def _revisions(rows: Iterable[MessageRevision]) -> list[StoredRevision]:
         StoredRevision(version=number, edit_date=r.edit_date, envelope=bytes(r.envelope))
         for number, r in enumerate(rows, start=1)
     ]
+
+
+def _matching(rows: QuerySet[Message], query: MessageQuery) -> QuerySet[Message]:
+    """``rows`` narrowed to the messages whose index entries hold, for each search term, one
+    of its tokens (a chat's, under one of its key versions).
+
+    Each term is an EXISTS on the (chat_id, token, message_id) key, so the database reads the
+    heads newest first and stops when the page is full: quick when the terms are common. For
+    a rare term that would read every head, so when one term has at most RARE_TERM_ENTRIES
+    entries (a bounded probe of the key each), the search starts from that term's entries:
+    at most that many heads are read, however large the archive."""
+    terms = [
+        sorted({orm_writes.token_value(token) for _, _, token in alternatives})
+        for alternatives in query.search
+    ]
+    for tokens in terms:
+        entries = SearchToken.objects.filter(token__in=tokens)
+        if query.chats:
+            entries = entries.filter(chat_id__in=query.chats)
+        if not entries[RARE_TERM_ENTRIES : RARE_TERM_ENTRIES + 1].exists():
+            places: dict[int, set[int]] = {}
+            for chat_id, message_id in entries.values_list("chat_id", "message_id"):
+                places.setdefault(chat_id, set()).add(message_id)
+            if not places:
+                return rows.none()
+            rare = Q()
+            for chat_id, message_ids in places.items():
+                rare |= Q(chat_id=chat_id, message_id__in=sorted(message_ids))
+            rows = rows.filter(rare)
+            break
+    for tokens in terms:
+        entries = SearchToken.objects.filter(
+            chat_id=OuterRef("chat_id"), message_id=OuterRef("message_id"), token__in=tokens
+        )
+        rows = rows.filter(Exists(entries))
+    return rows
 
 
 def _with_counts(chats: QuerySet[Chat]) -> QuerySet[Chat]:

@@ -121,3 +121,34 @@ def test_staff_see_the_demo_photo_hear_the_voice_note_and_download_the_document(
         page.get_by_role("link", name="Download the document").click()
     assert download.value.suggested_filename == "migration-notes-2.4.pdf"
     assert AuditEntry.objects.filter(action="media-download").count() >= 3
+
+
+def test_staff_turn_on_a_chats_search_index_and_search_it(
+    page: Page, live_server: Any, live_demo: None, make_staff: Any, tmp_path: Any
+) -> None:
+    from io import StringIO
+
+    from django.contrib.auth.models import Permission
+    from django.core.management import call_command
+
+    username, password = make_staff("indexer", decrypt=True)
+    user = User.objects.get(username=username)
+    user.user_permissions.add(Permission.objects.get(codename="manage_search_index"))
+    log_in(page, live_server.url, username, password)
+    page.get_by_role("link", name="Chats", exact=True).first.click()
+    page.get_by_role("link", name=TEAM_TITLE).click()
+    expect(page.locator("#search-index")).to_contain_text("Search index: off")
+    page.click("#search-index-on")
+    expect(page.locator(".messagelist")).to_contain_text("being built in the background")
+    expect(page.locator("#search-index")).to_contain_text("being built")
+    call_command("db_worker", "--batch", "--no-startup-delay", "--interval", "0", stdout=StringIO())
+
+    page.fill("#id_q", "Staging")
+    page.click("#changelist-search input[type=submit]")
+    expect(page.locator("#search-index")).to_contain_text("Search index: on")
+    expect(page.locator("#search-summary")).to_contain_text("Found with the chat's search index")
+    rows = page.locator("#result_list tbody tr")
+    expect(rows).to_have_count(4)  # the four that say it, in any case
+    expect(rows.first).to_contain_text("Staging has twice the disk")
+    page.screenshot(path=str(tmp_path / "search.png"), full_page=True)
+    print(f"screenshot: {tmp_path / 'search.png'}")
