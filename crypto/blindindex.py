@@ -24,6 +24,7 @@ tokens would hide nothing more (equal terms still share a token) and would cost 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import itertools
@@ -72,22 +73,39 @@ def terms(text: str) -> set[str]:
     return set(_terms(normalise(text)))
 
 
+_WORD, _CJK, _MARK, _EMOJI, _OTHER = range(5)
+
+
+@functools.lru_cache(maxsize=65_536)
+def _kind(char: str) -> int:
+    """What a character is to the tokenizer (cached: text repeats its characters)."""
+    if _in(_CJK_RANGES, char):
+        return _CJK
+    if char.isalnum():
+        return _WORD
+    if unicodedata.combining(char):
+        return _MARK
+    if _in(_EMOJI_RANGES, char) and ord(char) not in _EMOJI_IGNORED:
+        return _EMOJI
+    return _OTHER
+
+
 def _terms(text: str) -> Iterator[str]:
     word: list[str] = []
     cjk: list[str] = []
     for char in text:
-        if _in(_CJK_RANGES, char):
+        kind = _kind(char)
+        if kind == _CJK:
             yield from _word(word)
             cjk.append(char)
             continue
-        yield from _bigrams(cjk)
-        if char.isalnum():
-            word.append(char)
-        elif unicodedata.combining(char) and word:
+        if cjk:
+            yield from _bigrams(cjk)
+        if kind == _WORD or (kind == _MARK and word):
             word.append(char)  # a mark that NFKC did not compose stays with its letter
         else:
             yield from _word(word)
-            if _in(_EMOJI_RANGES, char) and ord(char) not in _EMOJI_IGNORED:
+            if kind == _EMOJI:
                 yield char
     yield from _word(word)
     yield from _bigrams(cjk)
@@ -96,7 +114,8 @@ def _terms(text: str) -> Iterator[str]:
 def _word(word: list[str]) -> Iterator[str]:
     if len(word) >= MIN_WORD:
         yield "".join(word)
-    word.clear()
+    if word:
+        word.clear()
 
 
 def _bigrams(run: list[str]) -> Iterator[str]:

@@ -177,6 +177,22 @@ class ChatKeys:
         maps to its error. A keyring outage raises KeyringError (the caller answers 503)."""
         wanted = set(wanted)
         stored = self.store.get_chat_keys_many({chat_id for chat_id, _ in wanted})
+        return self._keys_from(stored, wanted)
+
+    def openable_keys(self, chat_ids: Collection[int]) -> dict[tuple[int, int], bytes]:
+        """The key of every version of these chats that still opens records (active or
+        superseded), with one store read; a version whose key fails to unwrap is left out.
+        What a search derives its index keys from."""
+        stored = self.store.get_chat_keys_many(chat_ids)
+        wanted = {
+            (r.chat_id, r.version) for rs in stored.values() for r in rs if r.state in OPENABLE
+        }
+        found = self._keys_from(stored, wanted)
+        return {place: key for place, key in found.items() if not isinstance(key, CryptoError)}
+
+    def _keys_from(
+        self, stored: dict[int, list[ChatKeyRecord]], wanted: set[tuple[int, int]]
+    ) -> dict[tuple[int, int], bytes | CryptoError]:
         found: dict[tuple[int, int], bytes | CryptoError] = {}
         for chat_id, version in wanted:
             record = next((r for r in stored.get(chat_id, ()) if r.version == version), None)

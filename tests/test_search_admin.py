@@ -4,7 +4,10 @@ searched by scanning it."""
 
 from __future__ import annotations
 
+from io import StringIO
+
 import pytest
+from django.core.management import call_command
 
 from messages.models import AuditEntry, SearchIndex
 from messages.stores import get_store
@@ -66,4 +69,7 @@ def test_only_staff_allowed_to_may_switch_it(demo: None) -> None:
     manager = staff_client(decrypt=True, perms=MANAGE)
     assert manager.get(SWITCH).status_code == 405  # a change is a POST (with its CSRF token)
     assert manager.post(SWITCH, {"index": "maybe"}).status_code == 404
+    assert not SearchIndex.objects.exists()
+    call_command("shred_chat", str(TEAM), "--yes", stdout=StringIO())
+    assert manager.post(SWITCH, {"index": "on"}).status_code == 410  # gone, and says so
     assert not SearchIndex.objects.exists()

@@ -16,7 +16,7 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 
 from crypto.blindindex import Search, index_key, token
 from messages import sealing
-from messages.models import SearchIndex, SearchToken
+from messages.models import AuditEntry, SearchIndex, SearchToken
 from messages.stores import get_store, orm
 from messages.stores.firestore import FirestoreStore
 from tests.conftest import Webhook
@@ -152,6 +152,9 @@ def test_export_takes_the_same_search(api: Any, archived: dict[Any, str]) -> Non
     response = api.get("/api/v1/messages/export/", {"search": "checklist"})
     lines = [json.loads(line) for line in b"".join(response.streaming_content).splitlines()]
     assert {item["id"] for item in lines} == {f"{A}:1", f"{B}:1"}
+    # The audit log says a search of one word was made, never the word.
+    entry = AuditEntry.objects.filter(action="message-export").latest("at")
+    assert entry.filters == {"ordering": "-date", "search_terms": 1}
     response = api.get("/api/v1/messages/export/", {"search": "会議", "format": "telegram"})
     exported = json.loads(b"".join(response.streaming_content))
     # Both indexed chats, in chat id order (B's id is the lower): only A's two match.

@@ -184,7 +184,10 @@ class ChatBrowserAdmin(ReadOnlyAdmin):
         deleted); needs ``archive.manage_search_index``."""
         if not request.user.has_perm(MANAGE_INDEX_PERMISSION):
             raise PermissionDenied
-        chat = self._chat(int(chat_id))
+        try:
+            chat = self._chat(int(chat_id))
+        except ChatShredded as gone:
+            return self._shredded(request, gone.chat)
         if request.POST.get("index") == "on":
             if search_index.turn_on_in_background(chat.chat_id):
                 notices.success(

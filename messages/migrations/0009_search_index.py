@@ -38,7 +38,7 @@ class Migration(migrations.Migration):
                 ('key_version', models.PositiveIntegerField()),
             ],
             options={
-                'indexes': [models.Index(fields=['chat_id', 'message_id'], name='search_token_message')],
+                'indexes': [models.Index(fields=['chat_id', 'message_id', 'token'], name='search_token_message')],
             },
         ),
     ]

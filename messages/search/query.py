@@ -17,8 +17,6 @@ from dataclasses import replace
 
 from crypto import blindindex
 from crypto.blindindex import Search
-from crypto.chatkeys import OPENABLE
-from crypto.errors import CryptoError
 from messages import sealing
 from messages.pagination import Pages
 from messages.reading import fields
@@ -30,15 +28,8 @@ from messages.stores.records import MessageQuery, Page, SearchToken, StoredMessa
 def term_tokens(search: Search, chat_ids: Collection[int]) -> tuple[frozenset[SearchToken], ...]:
     """For each of the search's terms (the longest, likely the rarest, first), its token under
     every readable key version of each chat. One store read for the keys' states."""
-    store = sealing.chat_keys().store
-    records = store.get_chat_keys_many(chat_ids)
-    wanted = [(r.chat_id, r.version) for rs in records.values() for r in rs if r.state in OPENABLE]
-    keys = sealing.chat_keys().keys_for(wanted)
-    index_keys = {
-        place: blindindex.index_key(key)
-        for place, key in keys.items()
-        if not isinstance(key, CryptoError)
-    }
+    keys = sealing.chat_keys().openable_keys(chat_ids)
+    index_keys = {place: blindindex.index_key(key) for place, key in keys.items()}
     ordered = sorted(search.terms, key=lambda term: (-len(term), term))
     return tuple(
         frozenset(
@@ -68,7 +59,9 @@ class IndexedSearch:
         found: list[OpenedMessage] = []
         after = query.after
         while True:
-            page = self.store.query(replace(query, after=after))
+            # One candidate more than the page: when all confirm, no second query is needed
+            # to tell whether another page follows.
+            page = self.store.query(replace(query, after=after, limit=query.limit + 1))
             for item in open_messages(page.items):
                 if confirmed(item, self.search):
                     found.append(item)

@@ -8,7 +8,7 @@ from dataclasses import fields
 from typing import Any
 
 from django.db import DatabaseError, DataError, IntegrityError, connection, transaction
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
 from crypto.chatkeys import OPENABLE, ChatKeyRecord
@@ -36,7 +36,7 @@ from messages.stores.records import (
 )
 from messages.stores.sqlite_writer import uses_group_commit
 
-_MESSAGE, _REVISION = (m._meta.db_table for m in (Message, MessageRevision))
+_MESSAGE, _REVISION, _TOKEN = (m._meta.db_table for m in (Message, MessageRevision, SearchToken))
 _PROBE_CHAT_ID = -(2**63)
 # Re-sealing: raw statements, as the ORM's per-query overhead was most of the cost.
 _RESEAL = """
@@ -180,28 +180,7 @@ class ORMStore(MessageStore):
         return {(r["chat_id"], r["message_id"]): _stored(r) for r in rows}
 
     def _query(self, query: MessageQuery) -> Page:
-        rows = Message.objects.all()
-        if len(query.chats) == 1:
-            rows = rows.filter(chat_id=query.chats[0])
-        elif query.chats:
-            rows = rows.filter(chat_id__in=query.chats)
-        if query.user is not None:
-            rows = rows.filter(sender_id=query.user)
-        if query.thread is not None:
-            rows = rows.filter(thread_id=query.thread)
-        if query.kind is not None:
-            rows = rows.filter(kind=query.kind)
-        if query.edited is not None:
-            rows = (
-                rows.filter(version_count__gt=1) if query.edited else rows.filter(version_count=1)
-            )
-        if query.since is not None:
-            rows = rows.filter(sort_key__gte=sortkey.lowest_at(query.since))
-        if query.until is not None:
-            rows = rows.filter(sort_key__lte=sortkey.highest_at(query.until))
-        if query.after is not None:
-            after = "sort_key__lt" if query.descending else "sort_key__gt"
-            rows = rows.filter(**{after: query.after})
+        rows = _filtered(_of_chats(query), query)
         if query.search:
             rows = _matching(rows, query)
         rows = rows.order_by("-sort_key" if query.descending else "sort_key")
@@ -219,8 +198,10 @@ class ORMStore(MessageStore):
     def _get_chat_keys_many(self, chat_ids: set[int]) -> dict[int, list[ChatKeyRecord]]:
         found: dict[int, list[ChatKeyRecord]] = {}
         rows = ChatKey.objects.filter(chat_id__in=chat_ids).order_by("chat_id", "version")
-        for row in rows:
-            found.setdefault(row.chat_id, []).append(_chat_key_record(row))
+        # Values, not model instances: a search reads every chat's keys, and this halves it.
+        for values in rows.values(*_CHAT_KEY_FIELDS):
+            record = ChatKeyRecord(**{**values, "wrapped": bytes(values["wrapped"])})
+            found.setdefault(record.chat_id, []).append(record)
         return found
 
     def _newest_chat_keys(self, limit: int) -> list[ChatKeyRecord]:
@@ -311,6 +292,7 @@ class ORMStore(MessageStore):
 
 # Heads are read as plain values, not model instances: a page of 100 costs about half as much.
 _STORED_FIELDS = tuple(f.name for f in fields(StoredMessage))
+_CHAT_KEY_FIELDS = tuple(f.name for f in fields(ChatKeyRecord))
 
 
 def _stored(values: dict[str, Any]) -> StoredMessage:
@@ -324,40 +306,105 @@ def _revisions(rows: Iterable[MessageRevision]) -> list[StoredRevision]:
     ]
 
 
+def _of_chats(query: MessageQuery) -> QuerySet[Message]:
+    """The heads of the query's chats (all when it names none)."""
+    rows = Message.objects.all()
+    if len(query.chats) == 1:
+        return rows.filter(chat_id=query.chats[0])
+    if query.chats and query.search:
+        # A search over several chats reads the heads newest first over all of them, keeping
+        # the chats asked for (``chat_id + 0`` is no index's column): with an index lookup
+        # per chat instead, the database gathers and sorts every head of every chat before
+        # the first EXISTS, where this stops at a page (bench-search: 200,000 heads).
+        return rows.alias(chat=F("chat_id") + 0).filter(chat__in=query.chats)
+    if query.chats:
+        return rows.filter(chat_id__in=query.chats)
+    return rows
+
+
+def _filtered(rows: QuerySet[Message], query: MessageQuery) -> QuerySet[Message]:
+    """``rows`` within the query's filters and after its position."""
+    if query.user is not None:
+        rows = rows.filter(sender_id=query.user)
+    if query.thread is not None:
+        rows = rows.filter(thread_id=query.thread)
+    if query.kind is not None:
+        rows = rows.filter(kind=query.kind)
+    if query.edited is not None:
+        rows = rows.filter(version_count__gt=1) if query.edited else rows.filter(version_count=1)
+    if query.since is not None:
+        rows = rows.filter(sort_key__gte=sortkey.lowest_at(query.since))
+    if query.until is not None:
+        rows = rows.filter(sort_key__lte=sortkey.highest_at(query.until))
+    if query.after is not None:
+        after = "sort_key__lt" if query.descending else "sort_key__gt"
+        rows = rows.filter(**{after: query.after})
+    return rows
+
+
 def _matching(rows: QuerySet[Message], query: MessageQuery) -> QuerySet[Message]:
     """``rows`` narrowed to the messages whose index entries hold, for each search term, one
     of its tokens (a chat's, under one of its key versions).
 
-    Each term is an EXISTS on the (chat_id, token, message_id) key, so the database reads the
-    heads newest first and stops when the page is full: quick when the terms are common. For
-    a rare term that would read every head, so when one term has at most RARE_TERM_ENTRIES
-    entries (a bounded probe of the key each), the search starts from that term's entries:
-    at most that many heads are read, however large the archive."""
-    terms = [
-        sorted({orm_writes.token_value(token) for _, _, token in alternatives})
-        for alternatives in query.search
-    ]
-    for tokens in terms:
-        entries = SearchToken.objects.filter(token__in=tokens)
-        if query.chats:
-            entries = entries.filter(chat_id__in=query.chats)
-        if not entries[RARE_TERM_ENTRIES : RARE_TERM_ENTRIES + 1].exists():
-            places: dict[int, set[int]] = {}
-            for chat_id, message_id in entries.values_list("chat_id", "message_id"):
-                places.setdefault(chat_id, set()).add(message_id)
-            if not places:
+    Each term is an EXISTS on a head's entries, so the database reads the heads newest first
+    and stops when the page is full: quick when the terms are common. For a rare term that
+    would read every head, so when one term has at most RARE_TERM_ENTRIES entries (a bounded
+    probe of the (chat_id, token) key each), the search starts from that term's entries: at
+    most that many heads are read, however large the archive."""
+    wanted = set(query.chats)
+    terms = []  # per term: chat -> its tokens (a chat's own, under each of its key versions)
+    for alternatives in query.search:
+        by_chat: dict[int, list[int]] = {}
+        for chat_id, _, token in alternatives:
+            if not wanted or chat_id in wanted:
+                by_chat.setdefault(chat_id, []).append(orm_writes.token_value(token))
+        if not by_chat:
+            return rows.none()
+        terms.append(by_chat)
+    for by_chat in terms:
+        rare = _rare_heads(by_chat)
+        if rare is not None:
+            if not rare:
                 return rows.none()
-            rare = Q()
-            for chat_id, message_ids in places.items():
-                rare |= Q(chat_id=chat_id, message_id__in=sorted(message_ids))
-            rows = rows.filter(rare)
+            rows = rows.filter(id__in=rare)
             break
-    for tokens in terms:
+    for by_chat in terms:
+        tokens = sorted({token for values in by_chat.values() for token in values})
         entries = SearchToken.objects.filter(
-            chat_id=OuterRef("chat_id"), message_id=OuterRef("message_id"), token__in=tokens
+            chat_id=OuterRef("chat_id"), message_id=OuterRef("message_id")
         )
+        if len(by_chat) == 1:  # a token or two: looked up on the (chat_id, token, ...) key
+            entries = entries.filter(token__in=tokens)
+        else:
+            # A token per chat: reading the head's dozen entries on (chat_id, message_id) is
+            # cheaper than a lookup per token (``token + 0`` is no index's column).
+            entries = entries.alias(value=F("token") + 0).filter(value__in=tokens)
         rows = rows.filter(Exists(entries))
     return rows
+
+
+def _rare_heads(by_chat: dict[int, list[int]]) -> list[int] | None:
+    """The ids of the heads with one of a term's entries, if it has at most
+    RARE_TERM_ENTRIES of them (None otherwise). Raw SQL: a search over many chats names a
+    token per chat, and the ORM took longer to build these statements than to run them."""
+    where = " OR ".join(
+        f"(t.chat_id = %s AND t.token IN ({', '.join(['%s'] * len(tokens))}))"
+        for tokens in by_chat.values()
+    )
+    parameters = [value for chat_id, tokens in by_chat.items() for value in (chat_id, *tokens)]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 1 FROM {_TOKEN} t WHERE {where} LIMIT 1 OFFSET %s",  # noqa: S608
+            [*parameters, RARE_TERM_ENTRIES],
+        )
+        if cursor.fetchone() is not None:
+            return None
+        cursor.execute(
+            f"""SELECT DISTINCT m.id FROM {_TOKEN} t JOIN {_MESSAGE} m
+                ON m.chat_id = t.chat_id AND m.message_id = t.message_id WHERE {where}""",  # noqa: S608
+            parameters,
+        )
+        return [row[0] for row in cursor.fetchall()]
 
 
 def _with_counts(chats: QuerySet[Chat]) -> QuerySet[Chat]:
