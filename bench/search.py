@@ -5,7 +5,7 @@ Loads (or takes from the cache) bench/api_pages.py's archive: 200,000 real-shape
 
 * builds every chat's index with ``manage.py build_search_index --all`` (timed), and reports
   the index's size: entries and bytes per message (SQLite: the file's growth after a checkpoint;
-  PostgreSQL: the table's and its indexes' size);
+  PostgreSQL: the table's and its indexes' size, after an ANALYZE as autovacuum would run);
 * in a Django process on the same database, times the first page (50 results) of a one-term,
   a three-term and a no-match search, in one chat (the busiest) and across all chats, with the
   index (``IndexedSearch``: the store's candidates, each confirmed by decrypting it, then the
@@ -77,6 +77,9 @@ def size() -> dict[str, Any]:
             cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             table_bytes = None
         else:
+            # Fresh statistics, as autovacuum takes soon after a build adds millions of rows
+            # (api_pages does the same after loading the archive).
+            cursor.execute("ANALYZE")
             cursor.execute("SELECT pg_total_relation_size(%s)", [SearchToken._meta.db_table])
             table_bytes = cursor.fetchone()[0]
     return {"messages": messages, "entries": entries, "table_bytes": table_bytes}

@@ -25,7 +25,6 @@ tokens would hide nothing more (equal terms still share a token) and would cost 
 from __future__ import annotations
 
 import functools
-import hashlib
 import hmac
 import itertools
 import re
@@ -134,8 +133,7 @@ def index_key(chat_key: bytes) -> bytes:
 
 def token(key: bytes, term: str) -> bytes:
     """The keyed token of one term under an index key."""
-    digest = hmac.new(key, _TERM_PREFIX + term.encode(), hashlib.sha256).digest()
-    return digest[:TOKEN_BYTES]
+    return hmac.digest(key, _TERM_PREFIX + term.encode(), "sha256")[:TOKEN_BYTES]
 
 
 def tokens(key: bytes, found: Iterable[str]) -> set[bytes]:

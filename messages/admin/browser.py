@@ -40,6 +40,7 @@ from messages.stores.records import (
     ChatRecord,
     MessageQuery,
     ShreddedChat,
+    StoredMessage,
     StoredRevision,
 )
 from messages.telegram import KINDS
@@ -242,16 +243,8 @@ class ChatBrowserAdmin(ReadOnlyAdmin):
             raise Http404("That search link is not valid; search again.") from None
         result = scan.search(get_store(), query, needle, want=PAGE_SIZE, after=after)
         rows = [as_admin.row(m.stored, m.opened) for m in result.matches]
-        audit.record(
-            request,
-            channel=AuditEntry.ADMIN,
-            action="search",
-            chat_id=query.chats[0],
-            message_ids=[f"{m.stored.chat_id}:{m.stored.message_id}" for m in result.matches],
-            # The search text says what the matching messages contain; the log is readable by
-            # staff who may not read messages, so it keeps the text's length, not the text.
-            filters={"search_length": len(needle), "scanned": result.scanned},
-        )
+        found = [m.stored for m in result.matches]
+        _audit_search(request, query, found, needle, scanned=result.scanned)
         resume = (
             cursors.encode(cursors.Cursor(result.resume_after, False, "search"))
             if result.resume_after
@@ -279,14 +272,7 @@ class ChatBrowserAdmin(ReadOnlyAdmin):
             raise Http404("That search link is not valid; search again.") from None
         opened = search_query.open_page(source, page.items)
         rows = [as_admin.row(m.stored, m.opened) for m in opened]
-        audit.record(
-            request,
-            channel=AuditEntry.ADMIN,
-            action="search",
-            chat_id=query.chats[0],
-            message_ids=[f"{m.chat_id}:{m.message_id}" for m in page.items],
-            filters={"search_length": len(needle), "indexed": True},
-        )
+        _audit_search(request, query, page.items, needle, indexed=True)
         return rows, page, {"indexed": True}
 
     def message_detail(self, request: HttpRequest, chat_id: str, message_id: str) -> HttpResponse:
@@ -372,6 +358,25 @@ class ChatBrowserAdmin(ReadOnlyAdmin):
 def _storable(value: int) -> bool:
     """Whether an id from a URL fits the stores' 64-bit integers (a larger one names nothing)."""
     return -(2**63) <= value < 2**63
+
+
+def _audit_search(
+    request: HttpRequest,
+    query: MessageQuery,
+    found: list[StoredMessage],
+    needle: str,
+    **how: Any,
+) -> None:
+    audit.record(
+        request,
+        channel=AuditEntry.ADMIN,
+        action="search",
+        chat_id=query.chats[0],
+        message_ids=[f"{m.chat_id}:{m.message_id}" for m in found],
+        # The search text says what the matching messages contain; the log is readable by
+        # staff who may not read messages, so it keeps the text's length, not the text.
+        filters={"search_length": len(needle), **how},
+    )
 
 
 def _audit_filters(form: MessageFilterForm) -> dict[str, Any]:

@@ -3,6 +3,30 @@
 from django.db import migrations, models
 
 
+# On SQLite the table is its key's B-tree (WITHOUT ROWID): an entry is written to two B-trees
+# instead of three, and the index is 40% smaller (bench-search). Django cannot say so in a
+# model, so the new, empty table is made again; a later migration that remakes the table
+# would quietly drop this, costing size and ingest speed, never correctness.
+_TABLE_WITHOUT_ROWID = """
+    CREATE TABLE "archive_searchtoken" (
+        "chat_id" bigint NOT NULL,
+        "token" bigint NOT NULL,
+        "message_id" bigint NOT NULL,
+        "key_version" integer unsigned NOT NULL CHECK ("key_version" >= 0),
+        PRIMARY KEY ("chat_id", "token", "message_id", "key_version")
+    ) WITHOUT ROWID
+"""
+
+
+def sqlite_without_rowid(apps, schema_editor):
+    if schema_editor.connection.vendor != "sqlite":
+        return
+    # The index on (chat_id, message_id, token) is created after this, at the migration's
+    # end, as Django defers it.
+    schema_editor.execute('DROP TABLE "archive_searchtoken"')
+    schema_editor.execute(_TABLE_WITHOUT_ROWID)
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -41,4 +65,5 @@ class Migration(migrations.Migration):
                 'indexes': [models.Index(fields=['chat_id', 'message_id', 'token'], name='search_token_message')],
             },
         ),
+        migrations.RunPython(sqlite_without_rowid, migrations.RunPython.noop),
     ]
