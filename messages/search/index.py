@@ -67,9 +67,9 @@ def is_indexed(chat_id: int) -> bool:
 def ready(chat_ids: Iterable[int]) -> set[int]:
     """The chats among ``chat_ids`` whose index is built, so searches may use it."""
     wanted = set(chat_ids)
-    rows = SearchIndex.objects.filter(state=SearchIndex.READY)
-    if wanted:
-        rows = rows.filter(chat_id__in=wanted)
+    if not wanted:
+        return set()
+    rows = SearchIndex.objects.filter(state=SearchIndex.READY, chat_id__in=wanted)
     return set(rows.values_list("chat_id", flat=True))
 
 
@@ -155,11 +155,14 @@ def build(
             break
         store.add_search_tokens(chat_id, _entries(chat_id, batch, index_keys, result))
         after = batch[-1].position
-        SearchIndex.objects.filter(chat_id=chat_id).update(
+        still_on = SearchIndex.objects.filter(chat_id=chat_id).update(
             resume_message_id=after[0],
             resume_edit_date=after[1],
             revisions_indexed=row.revisions_indexed + result.revisions,
         )
+        if not still_on:  # turned off meanwhile: what this batch added goes too
+            store.drop_search_tokens(chat_id)
+            return result
         if step is not None:
             step(len(batch))
     SearchIndex.objects.filter(chat_id=chat_id).update(
