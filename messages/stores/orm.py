@@ -415,16 +415,17 @@ def _matching(rows: QuerySet[Message], query: MessageQuery) -> QuerySet[Message]
         if by_chat is driving:
             continue
         tokens = sorted({token for values in by_chat.values() for token in values})
-        entries = SearchToken.objects.filter(
-            chat_id=OuterRef("chat_id"), message_id=OuterRef("message_id")
-        )
         # Read on (chat_id, message_id, token): the head's dozen entries. Where to start is
         # decided by the counts above, not by the database: ``token + 0`` is no index's
         # column, and a LIMIT 1 subquery, unlike EXISTS, is not turned into a join. (Given
         # EXISTS, PostgreSQL started from a term's entries it guessed at 401 where there
         # were 3,274, or from the whole chat's: 22 to 60 ms, where reading the heads newest
         # first takes 1.4.)
-        entries = entries.filter(_one_of("token + 0", tokens)).values("message_id")[:1]
+        entries = SearchToken.objects.filter(
+            _one_of("token + 0", tokens),
+            chat_id=OuterRef("chat_id"),
+            message_id=OuterRef("message_id"),
+        ).values("message_id")[:1]
         term = f"term_{number}"
         rows = rows.alias(**{term: Subquery(entries)}).filter(**{f"{term}__isnull": False})
     return rows
