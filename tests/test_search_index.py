@@ -277,8 +277,27 @@ def test_a_build_resumes_where_it_stopped(
 def test_the_command_refuses_what_it_cannot_do(db: None) -> None:
     with pytest.raises(CommandError, match="say which chats"):
         run("build_search_index")
-    with pytest.raises(CommandError, match="say which chats"):
+    with pytest.raises(CommandError, match="not both"):
         run("build_search_index", "--all", "--chat", str(A))
     with pytest.raises(CommandError, match=f"not in the archive: chat {A}"):
         run("build_search_index", "--chat", str(A))
     assert not SearchIndex.objects.exists()
+
+
+def test_a_dry_run_changes_nothing_and_an_index_already_off_is_said_so(
+    db: None, webhook: Webhook
+) -> None:
+    post(webhook, A, 1, "first words")
+    post(webhook, B, 1, "second words")
+    out = run("build_search_index", "--all", "--dry-run")
+    assert "2 chats would be indexed (2 message versions), 0 already built; dry run" in out
+    assert not SearchIndex.objects.exists()
+    out = run("build_search_index", "--chat", str(A), "--disable")
+    assert f"chat {A}: the index is already off" in out
+    assert out.strip().endswith("0 chat indexes turned off")
+    out = run("build_search_index", "--all")
+    assert out.strip().splitlines()[-1] == (
+        "build_search_index: 2 chats indexed (2 message versions, 4 tokens), "
+        "0 already built, 0 failed"
+    )
+    assert set(SearchIndex.objects.values_list("state", flat=True)) == {SearchIndex.READY}

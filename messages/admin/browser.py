@@ -235,13 +235,17 @@ class ChatBrowserAdmin(ReadOnlyAdmin):
         self, request: HttpRequest, query: MessageQuery, needle: str, token: str | None
     ) -> Any:
         """With the chat's index when it is built; else by scanning the chat."""
+        try:
+            search = Search.parse(needle)
+        except BadSearch as exc:
+            return [], None, {"error": str(exc)}
         if search_index.ready(query.chats):
-            return self._indexed_search(request, query, needle, token)
+            return self._indexed_search(request, query, search, needle, token)
         try:
             after = cursors.decode(token, "search").sort_key if token else None
         except InvalidCursor:
             raise Http404("That search link is not valid; search again.") from None
-        result = scan.search(get_store(), query, needle, want=PAGE_SIZE, after=after)
+        result = scan.search(get_store(), query, search, want=PAGE_SIZE, after=after)
         rows = [as_admin.row(m.stored, m.opened) for m in result.matches]
         found = [m.stored for m in result.matches]
         _audit_search(request, query, found, needle, scanned=result.scanned)
@@ -258,12 +262,13 @@ class ChatBrowserAdmin(ReadOnlyAdmin):
         return rows, None, searched
 
     def _indexed_search(
-        self, request: HttpRequest, query: MessageQuery, needle: str, token: str | None
+        self,
+        request: HttpRequest,
+        query: MessageQuery,
+        search: Search,
+        needle: str,
+        token: str | None,
     ) -> Any:
-        try:
-            search = Search.parse(needle)
-        except BadSearch as exc:
-            return [], None, {"indexed": True, "error": str(exc)}
         query = replace(query, search=search_query.term_tokens(search, query.chats))
         source = search_query.IndexedSearch(get_store(), search)
         try:

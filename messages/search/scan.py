@@ -1,13 +1,15 @@
-"""Search within a chat by decrypting and matching: no plaintext index is ever kept.
+"""Search within a chat without an index, by decrypting and matching.
 
 Each request opens at most SCAN_LIMIT messages, so its cost is bounded; it reports how far back
-it looked and where to continue.
+it looked and where to continue. A message matches as it would with the index (every word,
+each quoted phrase as written), and here also by its sender's names and its file's name.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from crypto.blindindex import Search
 from messages.reading import fields
 from messages.reading.opening import OpenedMessage, open_messages
 from messages.stores.base import MessageStore
@@ -25,7 +27,7 @@ class SearchResult:
     resume_after: str | None  # sort_key to continue from; None when the chat is exhausted
 
 
-def matches(item: OpenedMessage, needle: str) -> bool:
+def matches(item: OpenedMessage, search: Search) -> bool:
     message = item.opened.message
     if message is None:
         return False
@@ -41,11 +43,11 @@ def matches(item: OpenedMessage, needle: str) -> bool:
         )
         if part
     )
-    return needle.casefold() in haystack.casefold()
+    return search.matches(haystack)
 
 
 def search(
-    store: MessageStore, query: MessageQuery, needle: str, *, want: int, after: str | None
+    store: MessageStore, query: MessageQuery, needle: Search, *, want: int, after: str | None
 ) -> SearchResult:
     """Up to ``want`` messages matching ``needle`` among the next SCAN_LIMIT of ``query``."""
     found: list[OpenedMessage] = []
