@@ -8,7 +8,6 @@ page that shows them is written to the audit log.
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from typing import Any
 
 from django import forms
@@ -269,8 +268,7 @@ class ChatBrowserAdmin(ReadOnlyAdmin):
         needle: str,
         token: str | None,
     ) -> Any:
-        query = replace(query, search=search_query.term_tokens(search, query.chats))
-        source = search_query.IndexedSearch(get_store(), search)
+        query, source = search_query.indexed(query, search, query.chats)
         try:
             page = paginate(source, request, query, ordering="-date", token=token)
         except InvalidCursor:

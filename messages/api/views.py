@@ -137,10 +137,7 @@ def _searched(
             raise ValidationError(
                 {"search": ["No chat you can read has a search index yet (build_search_index)."]}
             )
-    return (
-        replace(query, chats=tuple(sorted(chats)), search=search_query.term_tokens(search, chats)),
-        search_query.IndexedSearch(get_store(), search),
-    )
+    return search_query.indexed(query, search, chats)
 
 
 def _audit(request: Request, action: str, **what: Any) -> None:

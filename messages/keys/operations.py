@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from crypto import envelope
+from crypto import blindindex, envelope
 from crypto.chatkeys import (
     ACTIVE,
     DESTROYED,
@@ -311,6 +311,7 @@ class Lifecycle:
         opened = self._open(chat_id, sealed, report)
         reseals = []
         indexed = SearchIndex.objects.filter(chat_id=chat_id).exists()
+        index_key = blindindex.index_key(key) if indexed else None
         entries: list[IndexEntry] = []
         for revision, identity, plaintext in zip(batch, identities, opened, strict=True):
             self.step()
@@ -320,8 +321,8 @@ class Lifecycle:
             reseals.append(
                 Reseal(revision.message_id, revision.edit_date, revision.envelope, new, version)
             )
-            if indexed:  # its search tokens under the new key too, before the old one goes
-                tokens = search_index.tokens_for(key, search_index.text_of(plaintext))
+            if index_key:  # its search tokens under the new key too, before the old one goes
+                tokens = search_index.index_tokens(index_key, search_index.text_of(plaintext))
                 entries.append(IndexEntry(revision.message_id, version, tokens))
         self.store.add_search_tokens(chat_id, [e for e in entries if e.tokens])
         return self.store.replace_envelopes(chat_id, reseals) if reseals else 0

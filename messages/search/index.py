@@ -87,9 +87,12 @@ def text_of(plaintext: bytes) -> str | None:
 
 def tokens_for(key: bytes, text: str | None) -> frozenset[bytes]:
     """The tokens of ``text`` under the index key derived from chat key ``key``."""
-    if not text:
-        return frozenset()
-    return frozenset(blindindex.tokens(blindindex.index_key(key), blindindex.terms(text)))
+    return index_tokens(blindindex.index_key(key), text) if text else frozenset()
+
+
+def index_tokens(index_key: bytes, text: str | None) -> frozenset[bytes]:
+    """The tokens of ``text`` under an index key already derived (for many texts of a chat)."""
+    return frozenset(blindindex.tokens(index_key, blindindex.terms(text))) if text else frozenset()
 
 
 def turn_on(chat_id: int) -> tuple[SearchIndex, bool]:
@@ -143,7 +146,7 @@ def build(
         wait(remaining)
     store = get_store()
     result = BuildResult()
-    index_keys: dict[int, bytes | CryptoError] = {}
+    index_keys: dict[int, bytes | CryptoError] = {}  # by chat-key version
     after = (
         (row.resume_message_id, row.resume_edit_date)
         if row.resume_message_id is not None and row.resume_edit_date is not None
@@ -181,11 +184,14 @@ def _entries(
     keys: dict[int, bytes | CryptoError],
     result: BuildResult,
 ) -> list[IndexEntry]:
-    """The tokens of each revision in ``batch``, under the key version it is sealed with."""
+    """The tokens of each revision in ``batch``, under the key version it is sealed with.
+    ``keys`` keeps each version's index key (or why it has none) from batch to batch."""
     missing = {r.key_version for r in batch} - keys.keys()
     if missing:
         found = sealing.chat_keys().keys_for((chat_id, v) for v in missing)
-        keys.update({version: found[chat_id, version] for version in missing})
+        for version in missing:
+            key = found[chat_id, version]
+            keys[version] = key if isinstance(key, CryptoError) else blindindex.index_key(key)
     identities = [message_identity(chat_id, r.message_id, r.edit_date) for r in batch]
     opened = sealing.open_many([(i, r.envelope) for i, r in zip(identities, batch, strict=True)])
     merged: dict[tuple[int, int], set[bytes]] = {}
@@ -199,7 +205,7 @@ def _entries(
             )
             continue
         result.revisions += 1
-        tokens = tokens_for(key, text_of(plaintext))
+        tokens = index_tokens(key, text_of(plaintext))
         merged.setdefault((revision.message_id, revision.key_version), set()).update(tokens)
     return [
         IndexEntry(message_id, version, frozenset(tokens))

@@ -21,6 +21,7 @@ from messages import sealing
 from messages.pagination import Pages
 from messages.reading import fields
 from messages.reading.opening import OpenedMessage, open_messages
+from messages.stores import get_store
 from messages.stores.base import MessageStore
 from messages.stores.records import MessageQuery, Page, SearchToken, StoredMessage
 
@@ -37,6 +38,17 @@ def term_tokens(search: Search, chat_ids: Collection[int]) -> tuple[frozenset[Se
             for (chat, version), index_key in index_keys.items()
         )
         for term in ordered
+    )
+
+
+def indexed(
+    query: MessageQuery, search: Search, chats: Collection[int]
+) -> tuple[MessageQuery, IndexedSearch]:
+    """``query`` narrowed to ``chats`` and to the search's tokens in them, and what answers
+    it: the store's candidates, confirmed."""
+    tokens = term_tokens(search, chats)
+    return replace(query, chats=tuple(sorted(chats)), search=tokens), IndexedSearch(
+        get_store(), search
     )
 
 

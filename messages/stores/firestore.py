@@ -257,7 +257,7 @@ class FirestoreStore(MessageStore):
                 changes.update({name: getattr(message, name) for name in HEAD_FIELDS})
             if message.search_tokens:
                 # The union with what earlier versions added (the head was read above).
-                held = {bytes(e) for e in current.get("search_tokens") or []}
+                held = _tokens_of(current)
                 elements = held | set(_elements(message.key_version, message.search_tokens))
                 changes["search_tokens"] = sorted(elements)
             transaction.update(head_ref, changes)
@@ -665,7 +665,8 @@ class FirestoreStore(MessageStore):
     def _drop_search_tokens(self, chat_id: int, key_versions: Collection[int] | None) -> int:
         dropped = 0
         for page in self._indexed_heads(chat_id):
-            held = {snapshot.get("message_id"): _tokens_of(snapshot) for snapshot in page}
+            heads = [snapshot.to_dict() or {} for snapshot in page]
+            held = {head["message_id"]: _tokens_of(head) for head in heads}
             gone = {m: {e for e in es if _dropped(e, key_versions)} for m, es in held.items()}
             gone = {m: es for m, es in gone.items() if es}
             if gone:
@@ -688,8 +689,9 @@ class FirestoreStore(MessageStore):
         for snapshot in transaction.get_all(refs):
             if not snapshot.exists:
                 continue
-            held = _tokens_of(snapshot)
-            result = change(held, changes[snapshot.get("message_id")])
+            head = snapshot.to_dict() or {}
+            held = _tokens_of(head)
+            result = change(held, changes[head["message_id"]])
             if result != held:
                 transaction.update(snapshot.reference, {"search_tokens": sorted(result)})
 
@@ -697,8 +699,8 @@ class FirestoreStore(MessageStore):
         counts: Counter[int] = Counter()
         for page in self._indexed_heads(chat_id):
             for snapshot in page:
-                for element in _tokens_of(snapshot):
-                    counts[_VERSION_PREFIX.unpack_from(bytes(element))[0]] += 1
+                for element in _tokens_of(snapshot.to_dict() or {}):
+                    counts[_VERSION_PREFIX.unpack_from(element)[0]] += 1
         return dict(counts)
 
     def _indexed_heads(self, chat_id: int) -> Iterator[list[Any]]:
@@ -743,7 +745,7 @@ class FirestoreStore(MessageStore):
             q = self._sort_key_range(q, replace(query, after=after))
             page = [s.to_dict() for s in q.limit(query.limit + 1).stream()]
             for data in page:
-                held = {bytes(e) for e in data.get("search_tokens") or []}
+                held = _tokens_of(data)
                 if all(held & term for term in others) and _passes(data, query):
                     yield data
             if len(page) <= query.limit:
@@ -818,9 +820,9 @@ def _revision_fields(message: SealedMessage) -> dict[str, Any]:
     }
 
 
-def _tokens_of(snapshot: Any) -> set[bytes]:
+def _tokens_of(head: Any) -> set[bytes]:
     """A head's search tokens (none for a head written before its chat was indexed)."""
-    return {bytes(e) for e in (snapshot.to_dict() or {}).get("search_tokens") or []}
+    return {bytes(e) for e in head.get("search_tokens") or []}
 
 
 def _element(key_version: int, token: bytes) -> bytes:

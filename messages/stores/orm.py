@@ -384,7 +384,7 @@ def _matching(rows: QuerySet[Message], query: MessageQuery) -> QuerySet[Message]
     """``rows`` narrowed to the messages whose index entries hold, for each search term, one
     of its tokens (a chat's, under one of its key versions).
 
-    Each term is an EXISTS on a head's entries, so the database reads the heads newest first
+    Each term is tested on each head's entries, so the database reads the heads newest first
     and stops when the page is full: quick when the terms are common. For a rare term that
     would read every head, so the terms' entries are counted first, each up to
     RARE_TERM_ENTRIES + 1; when the fewest are at most that, the search starts from that
