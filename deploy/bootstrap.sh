@@ -4,22 +4,34 @@
 # again after a failure or to pick up a change. `--dry-run` prints the commands and runs none.
 #
 #   PROJECT_ID=my-project REGION=europe-west1 GITHUB_REPOSITORY=owner/groupie \
-#   IMAGE=europe-west1-docker.pkg.dev/my-project/groupie/groupie:<sha> \
-#   NOTIFICATION_CHANNELS="projects/my-project/notificationChannels/123,..." \
+#   CRITICAL_CHANNELS="groupie PagerDuty,groupie SMS" WARNING_CHANNELS="groupie Slack" \
+#   DEPLOY_CHANNELS="groupie Slack,groupie email" \
 #   deploy/bootstrap.sh [--dry-run]
 #
-# IMAGE is an image CI has pushed (the jobs need one to exist); NOTIFICATION_CHANNELS are
-# channels created in Cloud Monitoring (PagerDuty, Slack, email: their settings are per
-# vendor); TELEGRAM_TOKEN and TELEGRAM_TOKEN_STAGING fill the bot token secrets if set.
+# It needs no image: the Cloud Run jobs are created on a placeholder image (the Cloud SDK's),
+# and every deploy hook points its job at the release's image before running it. So the order
+# is bootstrap, then the GitHub variables, then the first push (docs/deploy.md).
+#
+# The *_CHANNELS are display names of notification channels the operator created in Cloud
+# Monitoring (PagerDuty, SMS, Slack, email: their settings are per vendor), comma-separated:
+# CRITICAL_CHANNELS get the critical alerts (and the warnings' channels too), WARNING_CHANNELS
+# every alert, DEPLOY_CHANNELS the deployment outcomes (promoted, failed and rolled back).
+# TELEGRAM_TOKEN and TELEGRAM_TOKEN_STAGING fill the bot token secrets if set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DRY_RUN=0
 [ "${1:-}" = "--dry-run" ] && DRY_RUN=1
 : "${PROJECT_ID:?set PROJECT_ID}" "${REGION:?set REGION}" "${GITHUB_REPOSITORY:?set GITHUB_REPOSITORY (owner/name)}"
-IMAGE=${IMAGE:-$REGION-docker.pkg.dev/$PROJECT_ID/groupie/groupie:SHA}
+# Only for the jobs' creation: each hook replaces it with the release's image (by digest).
+IMAGE=${IMAGE:-gcr.io/google.com/cloudsdktool/google-cloud-cli:499.0.0-slim}
 PYTHON=${PYTHON:-python3}  # with PyYAML, e.g. .venv/bin/python: it generates the policies
-NOTIFICATION_CHANNELS=${NOTIFICATION_CHANNELS:-}
+CRITICAL_CHANNELS=${CRITICAL_CHANNELS:-} WARNING_CHANNELS=${WARNING_CHANNELS:-}
+DEPLOY_CHANNELS=${DEPLOY_CHANNELS:-}
+# The secret versions the jobs mount (the services pin theirs in deploy/run/service-*.yaml).
+export DJANGO_SECRET_KEY_VERSION=${DJANGO_SECRET_KEY_VERSION:-1} \
+  WEBHOOK_SECRET_VERSION=${WEBHOOK_SECRET_VERSION:-1} \
+  TELEGRAM_TOKEN_VERSION=${TELEGRAM_TOKEN_VERSION:-1} DATABASE_URL_VERSION=${DATABASE_URL_VERSION:-1}
 P=(--project "$PROJECT_ID")
 SA_DOMAIN="$PROJECT_ID.iam.gserviceaccount.com"
 RUNTIME="groupie-runtime@$SA_DOMAIN" JOBS="groupie-jobs@$SA_DOMAIN"
@@ -137,7 +149,8 @@ for prefix in groupie- groupie-staging-; do
       telegram-token) value=${token:-set-me-with-gcloud-secrets-versions-add} ;;
       database-url)
         value="postgres://$database:$(random)@/$database?host=/cloudsql/$PROJECT_ID:$REGION:groupie" ;;
-      run-gmp-config) value=$(printf '%s\n' 'metric_scrapers:' '  - port: 9464' '    path: /metrics' '    interval: 30s') ;;
+      # The sidecar's RunMonitoring document, validated by make lint-delivery.
+      run-gmp-config) value=$(cat deploy/run/run-monitoring.yaml) ;;
     esac
     if [ "$DRY_RUN" = 0 ] && gcloud secrets describe "$secret" "${P[@]}" >/dev/null 2>&1; then
       printf '= exists: secret %s (its value is kept)\n' "$secret"
@@ -193,18 +206,35 @@ for role in roles/monitoring.metricWriter roles/logging.logWriter; do
     --member "serviceAccount:$RUNTIME" --role "$role" --condition None
 done
 
-step "Cloud Deploy's execution account: deploy to Cloud Run, run the jobs, read alerts"
+step "Cloud Deploy's execution and automation account (docs/deploy.md, 'Who holds which role')"
+# Execution: render, deploy to Cloud Run, run the jobs, verify, analyse the alert policies
+# (analysis also consumes the Monitoring API as the project: serviceUsageConsumer).
+# Automation: promote, advance and roll back (clouddeploy.operator), as itself (actAs below).
 for role in roles/clouddeploy.jobRunner roles/run.developer roles/monitoring.alertPolicyViewer \
+  roles/serviceusage.serviceUsageConsumer roles/clouddeploy.operator \
   roles/logging.logWriter roles/storage.objectUser; do
   run gcloud projects add-iam-policy-binding "$PROJECT_ID" \
     --member "serviceAccount:$DEPLOYER" --role "$role" --condition None
 done
-for account in "$RUNTIME" "$JOBS"; do
+# The services' manifests say run.googleapis.com/invoker-iam-disabled: applying that takes
+# run.services.setIamPolicy, which run.developer lacks; run.admin would give far more.
+ensure "gcloud iam roles describe groupieRunPublicAccess --project $PROJECT_ID" \
+  gcloud iam roles create groupieRunPublicAccess "${P[@]}" \
+  --title "groupie: make a Cloud Run service public" \
+  --permissions run.services.setIamPolicy,run.services.getIamPolicy --stage GA
+run gcloud projects add-iam-policy-binding "$PROJECT_ID" --member "serviceAccount:$DEPLOYER" \
+  --role "projects/$PROJECT_ID/roles/groupieRunPublicAccess" --condition None
+# It deploys revisions that run as runtime, jobs that run as jobs, and runs its automation as
+# itself: actAs on each.
+for account in "$RUNTIME" "$JOBS" "$DEPLOYER"; do
   run gcloud iam service-accounts add-iam-policy-binding "$account" "${P[@]}" \
     --member "serviceAccount:$DEPLOYER" --role roles/iam.serviceAccountUser
 done
 
-step "GitHub: Workload Identity Federation for $GITHUB_REPOSITORY only (no JSON key)"
+step "GitHub: Workload Identity Federation for $GITHUB_REPOSITORY's main and tags only (no JSON key)"
+# Only main and release tags may publish: a pull request's branch gets no token (its workflow
+# never asks), and neither does any other branch of the repository.
+WIF_CONDITION="assertion.repository == '$GITHUB_REPOSITORY' && (assertion.ref == 'refs/heads/main' || assertion.ref.startsWith('refs/tags/v'))"
 ensure "gcloud iam workload-identity-pools describe github --location global --project $PROJECT_ID" \
   gcloud iam workload-identity-pools create github "${P[@]}" --location global \
   --display-name "GitHub Actions"
@@ -212,7 +242,11 @@ ensure "gcloud iam workload-identity-pools providers describe github --workload-
   gcloud iam workload-identity-pools providers create-oidc github "${P[@]}" --location global \
   --workload-identity-pool github --issuer-uri https://token.actions.githubusercontent.com \
   --attribute-mapping "google.subject=assertion.sub,attribute.repository=assertion.repository,attribute.ref=assertion.ref" \
-  --attribute-condition "assertion.repository == '$GITHUB_REPOSITORY'"
+  --attribute-condition "$WIF_CONDITION"
+# An existing provider gets the condition too (a bootstrap of an older groupie trusted every
+# branch).
+[ "$DRY_RUN" = 1 ] || gcloud iam workload-identity-pools providers update-oidc github "${P[@]}" \
+  --location global --workload-identity-pool github --attribute-condition "$WIF_CONDITION" >/dev/null
 number=PROJECT_NUMBER
 [ "$DRY_RUN" = 1 ] || number=$(gcloud projects describe "$PROJECT_ID" --format 'value(projectNumber)')
 run gcloud iam service-accounts add-iam-policy-binding "$PUBLISHER" "${P[@]}" \
@@ -222,15 +256,44 @@ run gcloud artifacts repositories add-iam-policy-binding groupie "${P[@]}" --loc
   --member "serviceAccount:$PUBLISHER" --role roles/artifactregistry.writer
 run gcloud projects add-iam-policy-binding "$PROJECT_ID" \
   --member "serviceAccount:$PUBLISHER" --role roles/clouddeploy.releaser --condition None
+# `gcloud deploy releases create --source` uploads the sources to Cloud Storage: to this bucket
+# (deploy.yml's --gcs-source-staging-dir), where the publisher may write objects and nothing
+# else. Cloud Deploy's execution account reads them when it renders.
+ensure "gcloud storage buckets describe gs://$PROJECT_ID-groupie-deploy-sources --project $PROJECT_ID" \
+  gcloud storage buckets create "gs://$PROJECT_ID-groupie-deploy-sources" "${P[@]}" \
+  --location "$REGION" --uniform-bucket-level-access --public-access-prevention
+run gcloud storage buckets add-iam-policy-binding "gs://$PROJECT_ID-groupie-deploy-sources" \
+  "${P[@]}" --member "serviceAccount:$PUBLISHER" --role roles/storage.objectUser
 run gcloud iam service-accounts add-iam-policy-binding "$DEPLOYER" "${P[@]}" \
   --member "serviceAccount:$PUBLISHER" --role roles/iam.serviceAccountUser
 
 step "Alert policies (with the notification channels) and the dashboard"
-channels=()
-IFS=, read -r -a listed <<<"$NOTIFICATION_CHANNELS"
-for channel in "${listed[@]}"; do channels+=(--channel "$channel"); done
+channel_ids() {  # channel_ids FLAG "NAME,NAME": FLAG and the id of each channel so named
+  local flag=$1 name id
+  IFS=, read -r -a names <<<"$2"
+  for name in "${names[@]}"; do
+    [ -n "$name" ] || continue
+    if [ "$DRY_RUN" = 1 ]; then
+      id="projects/$PROJECT_ID/notificationChannels/ID_OF_${name// /_}"
+    else
+      id=$(gcloud beta monitoring channels list "${P[@]}" \
+        --filter "displayName=\"$name\"" --format 'value(name)' | head -1)
+      [ -n "$id" ] || { echo "no notification channel named '$name': create it in Cloud Monitoring first" >&2; exit 1; }
+    fi
+    printf '%s\n%s\n' "$flag" "$id"
+  done
+}
+{
+  channel_ids --channel "$WARNING_CHANNELS"
+  channel_ids --critical-channel "$CRITICAL_CHANNELS"
+  channel_ids --deploy-channel "$DEPLOY_CHANNELS"
+} >"$WORK/channels"
+mapfile -t channels <"$WORK/channels"
 # Generated here from deploy/monitoring/alerts.rules.yml (a local step, dry run or not).
-"$PYTHON" deploy/monitoring/generate.py --out "$WORK/monitoring" "${channels[@]}"
+# Runbook links become absolute URLs on the repository's main branch (RUNBOOK_BASE to change).
+RUNBOOK_BASE=${RUNBOOK_BASE:-https://github.com/$GITHUB_REPOSITORY/blob/main/}
+"$PYTHON" deploy/monitoring/generate.py --out "$WORK/monitoring" "${channels[@]}" \
+  --runbook-base "$RUNBOOK_BASE"
 policy_id() {  # policy_id FILE: create the policy unless one of that name exists; print its id
   local file=$1 name
   if [ "$DRY_RUN" = 1 ]; then

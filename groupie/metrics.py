@@ -104,6 +104,39 @@ DECRYPT_FAILURES = Counter(
     ["error"],
 )
 
+# -- refusals (a surge is an attack, or a client whose credentials went stale) ------------------
+API_REFUSALS = Counter(
+    "groupie_api_refusals_total",
+    "Read API requests refused for their credentials, by status (401: no or unknown key, "
+    "403: not allowed).",
+    ["status"],
+)
+ADMIN_LOGIN_FAILURES = Counter(
+    "groupie_admin_login_failures_total",
+    "Failed sign-ins (Django's user_login_failed: the admin's login form, any authenticate()).",
+)
+
+
+def count_login_failure(sender: object, **kwargs: object) -> None:
+    """A user_login_failed receiver. Counts only: the credentials are never looked at."""
+    ADMIN_LOGIN_FAILURES.inc()
+
+
+# -- the data volume of one box (groupie/datavolume.py) -----------------------------------------
+DATA_VOLUME_USED = Gauge(
+    "groupie_data_volume_used_ratio",
+    "Share of the volume used (as df counts it) that holds the SQLite database, the local "
+    "keyring or the local media store, by its data directory; read at most once a minute.",
+    ["path"],
+    multiprocess_mode="max",
+)
+DATA_VOLUME_FREE = Gauge(
+    "groupie_data_volume_free_bytes",
+    "Bytes still available to groupie on that volume, by its data directory.",
+    ["path"],
+    multiprocess_mode="min",
+)
+
 # -- operations -----------------------------------------------------------------------------
 AUDIT_ENTRIES = Counter(
     "groupie_audit_entries_total",

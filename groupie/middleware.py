@@ -52,6 +52,8 @@ class RequestObservationMiddleware:
         if route.startswith(("chat-", "message-")):
             key = getattr(getattr(request, "auth", None), "name", None) or "session"
             metrics.API_REQUESTS.labels(route, key, status_class).inc()
+            if response.status_code in (401, 403):
+                metrics.API_REFUSALS.labels(str(response.status_code)).inc()
         metrics.observe_process()
         size = response.get("Content-Length")
         logger.info(

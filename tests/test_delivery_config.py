@@ -223,9 +223,58 @@ def test_secrets_are_mounted_files_never_values() -> None:
         mounted = {v["name"]: v["secret"]["secretName"] for v in spec["volumes"]}
         prefix = "groupie-staging-" if environment == "staging" else "groupie-"
         assert mounted["webhook-secret"] == f"{prefix}webhook-secret"
-        assert all(
-            item["key"] == "latest" for v in spec["volumes"] for item in v["secret"]["items"]
-        )
+        # Pinned versions: a new secret version reaches a revision only through a release
+        # (and its canary), and a rollback brings the previous version back with the code.
+        versions = [item["key"] for v in spec["volumes"] for item in v["secret"]["items"]]
+        assert versions
+        assert all(re.fullmatch(r"[1-9][0-9]*", key) for key in versions), versions
+    job = (DEPLOY / "run" / "job.yaml").read_text()
+    assert "latest" not in job
+    assert re.findall(r"key: \"\$\{\w+_VERSION\}\"", job)
+
+
+def test_both_services_are_public_and_say_so_in_their_manifest() -> None:
+    # Telegram, smoke_check and Cloud Tasks have no Google identity to present: without this
+    # every call gets Cloud Run's 403 before groupie sees it.
+    for environment in ("staging", "production"):
+        annotations = service(environment)["metadata"]["annotations"]
+        assert annotations["run.googleapis.com/invoker-iam-disabled"] == "true"
+    bootstrap = (DEPLOY / "bootstrap.sh").read_text()
+    # Applying that annotation takes run.services.setIamPolicy, which run.developer lacks.
+    assert "run.services.setIamPolicy" in bootstrap
+
+
+def run_monitoring_schema() -> dict[str, Any]:
+    return json.loads((DEPLOY / "run" / "schemas" / "run-monitoring.schema.json").read_text())
+
+
+def test_the_sidecar_config_is_a_run_monitoring_document_its_schema_accepts() -> None:
+    import jsonschema
+
+    (config,) = documents(DEPLOY / "run" / "run-monitoring.yaml")
+    validator = jsonschema.Draft7Validator(run_monitoring_schema())
+    assert list(validator.iter_errors(config)) == []
+    # The old format, and a typo, are refused as the sidecar refuses them (strict YAML).
+    old = {"metric_scrapers": [{"port": 9464, "path": "/metrics", "interval": "30s"}]}
+    assert list(validator.iter_errors(old))
+    typo = json.loads(json.dumps(config))
+    typo["spec"]["endpoints"][0]["intervall"] = "30s"
+    assert list(validator.iter_errors(typo))
+    (endpoint,) = config["spec"]["endpoints"]
+    for environment in ("staging", "production"):
+        app = service(environment)["spec"]["template"]["spec"]["containers"][0]
+        env = {item["name"]: item.get("value") for item in app["env"]}
+        assert str(endpoint["port"]) == env["GROUPIE_METRICS_PORT"]
+        # The sidecar reads /etc/rungmp/config.yaml (run-gmp-sidecar's entrypoint.go).
+        spec = service(environment)["spec"]["template"]["spec"]
+        collector = spec["containers"][1]
+        (mount,) = collector["volumeMounts"]
+        assert mount["mountPath"] == "/etc/rungmp"
+        (volume,) = [v for v in spec["volumes"] if v["name"] == mount["name"]]
+        assert volume["secret"]["items"][0]["path"] == "config.yaml"
+    bootstrap = (DEPLOY / "bootstrap.sh").read_text()
+    assert "deploy/run/run-monitoring.yaml" in bootstrap
+    assert "metric_scrapers" not in bootstrap
 
 
 def test_no_image_is_latest_and_every_placeholder_is_known() -> None:
@@ -259,7 +308,13 @@ def test_skaffold_renders_per_profile_and_runs_migrate_before_and_smoke_check_af
     assert action["name"] == "migrate"
     assert "groupie-migrate-$CLOUD_DEPLOY_TARGET" in action["containers"][0]["args"][0]
     (verify,) = config["verify"]
-    assert "manage.py,smoke_check,$url" in verify["container"]["args"][0]
+    script = verify["container"]["args"][0]
+    assert "manage.py,smoke_check,$url" in script
+    # During a canary the check goes to the canary's tag URL, not the (mostly stable) service.
+    assert 'get("tag") == "canary"' in script
+    (pipeline,) = resources()["DeliveryPipeline"]
+    cloud_run = pipeline["serialPipeline"]["stages"][1]["strategy"]["canary"]["runtimeConfig"]
+    assert "canary" in cloud_run["cloudRun"]["canaryRevisionTags"]
 
 
 def test_bootstrap_dry_run_prints_every_step_and_runs_nothing(tmp_path: Path) -> None:

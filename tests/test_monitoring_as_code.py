@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from google.cloud import monitoring_dashboard_v1, monitoring_v3
+from google.cloud import deploy_v1, monitoring_dashboard_v1, monitoring_v3
 from prometheus_client import REGISTRY
 
 from groupie import metrics  # noqa: F401  (registers every metric)
@@ -81,7 +81,7 @@ def test_every_policy_is_a_valid_alert_policy_with_its_rule_s_query(generated: P
         )
         (condition,) = policy.conditions
         if condition.condition_matched_log.filter:
-            assert "rollout_update" in condition.condition_matched_log.filter
+            check_deploy_log_policy(condition.condition_matched_log)
             assert policy.alert_strategy.notification_rate_limit.period.total_seconds() > 0
             continue
         promql = condition.condition_prometheus_query_language
@@ -90,6 +90,56 @@ def test_every_policy_is_a_valid_alert_policy_with_its_rule_s_query(generated: P
         assert policy.user_labels["severity"] == rule["labels"]["severity"]
         seen.add(promql.alert_rule)
     assert seen == set(by_alert)
+
+
+# The payloads of Cloud Deploy's platform logs, by log: what a filter or extractor may name.
+DEPLOY_LOGS = {
+    "rollout_update": deploy_v1.RolloutUpdateEvent,
+    "automation_run": deploy_v1.AutomationRunEvent,
+}
+
+
+def check_deploy_log_policy(condition: monitoring_v3.AlertPolicy.Condition.LogMatch) -> None:
+    """Every jsonPayload field a deployment policy filters on or extracts is a field of that
+    log's payload type in google-cloud-deploy (the deploy-failed policy once extracted a
+    releaseId that RolloutUpdateEvent calls release)."""
+    (log,) = re.findall(r"clouddeploy\.googleapis\.com%2F(\w+)", condition.filter)
+    payload = DEPLOY_LOGS[log]
+    known = {
+        re.sub(r"_(\w)", lambda m: m.group(1).upper(), name.rstrip("_"))
+        for name in payload.meta.fields
+    }
+    named = re.findall(r"jsonPayload\.(\w+)", condition.filter)
+    named += [
+        re.fullmatch(r"EXTRACT\(jsonPayload\.(\w+)\)", extractor).group(1)  # type: ignore[union-attr]
+        for extractor in condition.label_extractors.values()
+    ]
+    assert named
+    assert set(named) <= known, (log, set(named) - known)
+
+
+def test_deployment_outcomes_have_policies_routed_to_the_deploy_channels(tmp_path: Path) -> None:
+    generate.write(tmp_path, ["slack"], critical=["pager"], deploy=["email"])
+    routed = {
+        path.name: json.loads(path.read_text())
+        for path in (tmp_path / "policies").glob("*.json")
+    }
+    for name in ("deploy-failed.json", "deploy-promoted.json", "deploy-rolled-back.json"):
+        assert routed[name]["notificationChannels"] == ["email"]
+    by_severity = {rule["alert"]: rule["labels"]["severity"] for rule in rules()}
+    for alert, severity in by_severity.items():
+        channels = routed[generate.file_name(str(alert))]["notificationChannels"]
+        assert channels == (["slack", "pager"] if severity == "critical" else ["slack"])
+
+
+def test_runbook_links_in_policies_are_absolute_when_a_base_is_given(tmp_path: Path) -> None:
+    base = "https://github.com/example/groupie/blob/main/"
+    generate.write(tmp_path, [], runbook_base=base)
+    for path in (tmp_path / "policies").glob("*.json"):
+        content = json.loads(path.read_text())["documentation"]["content"]
+        runbooks = re.findall(r"Runbook: (\S+)", content)
+        assert runbooks, path.name
+        assert all(link.startswith(base + "docs/") for link in runbooks), (path.name, runbooks)
 
 
 def test_the_dashboard_is_a_valid_dashboard_with_the_seed_s_tiles(generated: Path) -> None:

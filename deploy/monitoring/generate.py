@@ -1,6 +1,7 @@
 """Cloud Monitoring alert policies and the operational dashboard, from alerts.rules.yml.
 
     python deploy/monitoring/generate.py --out DIR [--channel projects/P/notificationChannels/N]
+        [--critical-channel CHANNEL] [--deploy-channel CHANNEL]
 
 The Prometheus rule file is the one source. Each rule becomes a policy with a PromQL condition
 (Cloud Monitoring evaluates PromQL over Managed Service for Prometheus, which collects the
@@ -8,7 +9,10 @@ service's /metrics), the same expression, duration and severity, and documentati
 at the runbook. The output is generated where it is used (deploy/bootstrap.sh, the tests), not
 kept in the repository, so it cannot drift from the rules. ``--channel`` (repeatable) adds
 notification channels (PagerDuty, Slack, email: create them once in Cloud Monitoring) to
-every policy, for ``gcloud monitoring policies create --policy-from-file``.
+every policy, for ``gcloud monitoring policies create --policy-from-file``;
+``--critical-channel`` (the pager, SMS) is added to the critical ones only, and
+``--deploy-channel`` replaces them on the hand-written deployment policies (deploy-*.json:
+promoted, failed, rolled back).
 
 ``policies/`` holds the policies written by hand, copied with the generated ones:
 ``deploy-failed.json``, because a failed Cloud Deploy rollout is in Cloud Deploy's logs, not
@@ -224,17 +228,35 @@ def render(document: dict[str, Any]) -> str:
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
-def write(out: Path, channels: list[str]) -> list[Path]:
+def write(
+    out: Path,
+    channels: list[str],
+    critical: list[str] | None = None,
+    deploy: list[str] | None = None,
+    runbook_base: str = "",
+) -> list[Path]:
     """Writes every policy (the generated ones and the hand-written ones of ``policies/``, all
-    with ``channels``) to ``out/policies/`` and the dashboard to ``out/dashboard.json``."""
+    with ``channels``; ``critical`` added to the critical ones; ``deploy``, when given,
+    instead of ``channels`` on the hand-written deployment ones) to ``out/policies/`` and the
+    dashboard to ``out/dashboard.json``. ``runbook_base`` (e.g. https://github.com/OWNER/REPO/
+    blob/main/) turns the rules' repository-relative runbook links into absolute URLs: a page
+    or an SMS has no repository to be relative to."""
     (out / "policies").mkdir(parents=True, exist_ok=True)
     documents = dict(policies(channels))
+    for body in documents.values():
+        if body["severity"] == "CRITICAL":
+            body["notificationChannels"] = [*channels, *(critical or [])]
     for path in sorted(POLICIES.glob("*.json")):
         hand = json.loads(path.read_text())
-        hand["notificationChannels"] = channels
+        hand["notificationChannels"] = channels if deploy is None else deploy
         documents[path.name] = hand
     written = []
     for name, body in documents.items():
+        if runbook_base:
+            text = body["documentation"]["content"]
+            body["documentation"]["content"] = re.sub(
+                r"(?<![\w/])docs/", runbook_base.rstrip("/") + "/docs/", text
+            )
         (out / "policies" / name).write_text(render(body))
         written.append(out / "policies" / name)
     (out / "dashboard.json").write_text(render(dashboard()))
@@ -245,8 +267,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="the directory to write to")
     parser.add_argument("--channel", action="append", default=[], help="notification channel")
+    parser.add_argument(
+        "--critical-channel", action="append", default=[], help="for the critical alerts too"
+    )
+    parser.add_argument(
+        "--deploy-channel", action="append", default=None, help="for deployment outcomes"
+    )
+    parser.add_argument("--runbook-base", default="", help="URL the runbook paths are under")
     args = parser.parse_args()
-    written = write(args.out, args.channel)
+    written = write(
+        args.out, args.channel, args.critical_channel, args.deploy_channel, args.runbook_base
+    )
     print(f"{len(written) - 1} policies and the dashboard written under {args.out}")
     return 0
 
