@@ -4,13 +4,14 @@
 #   podman build -t groupie .            (or docker build)
 #   podman run -p 8080:8080 --read-only --tmpfs /tmp -e ... groupie
 #
-# The base is a build argument so that a local stand-in can be used where no registry can be
-# reached (deploy/container/base-standin.sh; make container-smoke). Dependabot keeps the
-# digest current.
-ARG BASE_IMAGE=python:3.11-slim-bookworm@sha256:a36c24f9cbdf4fd0f52d67f0823eeac19c2028c637cecc392d97f980d4fec56b
+# The base is named by digest in this literal FROM line, which Dependabot reads and keeps
+# current; the other stages build FROM base. Where no registry can be reached, podman's
+# `--from` swaps in a local stand-in for this first FROM (deploy/container/base-standin.sh;
+# make container-smoke).
+FROM python:3.11-slim-bookworm@sha256:a36c24f9cbdf4fd0f52d67f0823eeac19c2028c637cecc392d97f980d4fec56b AS base
 
 # -- builder: the runtime dependencies, hash-checked, into a virtualenv -------------------------
-FROM ${BASE_IMAGE} AS builder
+FROM base AS builder
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1
@@ -29,7 +30,7 @@ RUN --mount=type=secret,id=pip_cert,required=false \
         -regex '.*/locale/[^/]*' ! -name 'en' ! -name 'en_*' -prune -exec rm -rf {} +
 
 # -- the image ----------------------------------------------------------------------------------
-FROM ${BASE_IMAGE}
+FROM base
 LABEL org.opencontainers.image.title="groupie" \
       org.opencontainers.image.description="Private, encrypted archive of Telegram group conversations"
 ENV PATH=/opt/venv/bin:$PATH \

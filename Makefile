@@ -14,7 +14,7 @@ DEV_ENV := DJANGO_DEBUG=1 \
 	WEBHOOK_SECRET_FILE=$(if $(WEBHOOK_SECRET),,var/webhook_secret) \
 	DJANGO_SECURE_SSL_REDIRECT=0
 
-.PHONY: setup run manage api-key static test fuzz lint lint-delivery lock container-smoke \
+.PHONY: setup run manage api-key static test test-deps fuzz lint lint-delivery lock container-smoke \
 	bench-ingest bench-api bench-rotation bench-peer bench-search clean
 
 $(BIN)/python:
@@ -98,7 +98,22 @@ api-key: setup
 tests/firestore/node_modules: tests/firestore/package-lock.json
 	npm ci --prefix tests/firestore --no-audit --no-fund --silent
 
-test: $(VENV)/.installed tests/firestore/node_modules
+# What make test needs besides the venv, installed when missing: Debian's chromium (the
+# admin's browser tests) and prometheus (promtool, the alert rules' tests), which fail rather
+# than skip under CI=true, and the Firestore emulator. GitHub's workflow and .ci/run both call
+# this target, so the job that runs here is the job that runs there.
+test-deps: $(VENV)/.installed tests/firestore/node_modules
+	@missing=; \
+	command -v promtool >/dev/null || missing="$$missing prometheus"; \
+	[ -x "$${CHROMIUM_PATH:-}" ] || command -v chromium >/dev/null || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+		sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$sudo apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@command -v promtool >/dev/null && { [ -x "$${CHROMIUM_PATH:-}" ] || command -v chromium >/dev/null; }
+
+test: test-deps
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # The webhook fuzz suite, long (make test runs it at 150 examples a test): for the nightly.
@@ -116,12 +131,15 @@ lint: $(VENV)/.installed
 	$(LINT_ENV) $(BIN)/python manage.py makemigrations --check --dry-run
 
 # The delivery files: GitHub workflows (actionlint, zizmor, their JSON schemas), the
-# Dockerfile (hadolint) and the shell scripts (shellcheck). All offline.
+# sidecar's RunMonitoring config (its schema, deploy/run/schemas/), the Dockerfile (hadolint)
+# and the shell scripts (shellcheck). All offline.
 lint-delivery: $(VENV)/.installed
 	$(BIN)/actionlint .github/workflows/*.yml
 	$(BIN)/zizmor --offline --min-severity low .github/workflows/
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	$(BIN)/check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
+	$(BIN)/check-jsonschema --schemafile deploy/run/schemas/run-monitoring.schema.json \
+		deploy/run/run-monitoring.yaml
 	$(BIN)/hadolint Dockerfile
 	$(BIN)/shellcheck .ci/run deploy/bootstrap.sh deploy/container/*.sh
 

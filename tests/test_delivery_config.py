@@ -355,3 +355,21 @@ def test_bootstrap_dry_run_prints_every_step_and_runs_nothing(tmp_path: Path) ->
         assert step in printed, step
     assert "roles/owner" not in printed
     assert "roles/editor" not in printed
+
+
+def test_the_base_digest_is_in_a_literal_from_line_and_releases_name_images_by_digest() -> None:
+    froms = re.findall(r"^FROM (.+)$", (ROOT / "Dockerfile").read_text(), re.MULTILINE)
+    # Dependabot reads a literal FROM; podman's --from swaps this first one for a stand-in.
+    assert re.fullmatch(r"python:3\.11-slim-bookworm@sha256:[0-9a-f]{64} AS base", froms[0])
+    assert all(line.split()[0] == "base" for line in froms[1:]), froms
+    deploy = (ROOT / ".github" / "workflows" / "deploy.yml").read_text()
+    assert '--images "groupie=$REPOSITORY/groupie@$IMAGE_DIGEST"' in deploy
+    assert "groupie:$IMAGE_TAG" not in deploy
+
+
+def test_workload_identity_trusts_only_main_and_release_tags() -> None:
+    bootstrap = (DEPLOY / "bootstrap.sh").read_text()
+    (condition,) = re.findall(r'^WIF_CONDITION="(.+)"$', bootstrap, re.MULTILINE)
+    assert "assertion.ref == 'refs/heads/main'" in condition
+    assert "assertion.ref.startsWith('refs/tags/v')" in condition
+    assert condition.startswith("assertion.repository == '$GITHUB_REPOSITORY' && (")

@@ -121,8 +121,7 @@ def check_deploy_log_policy(condition: monitoring_v3.AlertPolicy.Condition.LogMa
 def test_deployment_outcomes_have_policies_routed_to_the_deploy_channels(tmp_path: Path) -> None:
     generate.write(tmp_path, ["slack"], critical=["pager"], deploy=["email"])
     routed = {
-        path.name: json.loads(path.read_text())
-        for path in (tmp_path / "policies").glob("*.json")
+        path.name: json.loads(path.read_text()) for path in (tmp_path / "policies").glob("*.json")
     }
     for name in ("deploy-failed.json", "deploy-promoted.json", "deploy-rolled-back.json"):
         assert routed[name]["notificationChannels"] == ["email"]

@@ -41,7 +41,7 @@ def test_a_failed_admin_sign_in_is_counted_and_a_good_one_is_not(client: Client)
     form = {"username": "alice", "password": "wrong-password", "next": "/admin/"}
     assert client.post("/admin/login/", form).status_code == 200  # the form again, with an error
     assert sample("groupie_admin_login_failures_total") == before + 1
-    form["password"] = "right-password"  # noqa: S105 - a test user's
+    form["password"] = "right-password"
     assert client.post("/admin/login/", form).status_code == 302
     assert sample("groupie_admin_login_failures_total") == before + 1
 
@@ -63,7 +63,7 @@ def test_the_data_volume_is_measured_as_df_does(media_path: Path, keyring_path: 
 def test_the_data_volume_is_read_at_most_once_a_minute(
     tmp_path: Path, settings: object, keyring_path: Path
 ) -> None:
-    shm = Path("/dev/shm")
+    shm = Path("/dev/shm")  # noqa: S108 - a tmpfs of its own, for a second device
     if not shm.is_dir() or shm.stat().st_dev == tmp_path.stat().st_dev:
         pytest.skip("needs /dev/shm on a device of its own")
     datavolume._last_refresh = None

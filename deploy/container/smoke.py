@@ -101,7 +101,8 @@ def standin_base() -> str:
 def build(base: str) -> None:
     step(f"podman build on {base}")
     started = time.monotonic()
-    command = ["build", "--network=host", "--build-arg", f"BASE_IMAGE={base}", "-t", IMAGE]
+    # --from replaces the Dockerfile's first FROM (the digest-pinned "base" stage) only.
+    command = ["build", "--network=host", "--from", base, "-t", IMAGE]
     if CA_BUNDLE.exists():
         # For pip behind an intercepting proxy: a build secret, never in a layer.
         command += ["--secret", f"id=pip_cert,src={CA_BUNDLE}"]
