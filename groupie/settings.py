@@ -46,8 +46,18 @@ def secret(name: str, *, default: str | None = None) -> str:
     )
 
 
+def secret_list(name: str) -> list[str]:
+    """Earlier values of a rotated secret, comma-separated in ``NAME`` or one a line in the
+    file named by ``NAME_FILE``; none by default. They are accepted, never used to sign."""
+    value = secret(name, default="")
+    return [item.strip() for item in re.split(r"[,\n]", value) if item.strip()]
+
+
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 SECRET_KEY = secret("DJANGO_SECRET_KEY")
+# Rotating Django's key without logging everybody out or breaking signed cursors: the new key
+# signs, the fallbacks still verify until the next release drops them (docs/deploy.md).
+SECRET_KEY_FALLBACKS = secret_list("DJANGO_SECRET_KEY_FALLBACKS")
 ALLOWED_HOSTS: list[str] = env.list(
     "DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else []
 )
@@ -59,10 +69,16 @@ if not DEBUG and not ALLOWED_HOSTS:
 # Telegram. The webhook secret is what Telegram echoes in X-Telegram-Bot-Api-Secret-Token (and
 # the path segment of the legacy route). Telegram allows 1-256 characters of A-Z a-z 0-9 _ -.
 WEBHOOK_SECRET = secret("WEBHOOK_SECRET")
-if not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", WEBHOOK_SECRET):
-    raise ImproperlyConfigured(
-        "WEBHOOK_SECRET must be 1-256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)."
-    )
+# While the secret is rotated, Telegram may still send the previous one until set_webhook has
+# told it the new one: both are accepted for that window, then the fallback is dropped.
+WEBHOOK_SECRET_FALLBACKS = secret_list("WEBHOOK_SECRET_FALLBACKS")
+for _name, _value in [("WEBHOOK_SECRET", WEBHOOK_SECRET)] + [
+    ("WEBHOOK_SECRET_FALLBACKS", value) for value in WEBHOOK_SECRET_FALLBACKS
+]:
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", _value):
+        raise ImproperlyConfigured(
+            f"{_name} must be 1-256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)."
+        )
 TELEGRAM_TOKEN = secret("TELEGRAM_TOKEN", default="")
 # The Bot API's base URL: Telegram's, unless pointed at a local Bot API server (or the tests'
 # loopback peer).

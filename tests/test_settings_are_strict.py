@@ -74,6 +74,23 @@ def test_a_webhook_secret_telegram_would_refuse_fails_at_start(value: str) -> No
     assert "WEBHOOK_SECRET" in result.stderr
 
 
+def test_a_rotated_secrets_fallbacks_come_from_a_mounted_file_one_a_line(tmp_path: Path) -> None:
+    (tmp_path / "old").write_text("old-key-" + "y" * 40 + "\nolder-key-" + "z" * 40 + "\n")
+    env = {**BASE_ENV, "DJANGO_SECRET_KEY_FALLBACKS_FILE": str(tmp_path / "old")}
+    code = "from django.conf import settings; print(len(settings.SECRET_KEY_FALLBACKS))"
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "2"
+
+
+def test_a_webhook_secret_fallback_telegram_would_refuse_fails_at_start() -> None:
+    result = load_settings({**BASE_ENV, "WEBHOOK_SECRET_FALLBACKS": "good_one,has space"})
+    assert result.returncode != 0
+    assert "WEBHOOK_SECRET_FALLBACKS" in result.stderr
+
+
 def test_an_unknown_store_shortcut_fails_naming_the_choices() -> None:
     result = load_settings({**BASE_ENV, "GROUPIE_STORE": "mongo"})
     assert result.returncode != 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -28,6 +29,19 @@ def test_it_refuses_a_missing_or_wrong_secret_with_403(webhook: Webhook, secret:
     response = webhook.post_fixture("text_message", secret=secret)
     assert response.status_code == 403
     assert stored_rows() == 0
+
+
+def test_it_accepts_the_previous_secret_during_a_rotation_and_not_after(
+    webhook: Webhook, settings: Any
+) -> None:
+    settings.WEBHOOK_SECRET = "new-secret"
+    settings.WEBHOOK_SECRET_FALLBACKS = ["old-secret"]
+    assert webhook.post_fixture("text_message", secret="old-secret").status_code == 200
+    assert webhook.post_fixture("text_message", secret="new-secret").status_code == 200
+    assert webhook.post_fixture("text_message", secret="other").status_code == 403
+
+    settings.WEBHOOK_SECRET_FALLBACKS = []
+    assert webhook.post_fixture("text_message", secret="old-secret").status_code == 403
 
 
 def test_it_does_not_parse_the_body_of_a_forbidden_request(webhook: Webhook) -> None:

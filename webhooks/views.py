@@ -28,9 +28,14 @@ MAX_DEPTH = 32
 
 
 def _secret_matches(candidate: str | None) -> bool:
-    expected = settings.WEBHOOK_SECRET.encode()
-    # compare_digest takes the same time wherever the first difference is.
-    return hmac.compare_digest((candidate or "").encode(), expected)
+    given = (candidate or "").encode()
+    # compare_digest takes the same time wherever the first difference is, and every accepted
+    # secret (the current one and any fallback of a rotation) is compared: no early exit.
+    matches = [
+        hmac.compare_digest(given, expected.encode())
+        for expected in (settings.WEBHOOK_SECRET, *settings.WEBHOOK_SECRET_FALLBACKS)
+    ]
+    return any(matches)
 
 
 def _status(code: int, error: str) -> JsonResponse:
