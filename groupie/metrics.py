@@ -116,6 +116,11 @@ COMMAND_RUNS = Counter(
     "command in its own process (a Cloud Run job) is seen through its log line instead.",
     ["command", "outcome"],
 )
+RETENTION_CHANGES = Counter(
+    "groupie_retention_changes_total",
+    "Retention periods set or cleared, by channel (admin, command) and change (set, cleared).",
+    ["channel", "change"],
+)
 TELEGRAM_PENDING = Gauge(
     "groupie_telegram_pending_updates",
     "Updates Telegram holds for this bot's webhook (getWebhookInfo's pending_update_count).",
