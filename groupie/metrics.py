@@ -9,8 +9,10 @@ view require ``Authorization: Bearer <token>`` (compared in constant time), and
 it in the master, on 127.0.0.1 unless ``GROUPIE_METRICS_BIND`` says otherwise), which only a
 sidecar in the same instance can reach; the main port then answers 404 for /metrics.
 
-Labels are bounded: routes by name, status by class, key names chosen by an administrator,
-kinds and outcomes from fixed lists. No label ever holds an id of a chat or a person.
+Labels are bounded: routes by name, status by class, API keys by their public prefix (the
+eight hex digits shown in the admin and the audit log: never the key, its hash or its name,
+which an administrator may have made telling), kinds and outcomes from fixed lists. No label
+ever holds an id of a chat or a person.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ REQUEST_SECONDS = Histogram(
 )
 API_REQUESTS = Counter(
     "groupie_api_requests_total",
-    "Read API requests, by endpoint (route name), API key name ('session' for staff in the "
+    "Read API requests, by endpoint (route name), API key prefix ('session' for staff in the "
     "browser) and status class.",
     ["endpoint", "key", "status_class"],
 )
@@ -148,6 +150,11 @@ COMMAND_RUNS = Counter(
     "Key lifecycle command runs, by command and outcome (ok, failed, refused, error). A "
     "command in its own process (a Cloud Run job) is seen through its log line instead.",
     ["command", "outcome"],
+)
+RETENTION_CHANGES = Counter(
+    "groupie_retention_changes_total",
+    "Retention periods set or cleared, by channel (admin, command) and change (set, cleared).",
+    ["channel", "change"],
 )
 TELEGRAM_PENDING = Gauge(
     "groupie_telegram_pending_updates",

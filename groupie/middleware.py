@@ -24,7 +24,7 @@ class RequestObservationMiddleware:
       without its query string (filters over people's ids stay out) and with the legacy
       webhook's secret segment redacted; the message names the route, not the path.
     - Counts the request by route, method and status class and times it; API requests are
-      also counted by API key *name* (never the key).
+      also counted by API key *prefix* (public: never the key, its hash or its name).
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -50,7 +50,7 @@ class RequestObservationMiddleware:
         metrics.REQUESTS.labels(route, method, status_class).inc()
         metrics.REQUEST_SECONDS.labels(route, method).observe(seconds)
         if route.startswith(("chat-", "message-")):
-            key = getattr(getattr(request, "auth", None), "name", None) or "session"
+            key = getattr(getattr(request, "auth", None), "prefix", None) or "session"
             metrics.API_REQUESTS.labels(route, key, status_class).inc()
             if response.status_code in (401, 403):
                 metrics.API_REFUSALS.labels(str(response.status_code)).inc()

@@ -225,6 +225,10 @@ class ChatRetention(models.Model):
 
     class Meta:
         verbose_name = "retention period"
+        # A period schedules deletion: changing one takes its own permission (superusers
+        # only until granted), not the model's add/change/delete.
+        default_permissions = ("view",)
+        permissions = [("manage_retention", "Can set and clear a chat's retention period")]
 
     def __str__(self) -> str:
         return f"chat {self.chat_id}: {self.days} days"

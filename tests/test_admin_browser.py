@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -147,3 +148,20 @@ def test_the_audit_log_keeps_no_search_text(demo: None) -> None:
     entry = AuditEntry.objects.get(action="search")
     assert "staging" not in str(entry.filters)
     assert entry.filters["search_length"] == len("staging")
+
+
+def test_the_date_filters_use_the_browsers_picker_and_the_sender_says_it_is_an_id(
+    demo: None,
+) -> None:
+    client = staff_client(decrypt=True)
+    page = client.get(f"/admin/archive/browsablechat/{TEAM}/").content.decode()
+    for name in ("since", "until"):
+        assert re.search(rf'<input type="datetime-local" name="{name}"', page), name
+    assert "Sender&#x27;s user id (a number)" in page or "Sender's user id (a number)" in page
+    # What the picker sends (2026-11-02T09:00) filters like a typed date does.
+    future = client.get(f"/admin/archive/browsablechat/{TEAM}/?since=2999-01-01T00:00")
+    assert "errorlist" not in future.content.decode()
+    assert "Never Friday." not in future.content.decode()
+    past = client.get(f"/admin/archive/browsablechat/{TEAM}/?since=2000-01-01T00:00")
+    assert "Never Friday." in past.content.decode()
+    assert 'value="2000-01-01T00:00"' in past.content.decode()

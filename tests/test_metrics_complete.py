@@ -100,12 +100,13 @@ def test_store_errors_are_counted_by_operation(webhook: Webhook, keyring_path: P
     assert failed.change == 1
 
 
-def test_api_requests_by_endpoint_and_key_name_audit_entries_and_commands(
+def test_api_requests_by_endpoint_and_key_prefix_audit_entries_and_commands(
     api: Any, webhook: Webhook
 ) -> None:
     webhook.post_fixture("text_message")
+    prefix = api.key_record.prefix
     by_key = Delta(
-        "groupie_api_requests_total", endpoint="message-list", key="test", status_class="2xx"
+        "groupie_api_requests_total", endpoint="message-list", key=prefix, status_class="2xx"
     )
     by_session = Delta(
         "groupie_api_requests_total", endpoint="chat-list", key="session", status_class="2xx"
@@ -139,3 +140,20 @@ def test_metrics_can_require_a_bearer_token(client: Client, db: None) -> None:
 def test_metrics_on_their_own_port_are_not_on_the_main_one(client: Client, db: None) -> None:
     with override_settings(GROUPIE_METRICS_PORT=9464):
         assert client.get("/metrics").status_code == 404
+
+
+def test_metrics_name_an_api_key_by_its_public_prefix_never_by_its_name(
+    make_api_client: Any, client: Client
+) -> None:
+    """/metrics may be scraped by more people than may see the admin: a key's name (which an
+    administrator may make telling, e.g. "legal-hold export for Acme") stays out of it, and so
+    does anything of the secret beyond the prefix the key shows anyway."""
+    api = make_api_client()
+    api.key_record.name = "legal-export-for-acme"
+    api.key_record.save(update_fields=["name"])
+    assert api.get("/api/v1/chats/").status_code == 200
+    scraped = client.get("/metrics").content.decode()
+    assert "legal-export-for-acme" not in scraped
+    assert api.key.split(".", 1)[1] not in scraped
+    assert api.key_record.key_hash not in scraped
+    assert f'key="{api.key_record.prefix}"' in scraped

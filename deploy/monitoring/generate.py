@@ -175,7 +175,7 @@ TILES: list[tuple[str, list[tuple[str, str]]]] = [
         ],
     ),
     (
-        "Read API (requests/s by endpoint and key name)",
+        "Read API (requests/s by endpoint and API key prefix)",
         [("{{endpoint}} {{key}}", "sum by (endpoint, key) (rate(groupie_api_requests_total[5m]))")],
     ),
     (

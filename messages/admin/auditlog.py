@@ -16,7 +16,8 @@ class AuditEntryAdmin(ReadOnlyAdmin):
     list_filter = ("channel", "action", "at")
     search_fields = ("actor", "=chat_id", "=client_address")
     date_hierarchy = "at"
-    readonly_fields = [f.name for f in AuditEntry._meta.fields] + ["message_ids", "filters"]
+    # Every field once (message_ids and filters are fields too).
+    readonly_fields = [f.name for f in AuditEntry._meta.fields]
     list_select_related = ()
 
     @admin.display(description="Messages")

@@ -57,10 +57,25 @@ def can_decrypt(request: HttpRequest) -> bool:
     return bool(request.user.has_perm(DECRYPT_PERMISSION))
 
 
+def _moment(label: str) -> forms.DateTimeField:
+    """A date and time picked in the browser's own picker (UTC, as the list shows dates); one
+    typed as 2026-11-02 09:00 is taken too."""
+    return forms.DateTimeField(
+        required=False,
+        label=label,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+
+
 class MessageFilterForm(forms.Form):
-    sender = forms.IntegerField(required=False, label="Sender id")
-    since = forms.DateTimeField(required=False, help_text="UTC, e.g. 2026-11-02 09:00")
-    until = forms.DateTimeField(required=False)
+    # Telegram's numeric user id (shown beside each sender's name); a name is not searched.
+    sender = forms.IntegerField(
+        required=False,
+        label="Sender's user id (a number)",
+        widget=forms.NumberInput(attrs={"placeholder": "e.g. 123456789"}),
+    )
+    since = _moment("Since (UTC)")
+    until = _moment("Until (UTC)")
     kind = forms.ChoiceField(required=False, choices=[("", "any kind")] + [(k, k) for k in KINDS])
     thread = forms.IntegerField(required=False, label="Topic id")
     q = forms.CharField(required=False, max_length=200, label="Search text")

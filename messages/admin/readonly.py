@@ -9,6 +9,9 @@ from django.http import HttpRequest
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
+    # Its record's page has no History link and no Save buttons: there is nothing to do there.
+    change_form_template = "admin/archive/readonly_change_form.html"
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 

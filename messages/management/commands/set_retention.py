@@ -6,31 +6,36 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from messages import audit
-from messages.models import ChatRetention
+from messages import retention
 
 
 class Command(BaseCommand):
     help = (
         "Sets how long a chat's messages are kept (purge_messages deletes what is older), or "
-        "'forever' (the default). Also editable in the admin."
+        f"'forever' (the default). DAYS is {retention.MIN_DAYS} to {retention.MAX_DAYS}. "
+        "Audited; also editable in the admin (with archive.manage_retention)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("chat_id", type=int, help="The Telegram chat id, e.g. -1001234567890.")
-        parser.add_argument("period", help="Days to keep (1 or more), or 'forever'.")
+        parser.add_argument(
+            "period",
+            help=f"Days to keep ({retention.MIN_DAYS}-{retention.MAX_DAYS}), or 'forever'.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         chat_id, period = options["chat_id"], options["period"].strip().lower()
         if period == "forever":
-            ChatRetention.objects.filter(chat_id=chat_id).delete()
-            said = f"chat {chat_id}: messages are kept forever"
-        else:
-            if not period.isdigit() or int(period) < 1:
-                raise CommandError(
-                    f"{options['period']!r}: give a number of days (1 or more) or 'forever'"
-                )
-            ChatRetention.objects.update_or_create(chat_id=chat_id, defaults={"days": int(period)})
-            said = f"chat {chat_id}: messages older than {int(period)} days are purged"
-        audit.record_command("set_retention", chat_id=chat_id, filters={"period": period})
-        self.stdout.write(said)
+            retention.do_clear_retention(chat_id)
+            self.stdout.write(f"chat {chat_id}: messages are kept forever")
+            return
+        if not period.isascii() or not period.isdigit():
+            raise CommandError(
+                f"{options['period']!r}: give a number of days ({retention.MIN_DAYS} to "
+                f"{retention.MAX_DAYS}) or 'forever'"
+            )
+        try:
+            row = retention.do_set_retention(chat_id, int(period))
+        except retention.InvalidPeriod as exc:
+            raise CommandError(str(exc)) from None
+        self.stdout.write(f"chat {chat_id}: messages older than {row.days} days are purged")
