@@ -7,7 +7,7 @@ an iterable of chunks and never holds a whole file. Nothing here logs or raises 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
@@ -229,7 +229,7 @@ def _forget(row: MediaFile) -> bool:
     return False
 
 
-def open_stream(row: MediaFile) -> Iterator[bytes]:
+def open_stream(row: MediaFile) -> Generator[bytes, None, None]:
     """The file's bytes, decrypted as they are read. Raises MediaUnavailable before the first
     chunk for a file not stored, a missing blob, or one that fails to open; a failure part way
     through (a segment altered in the store) raises MediaUnavailable then. An outage of the
@@ -248,6 +248,22 @@ def open_stream(row: MediaFile) -> Iterator[bytes]:
     except CryptoError as exc:
         metrics.DECRYPT_FAILURES.labels(type(exc).__name__).inc()
         raise MediaUnavailable(f"the sealed file does not open ({type(exc).__name__})") from None
+
+
+def damage(row: MediaFile) -> str | None:
+    """Why a stored file cannot be shown (missing from the store, or it does not open: its
+    header and first segment are read and authenticated, as a download would begin), or None
+    when it opens. Tells a file that was damaged (tampered with, or replaced by another
+    archive's before create-only writes) from one that can be shown, without reading all of
+    it. Raises BlobStoreError or KeyringError in an outage: that is not the file's fault."""
+    stream = open_stream(row)
+    try:
+        next(stream, b"")
+    except MediaUnavailable as exc:
+        return str(exc)
+    finally:
+        stream.close()
+    return None
 
 
 def opened(row: MediaFile) -> Iterator[bytes]:
@@ -292,6 +308,26 @@ def delete_media_before(chat_id: int, before: int) -> int:
     for message_id in {message_id for _, message_id, _ in found}:
         blobs.delete_prefix(f"{prefix}{message_id}/")
     return len(found)
+
+
+def statuses(places: Iterable[tuple[int, int]]) -> dict[tuple[int, int], list[tuple[str, str]]]:
+    """For each (chat, message) that has media records: (file_unique_id, status) of each,
+    newest first. One query for a page of messages."""
+    wanted = set(places)
+    found: dict[tuple[int, int], list[tuple[str, str]]] = {}
+    if not wanted:
+        return found
+    rows = (
+        MediaFile.objects.filter(
+            chat_id__in={c for c, _ in wanted}, message_id__in={m for _, m in wanted}
+        )
+        .order_by("-created_at", "-pk")
+        .values_list("chat_id", "message_id", "file_unique_id", "status")
+    )
+    for chat_id, message_id, unique_id, status in rows:
+        if (chat_id, message_id) in wanted:
+            found.setdefault((chat_id, message_id), []).append((unique_id, status))
+    return found
 
 
 def count_media_before(chat_id: int, before: int) -> int:
