@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
+from django.db import DatabaseError
 from django.http import StreamingHttpResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
@@ -402,7 +403,8 @@ class MessageViewSet(viewsets.ViewSet):
             response["Content-Disposition"] = 'attachment; filename="result.json"'
             return response
         response = StreamingHttpResponse(
-            _export_lines(query, source), content_type="application/x-ndjson; charset=utf-8"
+            _export_lines(request, query, source),
+            content_type="application/x-ndjson; charset=utf-8",
         )
         response["Content-Disposition"] = 'attachment; filename="messages.ndjson"'
         return response
@@ -430,7 +432,7 @@ def _telegram_chunks(
         return
 
 
-def _export_lines(query: MessageQuery | None, source: Pages) -> Iterator[bytes]:
+def _export_lines(request: Request, query: MessageQuery | None, source: Pages) -> Iterator[bytes]:
     """One page of the store at a time: memory stays constant whatever the archive's size."""
     if query is None:
         return
@@ -440,13 +442,14 @@ def _export_lines(query: MessageQuery | None, source: Pages) -> Iterator[bytes]:
         try:
             page = store.query(replace(query, after=after))
             opened = search_query.open_page(store, page.items)
-        except (StoreError, KeyringError) as exc:
+            bodies = _with_media(request, [as_api.message(item) for item in opened])
+        except (StoreError, KeyringError, DatabaseError) as exc:
             # The 200 is already sent: the last line says the export is incomplete.
             yield json.dumps({"error": {"type": type(exc).__name__, "complete": False}}).encode()
             yield b"\n"
             return
-        for item in opened:
-            yield json.dumps(as_api.message(item), ensure_ascii=False).encode() + b"\n"
+        for body in bodies:
+            yield json.dumps(body, ensure_ascii=False).encode() + b"\n"
         if not page.has_more:
             return
         after = page.items[-1].sort_key
