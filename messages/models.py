@@ -341,3 +341,19 @@ class SearchToken(models.Model):
 
     def __str__(self) -> str:
         return f"search token of {self.chat_id}:{self.message_id}"
+
+
+class ArchiveIdentity(models.Model):
+    """This archive's own random id, made on first use (one row). Its media files are named
+    under it, so two archives that share a media directory or bucket (two databases, two
+    deployments) never name the same object, and each sees only its own files."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    archive_id = models.CharField(max_length=32, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        default_permissions = ()
+
+    def __str__(self) -> str:
+        return f"archive {self.archive_id}"

@@ -214,12 +214,16 @@ def bot_api(settings: Any) -> Any:
 @pytest.fixture(scope="session")
 def gcs_emulator() -> Any:
     """A Cloud Storage emulator (the gcp-storage-emulator package) for the session, in memory;
-    STORAGE_EMULATOR_HOST points the real google-cloud-storage client at it."""
+    STORAGE_EMULATOR_HOST points the real google-cloud-storage client at it. It is taught
+    ``ifGenerationMatch=0``, which it ignores and Cloud Storage honours (tests/peers/gcs.py)."""
     import os
     import socket
 
     from gcp_storage_emulator.server import create_server
 
+    from tests.peers.gcs import honour_if_generation_match
+
+    honour_if_generation_match()
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]

@@ -16,6 +16,7 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
+from messages.media.archive import archive_id
 from messages.models import AuditEntry, MediaFile
 from tests.conftest import Webhook, load_update, staff_client
 from webhooks.demo_data import DEMO_MEDIA
@@ -62,7 +63,8 @@ def run(command: str, *args: str) -> str:
 
 
 def blobs_of(media_path: Path, chat_id: int = CHAT) -> list[Path]:
-    return sorted(p for p in (media_path / "chats" / str(chat_id)).rglob("*") if p.is_file())
+    chat = media_path / "archives" / archive_id() / "chats" / str(chat_id)
+    return sorted(p for p in chat.rglob("*") if p.is_file())
 
 
 def make_due() -> None:
@@ -503,7 +505,7 @@ def test_a_document_with_a_non_ascii_name_keeps_it(
     assert response["Content-Disposition"] == (
         "attachment; filename*=utf-8''%D0%BE%D1%82%D1%87%D1%91%D1%82%202.4_final.pdf"
     )
-    assert response["Content-Type"] == "application/octet-stream"
+    assert response["Content-Type"] == "application/pdf"  # its sniffed type, as an attachment
 
 
 def test_a_player_can_seek_with_a_byte_range(
@@ -547,7 +549,7 @@ def test_on_the_cloud_backends_with_cloud_storage(
         gcs_bucket
     )
     [blob] = list(bucket.list_blobs())
-    assert blob.name == f"chats/{CHAT}/4131/AQAD5Ynp0DFLAANX.1"
+    assert blob.name == f"archives/{archive_id()}/chats/{CHAT}/4131/AQAD5Ynp0DFLAANX.1"
     assert PHOTO[:64] not in blob.download_as_bytes()
     media = api.get(f"/api/v1/messages/{CHAT}:4131/media/")
     assert b"".join(media.streaming_content) == PHOTO

@@ -14,6 +14,7 @@ from django import forms
 from django.contrib import admin
 from django.contrib import messages as notices
 from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.http.response import HttpResponseBase
 from django.template.response import TemplateResponse
@@ -22,11 +23,12 @@ from django.views.decorators.http import require_POST
 
 from crypto.blindindex import BadSearch, Search
 from crypto.chatkeys import is_shredded
+from crypto.errors import KeyringError
 from messages import audit, cursors
 from messages.admin.readonly import ReadOnlyAdmin
 from messages.api.auth import DECRYPT_PERMISSION
 from messages.cursors import InvalidCursor
-from messages.media import serving
+from messages.media import files, serving
 from messages.media.files import MediaUnavailable
 from messages.models import AuditEntry, BrowsableChat, MediaFile, SearchIndex
 from messages.pagination import paginate
@@ -41,6 +43,7 @@ from messages.stores.records import (
     ShreddedChat,
     StoredMessage,
     StoredRevision,
+    StoreError,
 )
 from messages.telegram import KINDS
 
@@ -335,9 +338,9 @@ class ChatBrowserAdmin(ReadOnlyAdmin):
             revisions=[as_admin.revision(stored, opened) for stored, opened in revisions],
             reply_exists=bool(reply),
             raw=raw,
-            media_files=MediaFile.objects.filter(
-                chat_id=chat.chat_id, message_id=head.message_id
-            ).order_by("-created_at"),
+            media_files=_with_trouble(
+                MediaFile.objects.filter(chat_id=chat.chat_id, message_id=head.message_id)
+            ),
         )
         return TemplateResponse(request, "admin/archive/message_detail.html", context)
 
@@ -371,6 +374,23 @@ class ChatBrowserAdmin(ReadOnlyAdmin):
             return TemplateResponse(
                 request, "admin/archive/media_unavailable.html", context, status=409
             )
+
+
+def _with_trouble(rows: QuerySet[MediaFile]) -> list[tuple[MediaFile, str | None]]:
+    """A message's files, newest first, each with what keeps a stored one from being shown:
+    None when it opens, ``unavailable`` in an outage of the media store or the keyring, else
+    why it is damaged. A file that does not open is never shown as stored (with a broken
+    image beside it)."""
+    found: list[tuple[MediaFile, str | None]] = []
+    for row in rows.order_by("-created_at"):
+        trouble = None
+        if row.status == MediaFile.STORED:
+            try:
+                trouble = files.damage(row)
+            except (StoreError, KeyringError):
+                trouble = "unavailable"
+        found.append((row, trouble))
+    return found
 
 
 def _storable(value: int) -> bool:

@@ -169,6 +169,15 @@ class MediaSerializer(serializers.Serializer):
     width = serializers.IntegerField(allow_null=True)
     height = serializers.IntegerField(allow_null=True)
     duration = serializers.IntegerField(allow_null=True)
+    status = serializers.ChoiceField(
+        choices=["pending", "stored", "failed", "too_large", "not_kept"],
+        help_text="Where the archive's copy of the file stands: pending (being fetched), "
+        "stored, failed, too_large (over the Bot API's limit), not_kept (media fetching was "
+        "off). A stored file that fails to open answers 409 at its url.",
+    )
+    url = serializers.URLField(
+        allow_null=True, help_text="Where the stored file is served, decrypted; null until stored."
+    )
 
 
 class MessageSerializer(serializers.Serializer):

@@ -7,7 +7,9 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
+from django.db import DatabaseError
 from django.http import StreamingHttpResponse
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import viewsets
@@ -37,9 +39,9 @@ from messages.api.serializers import (
     parse_message_id,
 )
 from messages.cursors import InvalidCursor
-from messages.media import serving
+from messages.media import files, serving
 from messages.media.files import MediaUnavailable
-from messages.models import ApiKey, AuditEntry
+from messages.models import ApiKey, AuditEntry, MediaFile
 from messages.pagination import Pages, paginate, paginate_by_id
 from messages.reading import as_api, opening
 from messages.search import index as search_index
@@ -165,6 +167,31 @@ def _chat_body(request: Request, record: ChatRecord) -> dict[str, Any]:
     return body
 
 
+def _with_media(request: Request, bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Adds to each message's ``media`` where its file stands (``status``: the record's, or
+    ``not_kept`` when there is none: media fetching was off) and, once stored, the ``url``
+    that serves it. The file is the one of the message's latest version, as that URL's;
+    one query for the page."""
+    places = [(b["chat_id"], b["message_id"]) for b in bodies if b["media"] is not None]
+    found = files.statuses(places)
+    for body in bodies:
+        media = body["media"]
+        if media is None:
+            continue
+        records = found.get((body["chat_id"], body["message_id"]), [])
+        wanted = media["file_unique_id"]
+        status = next((s for u, s in records if u == wanted), None) if wanted else None
+        if status is None and not wanted and records:
+            status = records[0][1]
+        media["status"] = status or "not_kept"
+        media["url"] = (
+            request.build_absolute_uri(reverse("message-media", kwargs={"pk": body["id"]}))
+            if status == MediaFile.STORED
+            else None
+        )
+    return bodies
+
+
 def _validated(serializer_class: type, data: Any) -> dict[str, Any]:
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
@@ -246,7 +273,9 @@ class MessageViewSet(viewsets.ViewSet):
             )
         except InvalidCursor as exc:
             raise ValidationError({"cursor": [str(exc)]}) from None
-        results = [as_api.message(m) for m in search_query.open_page(source, page.items)]
+        results = _with_media(
+            request, [as_api.message(m) for m in search_query.open_page(source, page.items)]
+        )
         if results:
             _audit(
                 request,
@@ -267,7 +296,7 @@ class MessageViewSet(viewsets.ViewSet):
     def retrieve(self, request: Request, pk: str) -> Response:
         chat_id, history = _history_in_scope(request, pk)
         head, revisions = opening.open_history(history)
-        body = as_api.message_detail(head, revisions)
+        [body] = _with_media(request, [as_api.message_detail(head, revisions)])
         _audit(request, "message-detail", chat_id=chat_id, message_ids=[body["id"]])
         return Response(body)
 
@@ -322,7 +351,7 @@ class MessageViewSet(viewsets.ViewSet):
         visible = [i for i in wanted if _in_scope(request, i[0])]
         found = get_store().get_messages(visible)
         ordered = [found[i] for i in wanted if i in found]
-        results = [as_api.message(m) for m in opening.open_messages(ordered)]
+        results = _with_media(request, [as_api.message(m) for m in opening.open_messages(ordered)])
         if results:
             _audit(request, "message-batch", message_ids=[r["id"] for r in results])
         return Response(
@@ -374,7 +403,8 @@ class MessageViewSet(viewsets.ViewSet):
             response["Content-Disposition"] = 'attachment; filename="result.json"'
             return response
         response = StreamingHttpResponse(
-            _export_lines(query, source), content_type="application/x-ndjson; charset=utf-8"
+            _export_lines(request, query, source),
+            content_type="application/x-ndjson; charset=utf-8",
         )
         response["Content-Disposition"] = 'attachment; filename="messages.ndjson"'
         return response
@@ -402,7 +432,7 @@ def _telegram_chunks(
         return
 
 
-def _export_lines(query: MessageQuery | None, source: Pages) -> Iterator[bytes]:
+def _export_lines(request: Request, query: MessageQuery | None, source: Pages) -> Iterator[bytes]:
     """One page of the store at a time: memory stays constant whatever the archive's size."""
     if query is None:
         return
@@ -412,13 +442,14 @@ def _export_lines(query: MessageQuery | None, source: Pages) -> Iterator[bytes]:
         try:
             page = store.query(replace(query, after=after))
             opened = search_query.open_page(store, page.items)
-        except (StoreError, KeyringError) as exc:
+            bodies = _with_media(request, [as_api.message(item) for item in opened])
+        except (StoreError, KeyringError, DatabaseError) as exc:
             # The 200 is already sent: the last line says the export is incomplete.
             yield json.dumps({"error": {"type": type(exc).__name__, "complete": False}}).encode()
             yield b"\n"
             return
-        for item in opened:
-            yield json.dumps(as_api.message(item), ensure_ascii=False).encode() + b"\n"
+        for body in bodies:
+            yield json.dumps(body, ensure_ascii=False).encode() + b"\n"
         if not page.has_more:
             return
         after = page.items[-1].sort_key

@@ -7,7 +7,7 @@ an iterable of chunks and never holds a whole file. Nothing here logs or raises 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
@@ -19,12 +19,19 @@ from django.utils import timezone
 
 from crypto import media
 from crypto.chatkeys import OPENABLE, RETIRED
-from crypto.errors import CryptoError, KeyringError
+from crypto.errors import CryptoError, DecryptionError, KeyringError
 from crypto.media import MediaIdentity
 from groupie import metrics
 from messages import sealing
+from messages.media.archive import archive_id
 from messages.media.blobs import get_blob_store
-from messages.media.blobs.base import BlobMissing, blob_name, chat_prefix
+from messages.media.blobs.base import (
+    BlobExists,
+    BlobMissing,
+    BlobStoreError,
+    blob_name,
+    chat_prefix,
+)
 from messages.media.sniffing import SNIFF_BYTES, sniff
 from messages.models import MediaFile
 from messages.telegram import IncomingMessage, MediaRef, media_of
@@ -125,6 +132,10 @@ def store(row: MediaFile, chunks: Iterable[bytes]) -> bool:
     was retired meanwhile (re-encryption finished without this file) gets the file sealed
     again under the active one, so no file is ever left under a retired version.
 
+    The name is this archive's (``archive_id``) and the store never replaces an object: a
+    second write of the same file (a retry after the record's update failed, a re-import)
+    finds its own blob there and keeps it, once it opens as this file.
+
     Raises BlobStoreError or CryptoError (the caller tries again later), or whatever
     ``chunks`` raises; nothing of a failed write is kept."""
     keys = sealing.chat_keys()
@@ -133,7 +144,7 @@ def store(row: MediaFile, chunks: Iterable[bytes]) -> bool:
         _forget(row)
         return False
     version, key = current
-    name = blob_name(row.chat_id, row.message_id, row.file_unique_id, version)
+    name = blob_name(archive_id(), row.chat_id, row.message_id, row.file_unique_id, version)
     head = bytearray()
 
     def sniffed(source: Iterable[bytes]) -> Iterator[bytes]:
@@ -143,8 +154,11 @@ def store(row: MediaFile, chunks: Iterable[bytes]) -> bool:
             yield chunk
 
     blobs = get_blob_store()
-    with blobs.writer(name) as stream:
-        size = media.seal_stream(key, version, identity(row), sniffed(chunks), stream)
+    try:
+        with blobs.writer(name) as stream:
+            size = media.seal_stream(key, version, identity(row), sniffed(chunks), stream)
+    except BlobExists:
+        size = _sealed_before(row, name, version, head)
     old_name = row.blob_name
     stored = MediaFile.objects.filter(pk=row.pk).update(
         status=MediaFile.STORED,
@@ -178,17 +192,48 @@ def store(row: MediaFile, chunks: Iterable[bytes]) -> bool:
     return True
 
 
+def _sealed_before(row: MediaFile, name: str, version: int, head: bytearray) -> int:
+    """The size of the file already at ``name`` (this archive's name for this file under
+    ``version``), which is kept as it is, once it opens to its end as this very file: only
+    this archive holds the chat key, and the sealing binds the place and the version. Its
+    first bytes replace ``head``. Raises BlobStoreError when it does not open (it is left
+    alone: the store never replaces an object), KeyringError in an outage."""
+    head.clear()
+    size = 0
+    try:
+        with get_blob_store().reader(name) as source:
+            if media.read_header(source) != version:
+                raise DecryptionError("sealed under another key version than its name says")
+            key = sealing.chat_keys().key(row.chat_id, version)
+            for chunk in media.open_stream(key, version, identity(row), source):
+                if len(head) < SNIFF_BYTES:
+                    head.extend(chunk[: SNIFF_BYTES - len(head)])
+                size += len(chunk)
+    except KeyringError:
+        raise
+    except CryptoError as exc:
+        raise BlobStoreError(
+            f"the media store holds another object named {name} ({type(exc).__name__}); "
+            "it was left as it is"
+        ) from None
+    return size
+
+
 def _forget(row: MediaFile) -> bool:
     """The chat was shredded while its file was fetched: nothing of the file stays."""
     MediaFile.objects.filter(pk=row.pk).delete()
-    get_blob_store().delete_prefix(f"{chat_prefix(row.chat_id)}{row.message_id}/")
+    blobs = get_blob_store()
+    if row.blob_name:
+        blobs.delete([row.blob_name])
+    blobs.delete_prefix(f"{chat_prefix(archive_id(), row.chat_id)}{row.message_id}/")
     return False
 
 
-def open_stream(row: MediaFile) -> Iterator[bytes]:
+def open_stream(row: MediaFile) -> Generator[bytes, None, None]:
     """The file's bytes, decrypted as they are read. Raises MediaUnavailable before the first
     chunk for a file not stored, a missing blob, or one that fails to open; a failure part way
-    through (a segment altered in the store) raises MediaUnavailable then."""
+    through (a segment altered in the store) raises MediaUnavailable then. An outage of the
+    media store or the keyring is raised as it is (BlobStoreError, KeyringError: a 503)."""
     if row.status != MediaFile.STORED or not row.blob_name:
         raise MediaUnavailable(f"the {row.kind} has not been fetched ({row.get_status_display()})")
     try:
@@ -203,6 +248,22 @@ def open_stream(row: MediaFile) -> Iterator[bytes]:
     except CryptoError as exc:
         metrics.DECRYPT_FAILURES.labels(type(exc).__name__).inc()
         raise MediaUnavailable(f"the sealed file does not open ({type(exc).__name__})") from None
+
+
+def damage(row: MediaFile) -> str | None:
+    """Why a stored file cannot be shown (missing from the store, or it does not open: its
+    header and first segment are read and authenticated, as a download would begin), or None
+    when it opens. Tells a file that was damaged (tampered with, or replaced by another
+    archive's before create-only writes) from one that can be shown, without reading all of
+    it. Raises BlobStoreError or KeyringError in an outage: that is not the file's fault."""
+    stream = open_stream(row)
+    try:
+        next(stream, b"")
+    except MediaUnavailable as exc:
+        return str(exc)
+    finally:
+        stream.close()
+    return None
 
 
 def opened(row: MediaFile) -> Iterator[bytes]:
@@ -220,11 +281,16 @@ def opened(row: MediaFile) -> Iterator[bytes]:
 
 
 def delete_chat_media(chat_id: int) -> int:
-    """Deletes a chat's media records, then every blob under its prefix (those of records a
-    fetch was still writing included: their fetch finds the record gone and deletes its blob
-    too). Returns how many records were deleted."""
-    deleted, _ = MediaFile.objects.filter(chat_id=chat_id).delete()
-    get_blob_store().delete_prefix(chat_prefix(chat_id))
+    """Deletes the blobs a chat's media records name, the records, then every blob under the
+    chat's prefix in this archive (those of records a fetch was still writing included: their
+    fetch finds the record gone and deletes its blob too). Returns how many records were
+    deleted. Never a prefix of another archive's, nor the shared ``chats/`` of archives made
+    before archive ids: files there are deleted by the names their records give."""
+    rows = MediaFile.objects.filter(chat_id=chat_id)
+    blobs = get_blob_store()
+    blobs.delete([name for name in rows.values_list("blob_name", flat=True) if name])
+    deleted, _ = rows.delete()
+    blobs.delete_prefix(chat_prefix(archive_id(), chat_id))
     return deleted
 
 
@@ -238,9 +304,30 @@ def delete_media_before(chat_id: int, before: int) -> int:
     blobs = get_blob_store()
     blobs.delete([name for _, _, name in found if name])
     MediaFile.objects.filter(pk__in=[pk for pk, _, _ in found]).delete()
+    prefix = chat_prefix(archive_id(), chat_id)
     for message_id in {message_id for _, message_id, _ in found}:
-        blobs.delete_prefix(f"{chat_prefix(chat_id)}{message_id}/")
+        blobs.delete_prefix(f"{prefix}{message_id}/")
     return len(found)
+
+
+def statuses(places: Iterable[tuple[int, int]]) -> dict[tuple[int, int], list[tuple[str, str]]]:
+    """For each (chat, message) that has media records: (file_unique_id, status) of each,
+    newest first. One query for a page of messages."""
+    wanted = set(places)
+    found: dict[tuple[int, int], list[tuple[str, str]]] = {}
+    if not wanted:
+        return found
+    rows = (
+        MediaFile.objects.filter(
+            chat_id__in={c for c, _ in wanted}, message_id__in={m for _, m in wanted}
+        )
+        .order_by("-created_at", "-pk")
+        .values_list("chat_id", "message_id", "file_unique_id", "status")
+    )
+    for chat_id, message_id, unique_id, status in rows:
+        if (chat_id, message_id) in wanted:
+            found.setdefault((chat_id, message_id), []).append((unique_id, status))
+    return found
 
 
 def count_media_before(chat_id: int, before: int) -> int:
@@ -274,7 +361,8 @@ def reseal(chat_id: int, versions: Iterable[int]) -> Checked:
 
 def verify(chat_id: int) -> Checked:
     """Opens every stored file of the chat to its end (authenticating each segment) and
-    checks its size; reports blobs that no record names."""
+    checks its size; reports blobs under this archive's prefix that no record names (another
+    archive's files in a shared store are not this archive's business)."""
     checked = Checked()
     named = set()
     rows = MediaFile.objects.filter(chat_id=chat_id, status=MediaFile.STORED)
@@ -297,7 +385,9 @@ def verify(chat_id: int) -> Checked:
         .annotate(n=Count("pk"))
     )
     checked.notes += [f"chat {chat_id}: {n} media files {status}" for status, n in unstored]
-    orphans = [n for n in get_blob_store().names(chat_prefix(chat_id)) if n not in named]
+    orphans = [
+        n for n in get_blob_store().names(chat_prefix(archive_id(), chat_id)) if n not in named
+    ]
     if orphans:
         checked.failures.append(
             f"chat {chat_id}: {len(orphans)} sealed files in the media store have no record"

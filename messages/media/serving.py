@@ -2,10 +2,11 @@
 audited, and with headers that keep a browser from treating archived bytes as our page.
 
 - Content-Type is the type sniffed from the file's own bytes when it is one of the image,
-  audio and video types shown inline, else application/octet-stream; never what the sender or
-  Telegram declared.
+  audio and video types shown inline or a PDF, ZIP or gzip file (downloaded as what it is),
+  else application/octet-stream; never what the sender or Telegram declared.
 - Content-Disposition is ``attachment`` unless the file is an image (then ``inline``, for the
-  admin's <img>); audio and video players load attachments as well.
+  admin's <img>); audio and video players load attachments as well, and a PDF is always a
+  download, never opened in the page.
 - nosniff, a sandboxing CSP, no caching: the bytes are the archive's, decrypted.
 - One byte range (``Range: bytes=…``) is answered with a 206, so players can seek and
   downloads resume; the file is still decrypted from its start, segment by segment.
@@ -28,7 +29,7 @@ from groupie import metrics
 from messages import audit
 from messages.media import files
 from messages.media.files import MediaUnavailable
-from messages.media.sniffing import OCTET_STREAM, is_inline
+from messages.media.sniffing import served_type
 from messages.models import ApiKey, MediaFile
 from messages.reading import opening
 from messages.stores.records import MessageHistory
@@ -107,7 +108,7 @@ def stream(
     except MediaUnavailable:
         _audit(request, row, channel, api_key, failed=True)
         raise
-    content_type = row.content_type if is_inline(row.content_type) else OCTET_STREAM
+    content_type = served_type(row.content_type)
     wanted = byte_range(request.headers.get("Range", ""), row.size)
     body = _watched(request, row, channel, api_key, chunks)
     if wanted is not None:

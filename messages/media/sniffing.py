@@ -26,6 +26,12 @@ INLINE = frozenset(
 )
 
 
+# Downloaded under their own type (always as an attachment, never inline): a browser saves
+# them as what they are, where application/octet-stream would lose it; with nosniff and the
+# sandbox CSP none of them runs as our page even when opened.
+DOWNLOADED = frozenset({"application/pdf", "application/zip", "application/gzip"})
+
+
 def sniff(head: bytes) -> str:
     """The content type of a file starting with ``head`` (its first SNIFF_BYTES or more)."""
     if head.startswith(b"\xff\xd8\xff"):
@@ -55,3 +61,9 @@ def sniff(head: bytes) -> str:
 
 def is_inline(content_type: str) -> bool:
     return content_type in INLINE
+
+
+def served_type(content_type: str) -> str:
+    """The Content-Type a file is served with: the sniffed type when it is one shown inline
+    or one downloaded under its own type, else application/octet-stream."""
+    return content_type if content_type in INLINE | DOWNLOADED else OCTET_STREAM

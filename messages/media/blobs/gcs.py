@@ -2,7 +2,10 @@
 
 Writes are resumable uploads in 8 MiB chunks and reads are ranged downloads of the same size,
 so neither holds a file in memory. An upload that fails part way is never finalized: no
-partial object appears. The client honours ``STORAGE_EMULATOR_HOST`` (the tests' emulator).
+partial object appears. Every upload carries ``ifGenerationMatch=0``: Cloud Storage then
+finalizes it only if no object of that name exists (else 412, BlobExists here), so a write
+never replaces an object, another deployment's included. The client honours
+``STORAGE_EMULATOR_HOST`` (the tests' emulator, which the tests teach that precondition).
 The service account needs roles/storage.objectUser on the bucket, nothing project-wide.
 """
 
@@ -17,11 +20,13 @@ from typing import Any, BinaryIO, cast
 from google.api_core import exceptions as google_exceptions
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage  # type: ignore[attr-defined]  # no stubs for it
+from google.cloud.storage.exceptions import InvalidResponse  # type: ignore[import-untyped]
 
-from messages.media.blobs.base import BlobMissing, BlobStore, BlobStoreError
+from messages.media.blobs.base import BlobExists, BlobMissing, BlobStore, BlobStoreError
 
 CHUNK_BYTES = 8 * 1024 * 1024
-_FAILURES = (google_exceptions.GoogleAPIError, OSError)
+# A resumable upload's refusals arrive as InvalidResponse, not as an API error.
+_FAILURES = (google_exceptions.GoogleAPIError, OSError, InvalidResponse)
 
 
 class GCSBlobStore(BlobStore):
@@ -39,11 +44,11 @@ class GCSBlobStore(BlobStore):
     def writer(self, name: str) -> Iterator[BinaryIO]:
         blob = self.bucket.blob(name, chunk_size=self.chunk_bytes)
         try:
-            stream = blob.open("wb", content_type="application/octet-stream")
+            stream = blob.open("wb", content_type="application/octet-stream", if_generation_match=0)
         except _FAILURES as exc:
-            raise BlobStoreError(f"media bucket: {type(exc).__name__}") from None
+            raise _translated(exc, name) from None
         try:
-            yield stream
+            yield cast(BinaryIO, _TranslatingWriter(stream, name))
         except BaseException:
             # Cancels the resumable upload (and keeps the writer's finalizer from completing
             # it with what was buffered): no object, not even a partial one.
@@ -53,7 +58,7 @@ class GCSBlobStore(BlobStore):
         try:
             stream.close()
         except _FAILURES as exc:
-            raise BlobStoreError(f"media bucket: {type(exc).__name__}") from None
+            raise _translated(exc, name) from None
 
     @contextmanager
     def reader(self, name: str) -> Iterator[BinaryIO]:
@@ -95,6 +100,29 @@ class GCSBlobStore(BlobStore):
             except _FAILURES as exc:
                 raise BlobStoreError(f"media bucket: {type(exc).__name__}") from None
         return deleted
+
+
+def _translated(exc: BaseException, name: str) -> BlobStoreError:
+    """A write's failure as the contract names it: 412 (the object exists) is BlobExists."""
+    response = getattr(exc, "response", None)
+    status = getattr(response, "status_code", None) or getattr(exc, "code", None)
+    if isinstance(exc, google_exceptions.PreconditionFailed) or status == 412:
+        return BlobExists(f"blob {name} exists")
+    return BlobStoreError(f"media bucket: {type(exc).__name__}")
+
+
+class _TranslatingWriter:
+    """An upload stream whose failures (a chunk is sent once 8 MiB are buffered) are the
+    contract's errors, not the client's."""
+
+    def __init__(self, stream: Any, name: str) -> None:
+        self.stream, self.name = stream, name
+
+    def write(self, data: bytes) -> int:
+        try:
+            return int(self.stream.write(data))
+        except _FAILURES as exc:
+            raise _translated(exc, self.name) from None
 
 
 class _Translating:

@@ -1,9 +1,10 @@
 """A directory of blobs (``var/media`` by default): one box, the default.
 
-A blob is written to a temporary file beside its place and renamed into it when whole, so a
-reader never sees half a file and a crash leaves only a ``.part`` file (ignored, and removed
-by the next write of that name). Files are 0600 and directories 0700: the bytes are sealed,
-but their names and sizes are the archive's metadata.
+A blob is written to a temporary file beside its place, flushed to disk, and linked into its
+place when whole (``link`` fails if the name exists, where a rename would replace it: another
+archive's file, or another writer's), so a reader never sees half a file, nothing is ever
+overwritten, and a crash leaves only a ``.part`` file (ignored by listings). Files are 0600 and
+directories 0700: the bytes are sealed, but their names and sizes are the archive's metadata.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-from messages.media.blobs.base import BlobMissing, BlobStore, BlobStoreError
+from messages.media.blobs.base import BlobExists, BlobMissing, BlobStore, BlobStoreError
 
 PART = ".part"
 
@@ -35,6 +36,8 @@ class LocalBlobStore(BlobStore):
         path = self._path(name)
         try:
             self._directory(path.parent)
+            if path.exists():  # early, to spare the copy; the link below is what decides
+                raise BlobExists(f"blob {name} exists")
             handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=PART)
         except OSError as exc:
             raise BlobStoreError(f"media store {self.root}: {exc.strerror}") from None
@@ -43,11 +46,15 @@ class LocalBlobStore(BlobStore):
                 yield stream
                 stream.flush()
                 os.fsync(stream.fileno())
-            os.replace(temporary, path)
-            _sync_directory(path.parent)  # the rename itself survives a crash
-        except BaseException:
+            try:
+                os.link(temporary, path)  # atomic, and never replaces: EEXIST if taken
+            except FileExistsError:
+                raise BlobExists(f"blob {name} exists") from None
+            except OSError as exc:
+                raise BlobStoreError(f"media store {self.root}: {exc.strerror}") from None
+            _sync_directory(path.parent)  # the new link itself survives a crash
+        finally:
             Path(temporary).unlink(missing_ok=True)
-            raise
 
     def _directory(self, directory: Path) -> None:
         """Makes ``directory`` and any missing parent 0700 (mkdir's parents=True would give
