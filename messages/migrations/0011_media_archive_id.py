@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('archive', '0009_search_index'),
+        ('archive', '0010_retention_permission'),
     ]
 
     operations = [
