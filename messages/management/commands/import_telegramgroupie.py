@@ -62,7 +62,7 @@ class Command(BaseCommand):
                 f"the archive is unavailable ({type(exc).__name__}) after "
                 f"{tally.counts['imported']} messages; run again: it continues"
             ) from None
-        for line in tally.shown_reasons():
+        for line in tally.skipped_lines():
             self.stderr.write(line)
         summary = (
             f"{sum(tally.counts.values())} documents: {tally.counted(dry_run=options['dry_run'])}; "
