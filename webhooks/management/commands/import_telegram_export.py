@@ -67,7 +67,8 @@ class Command(BaseCommand):
             except (StoreError, CryptoError, DatabaseError) as exc:
                 raise CommandError(
                     f"the archive is unavailable ({type(exc).__name__}); "
-                    f"{tally.counts['imported']} messages imported so far. Run again: it continues."
+                    f"{counted(tally.counts['imported'], 'message')} imported so far. Run again: "
+                    "it continues."
                 ) from None
         for line in tally.skipped_lines():
             self.stderr.write(line)
