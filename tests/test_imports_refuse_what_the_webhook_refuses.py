@@ -132,6 +132,11 @@ def test_a_message_that_is_not_an_object_is_skipped(db: None, tmp_path: Path) ->
             '"messages": [{"id": 1, "type": "message", "date_unixtime": "1740819601"}]}',
             "the file has the same key twice",
         ),
+        (
+            '{"name": "Crew", "type": "private_supergroup", "id": 9007199254740993, '
+            '"messages": [{"id": 1, "type": "message", "date_unixtime": "1740819601"}]}',
+            "the chat's id is out of range",
+        ),
     ],
 )
 def test_a_file_that_is_not_an_export_is_refused_and_nothing_archived(
