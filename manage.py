@@ -11,6 +11,10 @@ def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "groupie.settings")
     from django.core.management import execute_from_command_line
 
+    from groupie.logging import quiet_one_off_commands
+
+    quiet_one_off_commands(sys.argv, os.environ)
+
     execute_from_command_line(sys.argv)
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+from collections.abc import MutableMapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -163,6 +164,20 @@ class TextFormatter(logging.Formatter):
             if record.__dict__.get(name) is not None
         ]
         return f"{line}  [{' '.join(tags)}]" if tags else line
+
+
+# Commands that run until stopped: their log lines are what they have to show.
+LONG_RUNNING_COMMANDS = frozenset({"runserver", "db_worker", "poll_updates"})
+
+
+def quiet_one_off_commands(argv: list[str], environ: MutableMapping[str, str]) -> None:
+    """For manage.py, before Django starts: with text logs (a terminal), a one-off command
+    (key_status, rotate_kek, an import) prints only its own lines, not its INFO log lines
+    ("rotate_kek finished: ok", timestamped) between them. Warnings and errors still show; JSON
+    logs (production, a Cloud Run job) keep every line; a GROUPIE_LOG_LEVEL set wins."""
+    command = argv[1] if len(argv) > 1 else ""
+    if environ.get("GROUPIE_LOG_FORMAT") == "text" and command not in LONG_RUNNING_COMMANDS:
+        environ.setdefault("GROUPIE_LOG_LEVEL", "WARNING")
 
 
 def logging_config(*, log_format: str, level: str, project: str) -> dict[str, Any]:

@@ -5,15 +5,19 @@ system cannot hold.
 encoder will write back out), keeps the last of duplicate keys, and nests as deep as the
 interpreter's recursion allows (a record nested ~950 deep parses, then fails to be encoded
 again). ``loads`` here refuses all of these with a ``StrictJSONError`` naming the problem,
-never a value, so callers can answer 400 and change nothing.
+never a value, so callers can answer 400 and change nothing. ``build`` applies the same rules
+to one value of a streamed document (ijson's events), for files too large to load whole.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
+
+DUPLICATE_KEY = "an object has the same key twice"
+NOT_FINITE = "a number is too large to represent"
 
 
 class StrictJSONError(ValueError):
@@ -27,14 +31,14 @@ def _no_constants(name: str) -> Any:
 def _finite(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
-        raise StrictJSONError("a number is too large to represent")
+        raise StrictJSONError(NOT_FINITE)
     return value
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result = dict(pairs)
     if len(result) != len(pairs):
-        raise StrictJSONError("an object has the same key twice")
+        raise StrictJSONError(DUPLICATE_KEY)
     return result
 
 
@@ -68,11 +72,75 @@ def loads(body: bytes | str, *, max_depth: int) -> Any:
     except StrictJSONError:
         raise
     except RecursionError:
-        raise StrictJSONError(f"nested deeper than {max_depth} levels") from None
+        raise StrictJSONError(too_deep(max_depth)) from None
     except ValueError:  # JSONDecodeError and UnicodeDecodeError; their text quotes the body
         raise StrictJSONError("body is not valid JSON") from None
     if depth(value) > max_depth:
-        raise StrictJSONError(f"nested deeper than {max_depth} levels")
+        raise StrictJSONError(too_deep(max_depth))
+    return value
+
+
+def too_deep(max_depth: int) -> str:
+    return f"nested deeper than {max_depth} levels"
+
+
+_STARTS = {"start_map": dict, "start_array": list}
+_ENDS = frozenset({"end_map", "end_array"})
+
+
+def build(event: str, value: Any, events: Iterator[tuple[str, Any]], *, max_depth: int) -> Any:
+    """The value a streaming parser's ``event`` (with its ``value``) begins, read on from
+    ``events`` (ijson's ``(event, value)`` pairs) to its end and no further, under ``loads``'s
+    rules. A refused value is still read to its end, so the stream can go on after it; what is
+    nested too deep is never built."""
+    if event not in _STARTS:
+        return _scalar(value)
+    problem = ""
+    root: Any = _STARTS[event]()
+    stack: list[Any] = [root]
+    keys: list[str | None] = [None]  # the key awaiting its value, per open object
+    skipped = 0  # levels open beyond max_depth, read and dropped
+    for event, value in events:
+        if skipped:
+            skipped += 1 if event in _STARTS else -1 if event in _ENDS else 0
+            continue
+        if event in _ENDS:
+            stack.pop()
+            keys.pop()
+            if not stack:
+                break
+            continue
+        if event == "map_key":
+            if value in stack[-1]:
+                problem = problem or DUPLICATE_KEY
+            keys[-1] = value
+            continue
+        if event in _STARTS:
+            if len(stack) >= max_depth:
+                problem, skipped = problem or too_deep(max_depth), 1
+                continue
+            item = _STARTS[event]()
+        else:
+            try:
+                item = _scalar(value)
+            except StrictJSONError as exc:
+                problem, item = problem or str(exc), None
+        container = stack[-1]
+        if isinstance(container, list):
+            container.append(item)
+        elif keys[-1] not in container:  # the first of duplicate keys is kept
+            container[keys[-1]] = item
+        if event in _STARTS:
+            stack.append(item)
+            keys.append(None)
+    if problem:
+        raise StrictJSONError(problem)
+    return root
+
+
+def _scalar(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise StrictJSONError(NOT_FINITE)
     return value
 
 

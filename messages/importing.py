@@ -1,5 +1,9 @@
 """Archiving history from elsewhere (a Telegram Desktop export, the Flask prototype): each
-message, as the Bot API message the webhook would have carried, through ``archive()``."""
+message, as the Bot API message the webhook would have carried, through ``archive()``.
+
+An import holds a message to the webhook's rules: what the webhook would answer 400 is not
+archived but skipped, and every skipped message is named (its chat and id, or where it sits)
+with the reason, never its content."""
 
 from __future__ import annotations
 
@@ -7,19 +11,20 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from messages.services import archive
+from django.conf import settings
+
+from groupie import strictjson
+from messages.services import archive, sealed_plaintext
 from messages.stores.records import PutOutcome, RecordRefused
-from messages.telegram import IncomingMessage, InvalidMessage, parse_message
+from messages.telegram import MAX_UPDATE_DEPTH, IncomingMessage, InvalidMessage, parse_message
 
 
 @dataclass
 class Tally:
-    """What an import did: imported, already present, skipped (with the reasons)."""
+    """What an import did: imported, already present, skipped (each with its reason)."""
 
     counts: Counter[str] = field(default_factory=Counter)
     reasons: list[str] = field(default_factory=list)
-
-    SHOWN_REASONS = 5
 
     def counted(self, *, dry_run: bool) -> str:
         """ "7 imported, 0 already present, 1 skipped": the middle of an import's summary."""
@@ -30,11 +35,12 @@ class Tally:
             f"{counts['skipped']} skipped"
         )
 
-    def shown_reasons(self) -> list[str]:
-        """The first few skip reasons, as lines for stderr."""
-        return [f"  skipped: {reason}" for reason in self.reasons[: self.SHOWN_REASONS]]
+    def skipped_lines(self) -> list[str]:
+        """One line per skipped message, for stderr."""
+        return [f"  skipped {reason}" for reason in self.reasons]
 
     def skip(self, reason: str) -> None:
+        """``reason``: "chat C, message M: why", naming the message and the rule, no content."""
         self.counts["skipped"] += 1
         self.reasons.append(reason)
 
@@ -52,13 +58,33 @@ class Tally:
         except InvalidMessage as exc:
             self.skip(f"{where}: {exc}")
             return None
+        refused = _beyond_the_webhook(message)
+        if refused:
+            self.skip(f"{where}: {refused}")
+            return None
         if dry_run:
             self.counts["imported"] += 1
             return None
         try:
             outcome = archive(incoming)
-        except (RecordRefused, UnicodeEncodeError) as exc:
-            self.skip(f"{where}: {type(exc).__name__}")
+        except RecordRefused:
+            self.skip(f"{where}: it holds values the archive cannot store")
             return None
         self.counts["present" if outcome is PutOutcome.DUPLICATE else "imported"] += 1
         return incoming
+
+
+def _beyond_the_webhook(message: dict[str, Any]) -> str:
+    """Why the webhook would refuse ``message`` in an Update, beyond its fields ("" if it
+    would not): nested too deep, text that is not Unicode, or larger than its body limit."""
+    if strictjson.depth(message) >= MAX_UPDATE_DEPTH:
+        return strictjson.too_deep(MAX_UPDATE_DEPTH - 1)
+    try:
+        size = len(sealed_plaintext(message))
+    except UnicodeEncodeError:
+        # A lone UTF-16 surrogate escaped in the JSON: not text, and never sent by Telegram.
+        return "it holds text that is not valid Unicode"
+    limit = settings.WEBHOOK_MAX_BODY_BYTES
+    if size > limit:
+        return f"{size:,} bytes, more than the {limit:,} the webhook accepts in an update"
+    return ""

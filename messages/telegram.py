@@ -72,6 +72,10 @@ KINDS = (*CONTENT_KINDS, "service", "other")
 
 _INT64 = 2**63
 MAX_ID = 2**53 - 1
+# Telegram's deepest structures (a reply markup's buttons, a checklist's entities) nest about
+# ten levels inside an Update; anything much deeper is not from Telegram. The webhook refuses
+# such an Update, and the imports a message nested as deep inside one.
+MAX_UPDATE_DEPTH = 32
 MAX_CHAT_TYPE = 16  # "private", "group", "supergroup", "channel"; the column holds 16
 MAX_MEDIA_GROUP_ID = 64  # the column's width
 # Unix seconds up to the end of year 9999: what a date can be shown as.

@@ -100,3 +100,11 @@ def test_bad_filter_values_are_400_naming_the_field(
     response = api.get(f"{URL}?{query}")
     assert response.status_code == 400
     assert field in response.json()
+
+
+def test_an_unknown_kind_is_400_listing_the_kinds(api: Any, demo: None) -> None:
+    response = api.get(f"{URL}?kind=picture")
+    assert response.status_code == 400
+    [said] = response.json()["kind"]
+    assert said.startswith('"picture" is not a kind; use one of text, animation, photo, ')
+    assert said.endswith(", service, other.")

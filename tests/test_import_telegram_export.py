@@ -43,7 +43,7 @@ def test_a_chat_export_is_archived_once_with_its_text_entities_and_media(
     (tmp_path / "photos" / "photo_1@01-03-2025_09-03-00.jpg").write_bytes(photo)
     said = run(str(tmp_path / "result.json"))
     assert said == (
-        "import_telegram_export: 1 chats, 7 imported, 0 already present, 0 skipped; "
+        "import_telegram_export: 1 chat, 7 imported, 0 already present, 0 skipped; "
         "files: 1 sealed, 0 already kept, 1 not in the export"
     )
     media = api.get(f"/api/v1/messages/{CHAT}:14/media/")
@@ -73,7 +73,7 @@ def test_a_chat_export_is_archived_once_with_its_text_entities_and_media(
     # Again: nothing added.
     again = run(str(tmp_path / "result.json"))
     assert again == (
-        "import_telegram_export: 1 chats, 0 imported, 7 already present, 0 skipped; "
+        "import_telegram_export: 1 chat, 0 imported, 7 already present, 0 skipped; "
         "files: 0 sealed, 1 already kept, 1 not in the export"
     )
 
@@ -97,7 +97,7 @@ def test_what_the_webhook_archived_is_not_archived_twice(webhook: Webhook) -> No
 def test_the_account_export_and_one_chat_of_it(db: None) -> None:
     account = str(EXPORTS / "account_result.json")
     assert run(account, "--chat", "5550001111", "--dry-run").endswith(
-        "1 chats, 1 would be imported, 0 already present, 0 skipped"
+        "1 chat, 1 would be imported, 0 already present, 0 skipped"
     )
     assert get_store().get_chat(5550001111) is None  # a dry run archives nothing
     assert "2 chats, 8 imported, 0 already present, 0 skipped;" in run(account)

@@ -120,3 +120,28 @@ def test_a_wrong_key_stops_naming_the_document_and_the_key(
     prototype.add_key(wrong)
     with pytest.raises(CommandError, match=r"document messages/.*would not unwrap.*other"):
         run(old_project, "--kms-key", wrong)
+
+
+def test_a_document_larger_than_the_webhook_accepts_is_skipped_by_name(
+    prototype: Any, old_project: str
+) -> None:
+    """Its text fits a Firestore document, but as the message the webhook would have carried
+    (JSON, every control character escaped) it is over the webhook's limit: skipped and
+    named, never archived without its text or cut."""
+    from google.cloud import firestore
+
+    kms_client = CloudKMSKeyring(key_name=OLD_KEY, endpoint=prototype.endpoint).client
+    firestore.Client(project=old_project).collection("messages").document("huge").set(
+        {
+            "message_id": 7,
+            "chat_id": CHAT,
+            "encrypted_text": prototype_encrypt(kms_client, "\x01" * 200_000),
+            "timestamp": datetime(2025, 1, 1, 12, 7, tzinfo=UTC),
+        }
+    )
+    out, err = StringIO(), StringIO()
+    arguments = ("--project", old_project, "--kms-key", OLD_KEY)
+    call_command("import_telegramgroupie", *arguments, stdout=out, stderr=err)
+    assert "3 imported, 1 already present, 2 skipped" in out.getvalue()
+    assert "  skipped document messages/huge: 1,200," in err.getvalue()
+    assert "more than the 1,048,576 the webhook accepts in an update" in err.getvalue()

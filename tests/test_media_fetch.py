@@ -236,7 +236,7 @@ def test_retries_run_out_then_the_file_is_failed_and_a_command_retries_it(
     assert run("retry_media_fetches") == "retry_media_fetches: 1 file queued to be fetched again"
     out = StringIO()
     call_command("verify_archive", stdout=out, stderr=StringIO())
-    assert f"chat {CHAT}: 1 media files pending" in out.getvalue()
+    assert f"chat {CHAT}: 1 media file pending" in out.getvalue()
     run_worker()
     row.refresh_from_db()
     assert (row.status, row.attempts) == ("stored", 1)
@@ -379,10 +379,10 @@ def test_purging_old_messages_deletes_their_files_only(
     run_worker()
     assert (
         run("purge_messages", "--older-than", "30", "--dry-run")
-        == "purge_messages: 1 messages (1 media files) would be purged in 1 chats"
+        == "purge_messages: 1 message (1 media file) would be purged in 1 chat"
     )
     assert run("purge_messages", "--older-than", "30") == (
-        "purge_messages: 1 messages (1 versions, 1 media files) purged in 1 chats"
+        "purge_messages: 1 message (1 version, 1 media file) purged in 1 chat"
     )
     assert list(MediaFile.objects.values_list("message_id", flat=True)) == [2]
     [kept] = blobs_of(media_path)

@@ -53,12 +53,12 @@ def test_each_chat_keeps_its_period_and_forever_is_the_default(
     )
     assert (
         run("purge_messages", "--dry-run")
-        == "purge_messages: 2 messages (0 media files) would be purged in 1 chats"
+        == "purge_messages: 2 messages (0 media files) would be purged in 1 chat"
     )
     assert get_store().get_chat(OLD).message_count == 3  # a dry run deletes nothing
     assert (
         run("purge_messages")
-        == "purge_messages: 2 messages (2 versions, 0 media files) purged in 1 chats"
+        == "purge_messages: 2 messages (2 versions, 0 media files) purged in 1 chat"
     )
     assert get_store().get_message(OLD, 1) is None
     assert get_store().get_message(OLD, 3) is not None
@@ -66,7 +66,7 @@ def test_each_chat_keeps_its_period_and_forever_is_the_default(
     assert AuditEntry.objects.filter(action="purge_messages").count() == 1
     assert (
         run("purge_messages")
-        == "purge_messages: 0 messages (0 versions, 0 media files) purged in 1 chats"
+        == "purge_messages: 0 messages (0 versions, 0 media files) purged in 1 chat"
     )
     assert run("set_retention", str(OLD), "forever").endswith("kept forever")
     assert not ChatRetention.objects.exists()
@@ -75,7 +75,7 @@ def test_each_chat_keeps_its_period_and_forever_is_the_default(
 def test_older_than_applies_to_the_chats_chosen(webhook: Webhook) -> None:
     archive_history(webhook)
     said = run("purge_messages", "--older-than", "50", "--chat", str(RECENT))
-    assert said == "purge_messages: 1 messages (1 versions, 0 media files) purged in 1 chats"
+    assert said == "purge_messages: 1 message (1 version, 0 media files) purged in 1 chat"
     assert get_store().get_chat(RECENT).message_count == 2
     assert get_store().get_chat(OLD).message_count == 3
     with pytest.raises(CommandError, match="number of days"):

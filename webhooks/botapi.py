@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import time
+import unicodedata
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -125,6 +126,14 @@ class BotApi:
         path = result.get("file_path") if isinstance(result, dict) else None
         if not isinstance(path, str) or not path:
             raise BotApiError("getFile", "Telegram gave no file_path (the file cannot be fetched)")
+        if any(unicodedata.category(c) == "Cc" for c in path):
+            # No URL can hold one (urllib raises InvalidURL, quoting the URL and so the token):
+            # a failure for good, as a 4xx from Telegram is.
+            raise BotApiError(
+                "getFile",
+                "Telegram gave a file_path with control characters (it cannot be fetched)",
+                status=400,
+            )
         size = result.get("file_size")
         return TelegramFile(path, size if isinstance(size, int) else None)
 

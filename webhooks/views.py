@@ -17,14 +17,12 @@ from django.views.decorators.http import require_POST
 
 from groupie import metrics, strictjson
 from groupie.strictjson import StrictJSONError
+from messages.telegram import MAX_UPDATE_DEPTH
 from webhooks.intake import IGNORED, INVALID, UNAVAILABLE, take
 
 logger = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name, not a secret
-# Telegram's deepest structures (a reply markup's buttons, a checklist's entities) nest about
-# ten levels inside an Update; anything much deeper is not from Telegram.
-MAX_DEPTH = 32
 
 
 def _secret_matches(candidate: str | None) -> bool:
@@ -84,7 +82,7 @@ def _receive(request: HttpRequest) -> HttpResponse:
         metrics.UPDATES.labels("unknown", "invalid").inc()
         return _status(400, "body shorter than its Content-Length")
     try:
-        data = strictjson.loads(body, max_depth=MAX_DEPTH)
+        data = strictjson.loads(body, max_depth=MAX_UPDATE_DEPTH)
     except StrictJSONError as exc:
         # Its text names the problem, never content.
         metrics.UPDATES.labels("unknown", "invalid").inc()

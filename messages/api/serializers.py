@@ -64,6 +64,9 @@ def parse_message_id(value: str) -> tuple[int, int]:
     return chat_id, message_id
 
 
+_KINDS = ", ".join(KINDS)
+
+
 class MessageFilterSerializer(serializers.Serializer):
     chat = serializers.ListField(
         child=serializers.IntegerField(min_value=INT64_MIN, max_value=INT64_MAX),
@@ -79,7 +82,13 @@ class MessageFilterSerializer(serializers.Serializer):
     )
     since = TelegramDateField(required=False, help_text="Telegram date ≥ this (inclusive).")
     until = TelegramDateField(required=False, help_text="Telegram date ≤ this (inclusive).")
-    kind = serializers.ChoiceField(choices=KINDS, required=False)
+    kind = serializers.ChoiceField(
+        choices=KINDS,
+        required=False,
+        help_text=f"What the message is: {_KINDS}.",
+        # DRF's own message names no choice: the caller should not need the docs to fix it.
+        error_messages={"invalid_choice": f'"{{input}}" is not a kind; use one of {_KINDS}.'},
+    )
     edited = serializers.BooleanField(required=False, help_text="Only edited, or only unedited.")
     ordering = serializers.ChoiceField(choices=["date", "-date"], default="-date")
     search = serializers.CharField(

@@ -29,6 +29,7 @@ from crypto.chatkeys import OPENABLE
 from crypto.errors import CryptoError
 from crypto.keyrings.base import DESTROYED, DISABLED, ENABLED, KekVersion
 from groupie import metrics
+from groupie.commands import counted
 from messages import audit, sealing
 from messages.keys.locking import Lease, LockLost, maintenance_lock
 from messages.keys.operations import KeysKeptChanging, Lifecycle, Pacer, Report
@@ -163,13 +164,13 @@ def do_rotate_kek(*, dry_run: bool = False, run: RunOptions | None = None) -> Re
             current = keyring.version_of(keyring.primary_version()).label
             report.notes.append(
                 f"would create a KEK version to follow version {current} as primary; "
-                f"rewrap_keys would then move {stale:,} chat keys"
+                f"rewrap_keys would then move {counted(stale, 'chat key')}"
             )
             return report
         primary = keyring.version_of(keyring.rotate())
         report.notes.append(
             f"KEK version {primary.label} is now primary. Run rewrap_keys to move the "
-            f"{stale:,} chat keys wrapped under older versions."
+            f"{counted(stale, 'chat key')} wrapped under older versions."
         )
         report.counts["KEK versions created"] = 1
         report.counts["chat keys to rewrap"] = stale
@@ -237,7 +238,8 @@ def _refuse_if_used(lifecycle: Lifecycle, versions: list[KekVersion], *, force: 
     )
     if using and not force:
         raise Refused(
-            f"{using:,} chat keys are still wrapped under KEK version "
+            f"{counted(using, 'chat key')} {'is' if using == 1 else 'are'} still wrapped under "
+            "KEK version "
             f"{', '.join(sorted(labels))}: their chats would become unreadable. Run "
             "rewrap_keys first (or pass --force if that is what you want)."
         )

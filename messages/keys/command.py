@@ -15,6 +15,7 @@ from typing import IO, Any, cast
 
 from django.core.management.base import BaseCommand, CommandError
 
+from groupie.commands import counted
 from messages.keys.actions import STOPPING_ERRORS, Refused, RunOptions
 from messages.keys.locking import LockHeld
 from messages.keys.operations import NotInArchive, Report
@@ -83,10 +84,13 @@ class LifecycleCommand(BaseCommand):
         for line in report.failures[:MAX_FAILURE_LINES]:
             self.stderr.write(f"FAILED {line}")
         if len(report.failures) > MAX_FAILURE_LINES:
-            self.stderr.write(f"… and {len(report.failures) - MAX_FAILURE_LINES:,} more failures")
+            more = len(report.failures) - MAX_FAILURE_LINES
+            self.stderr.write(f"… and {counted(more, 'more failure')}")
         self.stdout.write(report.summary())
         if report.failed:
-            raise CommandError(f"{self.name} finished with {len(report.failures):,} failures")
+            raise CommandError(
+                f"{self.name} finished with {counted(len(report.failures), 'failure')}"
+            )
 
 
 def chat_argument(parser: ArgumentParser, *, positional: bool = False) -> None:

@@ -30,6 +30,7 @@ from crypto.chatkeys import (
 from crypto.envelope import message_identity, title_identity
 from crypto.errors import CryptoError, DecryptionError, KeyringError
 from crypto.keyrings.base import Keyring
+from groupie.commands import counted
 from messages.keys.progress import Progress
 from messages.media import files
 from messages.models import SearchIndex
@@ -454,7 +455,8 @@ class Lifecycle:
                 report.counts["heads opened"] += _count(heads_opened)
             if seen != chat.message_count:
                 report.fail(
-                    f"chat {chat.chat_id}: the directory counts {chat.message_count} messages, "
+                    f"chat {chat.chat_id}: the directory counts "
+                    f"{counted(chat.message_count, 'message')}, "
                     f"the store holds {seen}"
                 )
             if chat.sealed_title is not None:

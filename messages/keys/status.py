@@ -9,6 +9,7 @@ from typing import Any
 
 from crypto.chatkeys import OPENABLE, STATES, SUPERSEDED, ChatKeyRecord, is_shredded
 from crypto.keyrings.base import KekVersion, Keyring
+from groupie.commands import counted
 from messages.keys import locking
 from messages.models import MaintenanceCheckpoint
 from messages.stores.base import MessageStore
@@ -33,7 +34,8 @@ class Status:
     @property
     def attention(self) -> list[str]:
         return [
-            f"{n:,} chat keys are wrapped under KEK version {label}, which does not decrypt: "
+            f"{counted(n, 'chat key')} {'is' if n == 1 else 'are'} wrapped under KEK version "
+            f"{label}, which does not decrypt: "
             f"their chats cannot be read. Enable that version again, then run rewrap_keys."
             for label, n in sorted(self.unreadable.items())
         ]
@@ -137,8 +139,9 @@ def render(status: Status) -> list[str]:
     if moving:
         sources = ", ".join(f"{n:,} from {label}" for label, n in sorted(status.rewrap.items()))
         lines.append(
-            f"rewrap_keys would rewrap {moving:,} chat keys ({sources}) into KEK version "
-            f"{_label(status.primary)}: {2 * moving:,} keyring calls, no message record rewritten."
+            f"rewrap_keys would rewrap {counted(moving, 'chat key')} ({sources}) into KEK "
+            f"version {_label(status.primary)}: {counted(2 * moving, 'keyring call')}, no message "
+            "record rewritten."
         )
     else:
         lines.append(
@@ -147,8 +150,9 @@ def render(status: Status) -> list[str]:
         )
     if status.superseded_chats:
         lines.append(
-            f"reencrypt_messages would re-seal {status.superseded_revisions:,} revisions in "
-            f"{status.superseded_chats:,} chats and then retire their superseded key versions."
+            f"reencrypt_messages would re-seal {counted(status.superseded_revisions, 'revision')}"
+            f" in {counted(status.superseded_chats, 'chat')} and then retire their superseded key "
+            "versions."
         )
     else:
         lines.append("reencrypt_messages has nothing to do: no superseded chat-key versions.")

@@ -22,6 +22,7 @@ from crypto.chatkeys import OPENABLE, RETIRED
 from crypto.errors import CryptoError, DecryptionError, KeyringError
 from crypto.media import MediaIdentity
 from groupie import metrics
+from groupie.commands import counted
 from messages import sealing
 from messages.media.archive import archive_id
 from messages.media.blobs import get_blob_store
@@ -384,12 +385,15 @@ def verify(chat_id: int) -> Checked:
         .values_list("status")
         .annotate(n=Count("pk"))
     )
-    checked.notes += [f"chat {chat_id}: {n} media files {status}" for status, n in unstored]
+    checked.notes += [
+        f"chat {chat_id}: {counted(n, 'media file')} {status}" for status, n in unstored
+    ]
     orphans = [
         n for n in get_blob_store().names(chat_prefix(archive_id(), chat_id)) if n not in named
     ]
     if orphans:
         checked.failures.append(
-            f"chat {chat_id}: {len(orphans)} sealed files in the media store have no record"
+            f"chat {chat_id}: {counted(len(orphans), 'sealed file')} in the media store with "
+            "no record"
         )
     return checked

@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from crypto.errors import KeyringError
+from groupie.commands import counted
 from messages import audit
 from messages.keys.command import chats_argument
 from messages.keys.progress import Progress
@@ -79,8 +80,8 @@ class Command(BaseCommand):
         if dry_run:
             versions = sum(n for c in to_build for n in store.count_revisions(c).values())
             self.stdout.write(
-                f"build_search_index: {len(to_build)} chats would be indexed "
-                f"({versions:,} message versions), {len(built)} already built; dry run, "
+                f"build_search_index: {counted(len(to_build), 'chat')} would be indexed "
+                f"({counted(versions, 'message version')}), {len(built)} already built; dry run, "
                 "nothing changed"
             )
             return
@@ -105,19 +106,25 @@ class Command(BaseCommand):
                 filters={"revisions": result.revisions, "failed": len(result.failed)},
             )
             self.stdout.write(
-                f"chat {chat_id}: index built: {result.revisions:,} message versions indexed "
-                f"in this run, {count:,} tokens"
-                + (f", {len(result.failed)} versions could not be opened" if result.failed else "")
+                f"chat {chat_id}: index built: {counted(result.revisions, 'message version')} "
+                f"indexed in this run, {counted(count, 'token')}"
+                + (
+                    f", {counted(len(result.failed), 'version')} could not be opened"
+                    if result.failed
+                    else ""
+                )
             )
         for line in failed[:MAX_FAILURE_LINES]:
             self.stderr.write(f"FAILED {line}")
         self.stdout.write(
-            f"build_search_index: {len(to_build)} chats indexed ({versions:,} message versions, "
-            f"{tokens:,} tokens), {len(built)} already built, {len(failed)} failed"
+            f"build_search_index: {counted(len(to_build), 'chat')} indexed "
+            f"({counted(versions, 'message version')}, {counted(tokens, 'token')}), "
+            f"{len(built)} already built, {len(failed)} failed"
         )
         if failed:
             raise CommandError(
-                f"{len(failed)} message versions could not be opened and are not searchable "
+                f"{counted(len(failed), 'message version')} could not be opened and are not "
+                "searchable "
                 "(verify_archive says more)"
             )
 
@@ -142,7 +149,9 @@ class Command(BaseCommand):
                 self.stdout.write(f"chat {chat_id}: the index is already off")
         if dry_run or not chats:
             verb = "would be turned off; dry run, nothing changed" if dry_run else "turned off"
-            self.stdout.write(f"build_search_index: {len(chats)} chat indexes {verb}")
+            self.stdout.write(
+                f"build_search_index: {counted(len(chats), 'chat index', 'chat indexes')} {verb}"
+            )
             return
         dropped = {chat_id: index.turn_off(chat_id) for chat_id in chats}
         seconds = index.switch_delay().total_seconds()
@@ -154,8 +163,9 @@ class Command(BaseCommand):
                 dropped[chat_id] += get_store().drop_search_tokens(chat_id)
         for chat_id, count in dropped.items():
             audit.record_command("build_search_index", chat_id=chat_id, filters={"disable": True})
-            self.stdout.write(f"chat {chat_id}: index off, {count:,} tokens deleted")
+            self.stdout.write(f"chat {chat_id}: index off, {counted(count, 'token')} deleted")
         total = sum(dropped.values())
         self.stdout.write(
-            f"build_search_index: {len(chats)} chat indexes turned off, {total:,} tokens deleted"
+            f"build_search_index: {counted(len(chats), 'chat index', 'chat indexes')} turned "
+            f"off, {counted(total, 'token')} deleted"
         )

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from crypto.errors import CryptoError
+from groupie.commands import counted
 from messages import audit
 from messages.importing import Tally
 from messages.keys.progress import Progress
@@ -60,13 +61,15 @@ class Command(BaseCommand):
         except (StoreError, CryptoError) as exc:
             raise CommandError(
                 f"the archive is unavailable ({type(exc).__name__}) after "
-                f"{tally.counts['imported']} messages; run again: it continues"
+                f"{counted(tally.counts['imported'], 'message')}; run again: it continues"
             ) from None
-        for line in tally.shown_reasons():
+        for line in tally.skipped_lines():
             self.stderr.write(line)
         summary = (
-            f"{sum(tally.counts.values())} documents: {tally.counted(dry_run=options['dry_run'])}; "
-            f"{reader.decrypt_calls} Cloud KMS Decrypt calls (one per document: the old format)"
+            f"{counted(sum(tally.counts.values()), 'document')}: "
+            f"{tally.counted(dry_run=options['dry_run'])}; "
+            f"{counted(reader.decrypt_calls, 'Cloud KMS Decrypt call')} (one per document: the "
+            "old format)"
         )
         if not options["dry_run"]:
             audit.record_command("import_telegramgroupie", filters={"summary": summary})

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from groupie.commands import counted
 from messages import audit
 from messages.keys.command import chats_argument
 from messages.keys.progress import Progress
@@ -62,18 +63,18 @@ class Command(BaseCommand):
                 media += files.delete_media_before(chat, before)
         except (StoreError, BlobStoreError) as exc:
             raise CommandError(
-                f"the store failed ({exc}) after {deleted} messages; run again to finish"
+                f"the store failed ({exc}) after {counted(deleted, 'message')}; run again to finish"
             ) from None
         if options["dry_run"]:
             self.stdout.write(
-                f"purge_messages: {deleted} messages ({media} media files) would be purged in "
-                f"{len(plan)} chats"
+                f"purge_messages: {counted(deleted, 'message')} "
+                f"({counted(media, 'media file')}) would be purged in {counted(len(plan), 'chat')}"
             )
             return
         erased = store.erase_deleted()
         summary = (
-            f"{deleted} messages ({revisions} versions, {media} media files) purged in "
-            f"{len(plan)} chats"
+            f"{counted(deleted, 'message')} ({counted(revisions, 'version')}, "
+            f"{counted(media, 'media file')}) purged in {counted(len(plan), 'chat')}"
         )
         audit.record_command("purge_messages", filters={"summary": summary})
         self.stdout.write(f"purge_messages: {summary}")

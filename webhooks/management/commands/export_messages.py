@@ -13,6 +13,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from crypto.errors import KeyringError
+from groupie.commands import counted
 from messages import audit, exporting
 from messages.keys.command import chats_argument
 from messages.stores import get_store
@@ -69,15 +70,16 @@ class Command(BaseCommand):
                     bar.update(count)
         except (StoreError, KeyringError) as exc:
             raise CommandError(
-                f"the archive became unavailable ({type(exc).__name__}) after {written} "
-                f"messages; {output} is incomplete: delete it and run again"
+                f"the archive became unavailable ({type(exc).__name__}) after "
+                f"{counted(written, 'message')}; {output} is incomplete: delete it and run again"
             ) from None
         audit.record_command(
             "export_messages",
             filters={"format": options["format"], "chats": options["chat"] or "every chat"},
         )
         self.stdout.write(
-            f"export_messages: {written} messages of {len(chats)} chats to {output} "
+            f"export_messages: {counted(written, 'message')} of {counted(len(chats), 'chat')} "
+            f"to {output} "
             f"({options['format']}, mode 0600)"
         )
 

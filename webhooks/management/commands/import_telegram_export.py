@@ -12,6 +12,7 @@ from django.db import DatabaseError
 from tqdm import tqdm
 
 from crypto.errors import CryptoError
+from groupie.commands import counted
 from messages.importing import Tally
 from messages.keys.command import chats_argument
 from messages.stores.records import StoreError
@@ -48,30 +49,31 @@ class Command(BaseCommand):
                     raw, "read", total=path.stat().st_size, desc="export", file=sys.stderr
                 ).__enter__()
             try:
-                for chat, position, message in messages(stream, str(path)):
-                    if wanted and chat.chat_id not in wanted:
+                for exported in messages(stream, str(path)):
+                    if wanted and exported.chat.chat_id not in wanted:
                         continue
-                    chats.add(chat.chat_id)
-                    where = f"chat {chat.chat_id}, message #{position}"
-                    incoming = tally.archive(message, where, dry_run=options["dry_run"])
+                    chats.add(exported.chat.chat_id)
+                    if exported.message is None:
+                        tally.skip(f"{exported.where}: {exported.refused}")
+                        continue
+                    message = exported.message
+                    incoming = tally.archive(message, exported.where, dry_run=options["dry_run"])
                     if incoming is not None:
                         relative = (message.get("groupie_import") or {}).get("file")
                         kept = keep_exported_file(incoming, relative, path.parent)
                         files[kept] += 1
             except BadExport as exc:
-                raise CommandError(
-                    f"{exc}. What came before it is archived: run again after "
-                    "fixing the file, and it continues."
-                ) from None
+                raise CommandError(f"{exc}. {_after(tally)}") from None
             except (StoreError, CryptoError, DatabaseError) as exc:
                 raise CommandError(
                     f"the archive is unavailable ({type(exc).__name__}); "
-                    f"{tally.counts['imported']} messages imported so far. Run again: it continues."
+                    f"{counted(tally.counts['imported'], 'message')} imported so far. Run again: "
+                    "it continues."
                 ) from None
-        for line in tally.shown_reasons():
+        for line in tally.skipped_lines():
             self.stderr.write(line)
         said = (
-            f"import_telegram_export: {len(chats)} chats, "
+            f"import_telegram_export: {counted(len(chats), 'chat')}, "
             f"{tally.counted(dry_run=options['dry_run'])}"
         )
         if files["stored"] or files["present"] or files["missing"]:
@@ -80,3 +82,9 @@ class Command(BaseCommand):
                 f"{files['missing']} not in the export"
             )
         self.stdout.write(said)
+
+
+def _after(tally: Tally) -> str:
+    if not (tally.counts["imported"] or tally.counts["present"] or tally.counts["skipped"]):
+        return "Nothing was imported."
+    return "What came before it is archived: run again after fixing the file, and it continues."

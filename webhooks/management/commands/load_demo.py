@@ -7,6 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from groupie.commands import counted
 from messages.media import files
 from messages.models import MediaFile
 from messages.services import archive
@@ -52,7 +53,8 @@ class Command(BaseCommand):
             telegram.close()
         chats = len(get_store().list_chats())
         self.stdout.write(
-            f"Demo archived: {outcomes['created']} messages, {outcomes['revised']} edits, "
-            f"{outcomes['duplicate']} already present, in {chats} chats; "
-            f"{outcomes['media stored']} media files sealed into the media store."
+            f"Demo archived: {counted(outcomes['created'], 'message')}, "
+            f"{counted(outcomes['revised'], 'edit')}, {outcomes['duplicate']} already present, "
+            f"in {counted(chats, 'chat')}; {counted(outcomes['media stored'], 'media file')} "
+            "sealed into the media store."
         )

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from groupie.commands import counted
 from webhooks.botapi import BotApi, BotApiError
 from webhooks.polling import Poller, PollingRefused
 
@@ -57,5 +58,5 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         self.stdout.write(
             f"poll_updates: {counts.archived} archived, {counts.duplicates} already archived, "
-            f"{counts.skipped} skipped, {counts.errors} errors"
+            f"{counts.skipped} skipped, {counted(counts.errors, 'error')}"
         )
