@@ -335,6 +335,10 @@ def run(scenario: Scenario, work: Path, rules: Path, watched: set[str]) -> tuple
         processes.stop_all()
 
 
+def interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -348,7 +352,10 @@ def main() -> int:
     if shutil.which("prometheus") is None:
         print("prometheus is not installed (apt-get install prometheus)", file=sys.stderr)
         return 2
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    # Ctrl-C, or a TERM from CI, stops the run through the same clean-up (even where SIGINT
+    # was inherited as ignored, as in a background job).
+    signal.signal(signal.SIGINT, interrupted)
+    signal.signal(signal.SIGTERM, interrupted)
 
     (ROOT / "var").mkdir(exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="rehearsal-", dir=ROOT / "var"))
