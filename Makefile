@@ -143,6 +143,14 @@ lint-delivery: $(VENV)/.installed
 	$(BIN)/hadolint Dockerfile
 	$(BIN)/shellcheck .ci/run deploy/bootstrap.sh deploy/container/*.sh
 
+# The canary analysis rehearsed on this machine (docs/deploy.md, "Rehearsing the canary"): two
+# revisions, a traffic splitter and Debian's Prometheus on the rules of deploy/monitoring/.
+# make canary-rehearsal [SCENARIO=good|errors|slow|refused|all|custom] [CANARY_ENV="K=V ..."]
+.PHONY: canary-rehearsal
+canary-rehearsal: $(VENV)/.installed
+	$(BIN)/python deploy/rehearsal/rehearse.py --scenario "$(or $(SCENARIO),all)" \
+		--canary-env "$(CANARY_ENV)"
+
 # Builds the image with podman and checks it from outside (deploy/container/smoke.py); as
 # root, or as a user podman runs rootless for.
 container-smoke:

@@ -311,12 +311,12 @@ declare -A POLICIES
 for file in "$WORK"/monitoring/policies/*.json; do
   POLICIES[$(basename "$file" .json)]=$(policy_id "$file")
 done
-export POLICY_HIGH5XX_RATIO=${POLICIES[groupie-high5xx-ratio]}
-export POLICY_HIGH_ERROR_RATE=${POLICIES[groupie-high-error-rate]}
-export POLICY_WEBHOOK_UNAVAILABLE=${POLICIES[groupie-webhook-unavailable]}
-export POLICY_KEYRING_FAILING=${POLICIES[groupie-keyring-failing]}
-export POLICY_NOT_READY=${POLICIES[groupie-not-ready]}
-export POLICY_SLOW_RESPONSES=${POLICIES[groupie-slow-responses]}
+# The canary analysis' policies (deploy/clouddeploy.yaml): the group groupie-canary.
+export POLICY_CANARY_ERROR_RATE=${POLICIES[groupie-canary-error-rate]}
+export POLICY_CANARY_SLOW=${POLICIES[groupie-canary-slow]}
+export POLICY_CANARY_HEALTH_CHECKS=${POLICIES[groupie-canary-health-checks-failing]}
+export POLICY_CANARY_NO_SUCCESS=${POLICIES[groupie-canary-no-success]}
+export POLICY_CANARY_NOT_PROGRESSING=${POLICIES[groupie-canary-not-progressing]}
 run gcloud monitoring dashboards create "${P[@]}" --config-from-file "$WORK/monitoring/dashboard.json"
 
 step "Cloud Run jobs: migrations and smoke_check per target"

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hmac
 import os
+import re
 import resource
 import time
 from collections.abc import Callable
@@ -57,6 +58,17 @@ API_REQUESTS = Counter(
     "browser) and status class.",
     ["endpoint", "key", "status_class"],
 )
+
+# -- which revision this is (the canary rules of deploy/monitoring/ watch the newest) ----------
+REVISION_GENERATION = Gauge(
+    "groupie_revision_generation",
+    "The generation of the Cloud Run revision this server runs: 42 for groupie-00042-xyz "
+    "(K_REVISION, which Cloud Run sets); 0 elsewhere.",
+    multiprocess_mode="max",
+)
+_REVISION = re.fullmatch(r".+-(\d+)-[a-z0-9]+", os.environ.get("K_REVISION", ""))
+if _REVISION:
+    REVISION_GENERATION.set(int(_REVISION.group(1)))
 
 # -- the archive ------------------------------------------------------------------------------
 UPDATES = Counter(

@@ -29,12 +29,11 @@ PLACEHOLDERS = {
     "PROJECT_NUMBER",  # the Cloud Run URLs (https://SERVICE-NUMBER.REGION.run.app)
     "STAGING_HOST",
     "PRODUCTION_HOST",
-    "POLICY_HIGH5XX_RATIO",
-    "POLICY_HIGH_ERROR_RATE",
-    "POLICY_WEBHOOK_UNAVAILABLE",
-    "POLICY_KEYRING_FAILING",
-    "POLICY_NOT_READY",
-    "POLICY_SLOW_RESPONSES",
+    "POLICY_CANARY_ERROR_RATE",
+    "POLICY_CANARY_SLOW",
+    "POLICY_CANARY_HEALTH_CHECKS",
+    "POLICY_CANARY_NO_SUCCESS",
+    "POLICY_CANARY_NOT_PROGRESSING",
 }
 
 
@@ -119,14 +118,35 @@ def test_production_is_a_verified_analysed_5_25_50_canary_after_a_verified_stagi
     assert phases["predeploy"]["actions"] == ["migrate"]
     checks = phases["analysis"]["googleCloud"]["alertPolicyChecks"]
     analysed = {p.rsplit("/", 1)[1] for check in checks for p in check["alertPolicies"]}
-    # Every critical alert that a bad release could trip, and the latency one.
-    assert {
-        "${POLICY_HIGH5XX_RATIO}",
-        "${POLICY_HIGH_ERROR_RATE}",
-        "${POLICY_WEBHOOK_UNAVAILABLE}",
-        "${POLICY_NOT_READY}",
-        "${POLICY_SLOW_RESPONSES}",
-    } <= analysed
+    # Exactly the canary-scoped policies: one per rule of the group groupie-canary, whose
+    # file names bootstrap.sh maps to these placeholders.
+    (group,) = [g for g in monitoring_rules()["groups"] if g["name"] == "groupie-canary"]
+    bootstrap = (DEPLOY / "bootstrap.sh").read_text()
+    exported = dict(re.findall(r"export (POLICY_\w+)=\$\{POLICIES\[([a-z0-9-]+)\]\}", bootstrap))
+    assert {f"${{{name}}}" for name in exported} == analysed
+    files = {name.removesuffix(".json") for name in map(file_name, group["rules"])}
+    assert set(exported.values()) == files
+    # Every rule's window plus its `for:` fits inside a phase's analysis, with room to spare.
+    duration = int(phases["analysis"]["duration"].removesuffix("s"))
+    for rule in group["rules"]:
+        windows = [seconds(w) for w in re.findall(r"\[(\d+[smh])\]", rule["expr"])]
+        assert windows
+        assert max(windows) + seconds(rule.get("for", "0s")) <= duration / 2, rule["alert"]
+        assert 'service_name="groupie"' in rule["expr"]
+        assert "revision_name" in rule["expr"]
+
+
+def monitoring_rules() -> dict[str, Any]:
+    return yaml.safe_load((DEPLOY / "monitoring" / "alerts.rules.yml").read_text())
+
+
+def file_name(rule: dict[str, Any]) -> str:
+    """GroupieCanarySlow -> groupie-canary-slow.json, as deploy/monitoring/generate.py names it."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "-", rule["alert"]).lower() + ".json"
+
+
+def seconds(duration: str) -> int:
+    return int(duration[:-1]) * {"s": 1, "m": 60, "h": 3600}[duration[-1]]
 
 
 def test_automation_promotes_advances_and_rolls_back() -> None:

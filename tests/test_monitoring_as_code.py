@@ -1,8 +1,9 @@
 """The alert rules, their Cloud Monitoring copies and the dashboard: tested, in step, valid.
 
-- promtool runs the rule unit tests (deploy/monitoring/alerts.test.yml): each alert fires on
-  its series and stays quiet on the others. Debian's prometheus package ships promtool; CI
-  installs it, and without it this fails under CI=true.
+- promtool runs the rule unit tests (deploy/monitoring/alerts.test.yml, and canary.test.yml
+  for the canary analysis' rules, fed labelled series of a canary, a stable revision and
+  staging): each alert fires on its series and stays quiet on the others. Debian's
+  prometheus package ships promtool; CI installs it, and without it this fails under CI=true.
 - The policies and dashboard generate.py makes from the rule file (they are generated where
   used, never kept, so they cannot drift) parse into the official google-cloud-monitoring
   message types with unknown fields refused.
@@ -30,6 +31,8 @@ MONITORING = ROOT / "deploy" / "monitoring"
 sys.path.insert(0, str(MONITORING))
 import generate  # noqa: E402
 
+TEST_FILES = ("alerts.test.yml", "canary.test.yml")
+
 
 def rules() -> list[dict[str, object]]:
     document = yaml.safe_load((MONITORING / "alerts.rules.yml").read_text())
@@ -44,13 +47,14 @@ def test_promtool_unit_tests_pass() -> None:
             pytest.fail(message)
         pytest.skip(message)
     done = subprocess.run(
-        [promtool, "test", "rules", str(MONITORING / "alerts.test.yml")],
+        [promtool, "test", "rules", *(str(MONITORING / name) for name in TEST_FILES)],
         capture_output=True,
         text=True,
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    tested = set(re.findall(r"alertname: (\w+)", (MONITORING / "alerts.test.yml").read_text()))
+    texts = "\n".join((MONITORING / name).read_text() for name in TEST_FILES)
+    tested = set(re.findall(r"alertname: (\w+)", texts))
     assert tested == {rule["alert"] for rule in rules()}  # every alert has its tests
 
 

@@ -51,7 +51,9 @@ def file_name(alert: str) -> str:
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "-", alert).lower() + ".json"
 
 
-def policy(group: str, rule: dict[str, Any], channels: list[str]) -> dict[str, Any]:
+def policy(
+    group: str, rule: dict[str, Any], channels: list[str], interval: str = EVALUATION_INTERVAL
+) -> dict[str, Any]:
     annotations = rule["annotations"]
     severity = rule["labels"]["severity"]
     return {
@@ -74,7 +76,7 @@ def policy(group: str, rule: dict[str, Any], channels: list[str]) -> dict[str, A
                 "conditionPrometheusQueryLanguage": {
                     "query": " ".join(rule["expr"].split()),
                     "duration": seconds(rule.get("for", "0s")),
-                    "evaluationInterval": EVALUATION_INTERVAL,
+                    "evaluationInterval": seconds(interval),
                     "ruleGroup": group,
                     "alertRule": rule["alert"],
                     "labels": {"severity": severity},
@@ -89,7 +91,9 @@ def policy(group: str, rule: dict[str, Any], channels: list[str]) -> dict[str, A
 def policies(channels: list[str]) -> dict[str, dict[str, Any]]:
     rules = yaml.safe_load(RULES.read_text())
     return {
-        file_name(rule["alert"]): policy(group["name"], rule, channels)
+        file_name(rule["alert"]): policy(
+            group["name"], rule, channels, group.get("interval", EVALUATION_INTERVAL)
+        )
         for group in rules["groups"]
         for rule in group["rules"]
     }
