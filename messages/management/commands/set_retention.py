@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from groupie.commands import ArchiveCommand
 from messages import audit
 from messages.models import ChatRetention
 
 
-class Command(BaseCommand):
+class Command(ArchiveCommand):
     help = (
         "Sets how long a chat's messages are kept (purge_messages deletes what is older), or "
         "'forever' (the default). Also editable in the admin."
