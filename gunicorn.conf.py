@@ -14,6 +14,7 @@ from pathlib import Path
 # format below (groupie.logging needs no Django and no settings).
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from groupie.logging import logging_config
+from groupie.supervisor import Supervised
 
 bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('PORT', '8080')}")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
@@ -57,11 +58,19 @@ def when_ready(server: object) -> None:
     _serve_metrics()
     if os.environ.get("GROUPIE_TASK_WORKER") == "1":
         _TaskWorker().start()
+    if os.environ.get("GROUPIE_POLLER") == "1":
+        # make run with TELEGRAM_TOKEN set: archive the bot's updates by polling, and poll
+        # again after the poller stops (a webhook set meanwhile, the network down).
+        _POLLER.start()
 
 
 def on_exit(server: object) -> None:
     if _TaskWorker.running is not None:
         _TaskWorker.running.stop()
+    _POLLER.stop()
+
+
+_POLLER = Supervised(["poll_updates"])
 
 
 class _TaskWorker:
