@@ -108,7 +108,10 @@ def test_the_poller_is_stopped_with_the_server_and_not_started_again() -> None:
     assert poller.starts == 0
 
 
-def test_gunicorn_runs_the_poller_when_make_run_asks(tmp_path: Path, peer: BotApiPeer) -> None:
+def test_gunicorn_runs_the_poller_when_make_run_asks_and_starts_it_again(
+    tmp_path: Path, peer: BotApiPeer
+) -> None:
+    peer.webhook = {"url": "https://groupie.example/telegram/webhook/"}
     update = json.loads((FIXTURES / "text_message.json").read_text())
     peer.updates.append(update)
     settings = {
@@ -117,7 +120,13 @@ def test_gunicorn_runs_the_poller_when_make_run_asks(tmp_path: Path, peer: BotAp
         "TELEGRAM_API_URL": peer.url,
         "GROUPIE_LOG_FORMAT": "text",
     }
+    log = tmp_path / "server.log"
     with running_gunicorn(tmp_path, **settings):
-        log = tmp_path / "server.log"
+        wait_for(lambda: "poll_updates stopped (exit code 1" in log.read_text(), "a stop")
+        peer.webhook = {}
         wait_for(lambda: "polled update: created" in log.read_text(), "the update polled")
-    assert "getUpdates" in peer.methods()
+    said = log.read_text()
+    assert "CommandError: a webhook is set (https://groupie.example/" in said
+    assert "starting it again in 5 s" in said
+    # Stopped with the server: the poller's summary, once.
+    assert said.count("poll_updates: 1 archived") == 1

@@ -51,22 +51,24 @@ class Command(BaseCommand):
         if not password:
             raise CommandError(f"{path} is empty: delete it and run make setup again")
         call_command("migrate", interactive=False, verbosity=0)
-        notes = self.stderr if options["admin_line"] else self.stdout
-        line = ensure_admin(password, str(path), say=notes.write)
+        line, works = ensure_admin(password, str(path), say=self.stderr.write)
         if options["admin_line"]:
             self.stdout.write(line)
+        elif not works:
+            self.stdout.write(f"Note: {line}.")
 
 
-def ensure_admin(password: str, source: str, *, say: Callable[[str], object]) -> str:
-    """Creates the admin superuser with ``password`` if the database has no admin; returns how
-    to log in as admin there, honestly."""
+def ensure_admin(password: str, source: str, *, say: Callable[[str], object]) -> tuple[str, bool]:
+    """Creates the admin superuser with ``password`` if the database has no admin (and
+    ``say``s so). Returns how to log in as admin there, honestly, and whether ``password``
+    does."""
     users = get_user_model()
     user = users.objects.filter(username=USERNAME).first()
     works = f"user {USERNAME}, password {password}"
     if user is None:
         users.objects.create_superuser(USERNAME, "admin@localhost", password)
         say(f"Created the user {USERNAME} in {describe()}, with the password in {source}.")
-        return works
+        return works, True
     problems = []
     if not user.check_password(password):
         problems.append(
@@ -76,7 +78,5 @@ def ensure_admin(password: str, source: str, *, say: Callable[[str], object]) ->
     if not (user.is_active and user.is_superuser):
         problems.append("it is not an active superuser there")
     if not problems:
-        return works
-    said = f"user {USERNAME} of {describe()}: {'; '.join(problems)}"
-    say(f"Note: {said}.")
-    return said
+        return works, True
+    return f"user {USERNAME} of {describe()}: {'; '.join(problems)}", False
