@@ -28,6 +28,8 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
+from groupie.logging import logging_config
+
 ROOT = Path(__file__).resolve().parent.parent
 MANAGE = str(ROOT / "manage.py")
 
@@ -128,8 +130,6 @@ def spawn(command: list[str]) -> subprocess.Popen[bytes]:
 
 
 def main(argv: list[str]) -> None:
-    from groupie.logging import logging_config
-
     logging.config.dictConfig(
         logging_config(
             log_format=os.environ.get("GROUPIE_LOG_FORMAT", "json"),
