@@ -27,7 +27,20 @@ _lock = threading.Lock()
 
 class NotMigrated(Exception):
     """The database lacks migrations. The message names the database (never its credentials)
-    and the command that fixes it: it is what the operator has to do, so it may be shown."""
+    and the command that fixes it: it is what the operator has to do, so it may be logged and
+    printed. ``public`` leaves the database out, for answers anyone may read (/readyz)."""
+
+    def __init__(self, database: str, count: int) -> None:
+        self.database, self.count = database, count
+        super().__init__(f"{database} {self._state()}")
+
+    def _state(self) -> str:
+        plural = "s" * (self.count != 1)
+        return f"is not migrated ({self.count} migration{plural} to apply): {FIX}"
+
+    @property
+    def public(self) -> str:
+        return f"the database {self._state()}"
 
 
 def describe(alias: str = DEFAULT_DB_ALIAS) -> str:
@@ -53,11 +66,7 @@ def require_migrated(alias: str = DEFAULT_DB_ALIAS) -> None:
     executor = MigrationExecutor(connections[alias])
     plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
     if plan:
-        count = len(plan)
-        raise NotMigrated(
-            f"{describe(alias)} is not migrated ({count} migration{'s' * (count != 1)} "
-            f"to apply): {FIX}"
-        )
+        raise NotMigrated(describe(alias), len(plan))
     with _lock:
         _up_to_date.add(key)
 

@@ -59,7 +59,7 @@ CHECKS = {"database": _check_database, "store": _check_store, "keyring": _check_
 def readyz(request: HttpRequest) -> JsonResponse:
     """Every dependency the webhook needs answers; 503 naming the ones that do not."""
     results: dict[str, str] = {}
-    said: set[str] = set()
+    logged: set[str] = set()
     for name, check in CHECKS.items():
         try:
             check()
@@ -67,10 +67,12 @@ def readyz(request: HttpRequest) -> JsonResponse:
             # Names ids and KEK versions, or the database (never its credentials) and the
             # command to run: it is what the operator has to fix. Said once a probe, though
             # an unmigrated database fails the store's and the keyring's checks as well.
-            if str(exc) not in said:
+            if str(exc) not in logged:
                 logger.error("readiness check %s failed: %s", name, exc)
-                said.add(str(exc))
-            results[name] = f"failed: {type(exc).__name__}: {exc}"
+                logged.add(str(exc))
+            # The answer is public: it leaves out the database's name and host.
+            shown = exc.public if isinstance(exc, NotMigrated) else str(exc)
+            results[name] = f"failed: {type(exc).__name__}: {shown}"
         except Exception as exc:
             logger.warning("readiness check %s failed: %s", name, type(exc).__name__)
             results[name] = f"failed: {type(exc).__name__}"

@@ -101,7 +101,9 @@ def _unavailable(said: str) -> StoreError:
     """StoreError saying ``said``, or DatabaseNotMigrated when that is why the database
     failed (a new DATABASE_URL no one migrated answers "no such table" to everything)."""
     problem = migration_problem()
-    return DatabaseNotMigrated(str(problem)) if problem is not None else StoreError(said)
+    if problem is None:
+        return StoreError(said)
+    return DatabaseNotMigrated(problem.database, problem.count)
 
 
 PURGE_BATCH = 500  # messages deleted per transaction by delete_messages_before
