@@ -49,27 +49,34 @@ var/secret_key var/webhook_secret:
 	@mkdir -p var
 	@umask 077 && $(BIN)/python -c "import secrets; print(secrets.token_urlsafe(48))" > $@
 
-var/admin_password: | var/.migrated
-	@umask 077 && $(BIN)/python -c "import secrets; print(secrets.token_urlsafe(12))" > $@.tmp
-	@$(DEV_ENV) DJANGO_SUPERUSER_PASSWORD="$$(cat $@.tmp)" $(BIN)/python manage.py \
-		createsuperuser --noinput --username admin --email admin@localhost >/dev/null
-	@mv $@.tmp $@
+# A password for the admin user: kept by the checkout, given to every database it prepares.
+var/admin_password: | $(VENV)/.runtime
+	@mkdir -p var
+	@umask 077 && $(BIN)/python -c "import secrets; print(secrets.token_urlsafe(12))" > $@
 
-var/.migrated: $(VENV)/.runtime var/secret_key var/webhook_secret $(wildcard */migrations/*.py)
-	@$(DEV_ENV) $(BIN)/python manage.py migrate --noinput -v0
-	@touch $@
-
-var/keyring.json: | var/.migrated
+var/keyring.json: | $(VENV)/.runtime var/secret_key var/webhook_secret
 	@$(DEV_ENV) $(BIN)/python manage.py init_keyring
 
-# Idempotent, and quiet and quick once done: each step runs only when it has something to do.
-setup: var/.migrated var/keyring.json var/admin_password
+SETUP_FILES := $(VENV)/.runtime var/secret_key var/webhook_secret var/keyring.json var/admin_password
+# Every time, not once per checkout: DATABASE_URL may name a database this checkout has never
+# seen, which no stamp file could tell. prepare_database migrates it (quick when up to date)
+# and gives it the admin user with var/admin_password's password.
+PREPARE := $(DEV_ENV) $(BIN)/python manage.py prepare_database \
+	--admin-password-file var/admin_password
 
-run: setup
-	@if [ "$(DEMO)" != "0" ]; then $(DEV_ENV) $(BIN)/python manage.py load_demo --if-empty; fi
-	@echo
-	@echo "groupie is starting at http://127.0.0.1:$(PORT)/"
-	@echo "  Admin:   http://127.0.0.1:$(PORT)/admin/  user admin, password $$(cat var/admin_password)"
+# Idempotent, and quiet and quick once done.
+setup: $(SETUP_FILES)
+	@$(PREPARE)
+
+# The banner's admin line comes from prepare_database, so it is true of the database served.
+run: $(SETUP_FILES)
+	@admin="$$($(PREPARE) --admin-line)" || exit 1; \
+	if [ "$(DEMO)" != "0" ]; then \
+		$(DEV_ENV) $(BIN)/python manage.py load_demo --if-empty || exit 1; \
+	fi; \
+	echo; \
+	echo "groupie is starting at http://127.0.0.1:$(PORT)/"; \
+	echo "  Admin:   http://127.0.0.1:$(PORT)/admin/  $$admin"
 	@echo "  Webhook: http://127.0.0.1:$(PORT)/telegram/webhook/  $(if $(WEBHOOK_SECRET),(secret: your WEBHOOK_SECRET),(secret in var/webhook_secret))"
 	@echo "  Health:  http://127.0.0.1:$(PORT)/readyz   Metrics: http://127.0.0.1:$(PORT)/metrics"
 	@echo "  Media:   fetched in the background by the task worker gunicorn runs (db_worker)"
@@ -81,9 +88,9 @@ run: setup
 	@echo
 	@if [ -n "$$TELEGRAM_TOKEN" ]; then \
 		echo "  Bot:     polling Telegram for your bot's updates (TELEGRAM_TOKEN is set)"; \
-		$(DEV_ENV) $(BIN)/python manage.py poll_updates & \
-	fi; \
-	$(DEV_ENV) GUNICORN_BIND=127.0.0.1:$(PORT) GROUPIE_TASK_WORKER=1 \
+	fi
+	@$(DEV_ENV) GUNICORN_BIND=127.0.0.1:$(PORT) GROUPIE_TASK_WORKER=1 \
+		GROUPIE_POLLER=$${TELEGRAM_TOKEN:+1} \
 		exec $(BIN)/gunicorn groupie.wsgi -c gunicorn.conf.py
 
 # Any manage.py command with the development settings: make manage CMD="key_status".

@@ -13,6 +13,7 @@ from pathlib import Path
 # gunicorn reads this file before it puts the project on sys.path: do it here, for the log
 # format below (groupie.logging needs no Django and no settings).
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from groupie import supervisor
 from groupie.logging import logging_config
 
 bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('PORT', '8080')}")
@@ -57,11 +58,25 @@ def when_ready(server: object) -> None:
     _serve_metrics()
     if os.environ.get("GROUPIE_TASK_WORKER") == "1":
         _TaskWorker().start()
+    if os.environ.get("GROUPIE_POLLER") == "1":
+        # make run with TELEGRAM_TOKEN set: archive the bot's updates by polling, and poll
+        # again after the poller stops (a webhook set meanwhile, the network down). Its own
+        # process, started here in the master's main thread (groupie/supervisor.py says why).
+        _POLLER.append(supervisor.spawn(["poll_updates"]))
 
 
 def on_exit(server: object) -> None:
     if _TaskWorker.running is not None:
         _TaskWorker.running.stop()
+    for process in _POLLER:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+_POLLER: list[subprocess.Popen[bytes]] = []
 
 
 class _TaskWorker:

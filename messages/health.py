@@ -15,6 +15,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 
 from crypto.errors import KeyringMismatch
+from groupie.schema import NotMigrated, require_migrated
 from messages.models import MaintenanceCheckpoint
 from messages.sealing import chat_keys, get_keyring
 from messages.stores import get_store
@@ -29,7 +30,9 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 
 def _check_database() -> None:
-    """A write to Django's own tables, rolled back: a read-only database fails here."""
+    """Migrated, and takes a write to Django's own tables, rolled back: a read-only database
+    fails here."""
+    require_migrated()
     with transaction.atomic():
         MaintenanceCheckpoint.objects.create(name=f"readyz:{os.getpid()}:{os.urandom(4).hex()}")
         transaction.set_rollback(True)
@@ -56,13 +59,20 @@ CHECKS = {"database": _check_database, "store": _check_store, "keyring": _check_
 def readyz(request: HttpRequest) -> JsonResponse:
     """Every dependency the webhook needs answers; 503 naming the ones that do not."""
     results: dict[str, str] = {}
+    logged: set[str] = set()
     for name, check in CHECKS.items():
         try:
             check()
-        except KeyringMismatch as exc:
-            # Names ids and KEK versions only: it is what the operator has to fix.
-            logger.error("readiness check %s failed: %s", name, exc)
-            results[name] = f"failed: {type(exc).__name__}: {exc}"
+        except (KeyringMismatch, NotMigrated) as exc:
+            # Names ids and KEK versions, or the database (never its credentials) and the
+            # command to run: it is what the operator has to fix. Said once a probe, though
+            # an unmigrated database fails the store's and the keyring's checks as well.
+            if str(exc) not in logged:
+                logger.error("readiness check %s failed: %s", name, exc)
+                logged.add(str(exc))
+            # The answer is public: it leaves out the database's name and host.
+            shown = exc.public if isinstance(exc, NotMigrated) else str(exc)
+            results[name] = f"failed: {type(exc).__name__}: {shown}"
         except Exception as exc:
             logger.warning("readiness check %s failed: %s", name, type(exc).__name__)
             results[name] = f"failed: {type(exc).__name__}"
@@ -81,7 +91,7 @@ def warn_at_start_up() -> None:
     traffic, and the log says why."""
     try:
         chat_keys().verify_keyring()
-    except KeyringMismatch as exc:
+    except (KeyringMismatch, NotMigrated) as exc:
         logger.critical("%s", exc)
     except Exception as exc:
         logger.warning("start-up keyring check skipped: %s", type(exc).__name__)

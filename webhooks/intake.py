@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from crypto.errors import CryptoError
 from groupie import metrics
+from groupie.schema import NotMigrated
 from messages.services import archive
 from messages.stores.records import PutOutcome, RecordRefused, StoreError
 from messages.telegram import IncomingMessage
@@ -87,5 +88,7 @@ def _unavailable(
 ) -> Intake:
     metrics.UPDATES.labels(update.update_kind, UNAVAILABLE).inc()
     context.update(outcome=UNAVAILABLE, error=type(exc).__name__)
-    logger.error("%s: %s", what, type(exc).__name__, extra=dict(context))
+    # A database no one migrated: say so and how to fix it (our own words, no content).
+    said = str(exc) if isinstance(exc, NotMigrated) else type(exc).__name__
+    logger.error("%s: %s", what, said, extra=dict(context))
     return Intake(UNAVAILABLE, type(exc).__name__, update, context)

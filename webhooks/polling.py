@@ -15,6 +15,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
+
 from messages.stores.records import PutOutcome
 from webhooks.botapi import BotApi, BotApiError
 from webhooks.intake import IGNORED, INVALID, UNAVAILABLE, take
@@ -90,6 +92,11 @@ class Poller:
         intake = take(raw)
         if intake.outcome == UNAVAILABLE:
             return False
+        if settings.LOG_FORMAT == "text" and intake.outcome != INVALID:
+            # A terminal (make run) shows a line per update, as the webhook's access line
+            # does: kind, ids and outcome, never content. Production's JSON logs count them
+            # in groupie_updates_total instead.
+            logger.info("polled update: %s", intake.outcome, extra=intake.context)
         if intake.outcome in (INVALID, IGNORED):
             if intake.outcome == INVALID:
                 logger.warning(

@@ -15,7 +15,7 @@ from typing import IO, Any, cast
 
 from django.core.management.base import BaseCommand, CommandError
 
-from groupie.commands import counted
+from groupie.commands import ArchiveCommand, counted
 from messages.keys.actions import STOPPING_ERRORS, Refused, RunOptions
 from messages.keys.locking import LockHeld
 from messages.keys.operations import NotInArchive, Report
@@ -25,7 +25,7 @@ LOCK_HELD = 75
 MAX_FAILURE_LINES = 50
 
 
-class LifecycleCommand(BaseCommand):
+class LifecycleCommand(ArchiveCommand):
     writes = True  # offers --dry-run
     paced = False  # offers --max-rate
 

@@ -21,6 +21,7 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 
 from crypto.chatkeys import OPENABLE, ChatKeyRecord
+from groupie.schema import NotMigrated, migration_problem
 from messages import sortkey
 from messages.models import Chat, ChatKey, Message, MessageRevision, SearchToken
 from messages.stores import orm_writes
@@ -83,7 +84,26 @@ def _database_errors() -> Iterator[None]:
         raise RecordRefused(f"database refused a value: {type(exc).__name__}") from exc
     except DatabaseError as exc:
         # The driver's message may quote parameters; only the class name leaves this module.
-        raise StoreError(f"database error: {type(exc).__name__}") from exc
+        raise _unavailable(f"database error: {type(exc).__name__}") from exc
+    except StoreError as exc:
+        # The SQLite writer's, raised in its own thread: say why, if the reason is known here.
+        if isinstance(exc, DatabaseNotMigrated):
+            raise
+        raise _unavailable(str(exc)) from exc
+
+
+class DatabaseNotMigrated(StoreError, NotMigrated):
+    """The store failed because the database lacks migrations: a StoreError (503, retry
+    later) whose message names the database and the command that fixes it."""
+
+
+def _unavailable(said: str) -> StoreError:
+    """StoreError saying ``said``, or DatabaseNotMigrated when that is why the database
+    failed (a new DATABASE_URL no one migrated answers "no such table" to everything)."""
+    problem = migration_problem()
+    if problem is None:
+        return StoreError(said)
+    return DatabaseNotMigrated(problem.database, problem.count)
 
 
 PURGE_BATCH = 500  # messages deleted per transaction by delete_messages_before

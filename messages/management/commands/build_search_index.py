@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 from typing import IO, Any, cast
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.utils import timezone
 
 from crypto.errors import KeyringError
-from groupie.commands import counted
+from groupie.commands import ArchiveCommand, counted
 from messages import audit
 from messages.keys.command import chats_argument
 from messages.keys.progress import Progress
@@ -21,7 +21,7 @@ from messages.stores.records import StoreError
 MAX_FAILURE_LINES = 20
 
 
-class Command(BaseCommand):
+class Command(ArchiveCommand):
     help = (
         "Turns on the search index of a chat (--chat ID, repeatable) or of every chat (--all) "
         "and builds it from what the chat already holds; new messages are indexed as they "

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from groupie.commands import ArchiveCommand
 from messages import audit
 from messages.apikeys import create_api_key
 from messages.keys.command import chats_argument
 from messages.models import ApiKey
 
 
-class Command(BaseCommand):
+class Command(ArchiveCommand):
     help = "Create an API key for the read API; the key is printed once and not stored."
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -6,10 +6,10 @@ import sys
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from crypto.errors import CryptoError
-from groupie.commands import counted
+from groupie.commands import ArchiveCommand, counted
 from messages import audit
 from messages.importing import Tally
 from messages.keys.progress import Progress
@@ -17,7 +17,7 @@ from messages.legacy_import import BadDocument, KeyCannotDecrypt, LegacyReader
 from messages.stores.records import StoreError
 
 
-class Command(BaseCommand):
+class Command(ArchiveCommand):
     help = (
         "Reads the Flask prototype's Firestore messages, opens each with the prototype's Cloud "
         "KMS key (one Decrypt per message: its format wraps a key per message) and archives it "

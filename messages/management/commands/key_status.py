@@ -5,15 +5,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from crypto.errors import KeyringError
+from groupie.commands import ArchiveCommand
 from messages.keys.actions import do_key_status
 from messages.keys.status import render
 from messages.stores.records import StoreError
 
 
-class Command(BaseCommand):
+class Command(ArchiveCommand):
     help = (
         "Reports KEK versions and their states, chat keys per KEK version and state, records "
         "per chat-key version, and what rewrap_keys and reencrypt_messages would do. Reads only, "

@@ -6,9 +6,9 @@ import sys
 import time
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
-from groupie.commands import counted
+from groupie.commands import ArchiveCommand, counted
 from messages import audit
 from messages.keys.command import chats_argument
 from messages.keys.progress import Progress
@@ -21,7 +21,7 @@ from messages.stores.records import StoreError
 DAY = 86_400
 
 
-class Command(BaseCommand):
+class Command(ArchiveCommand):
     help = (
         "Deletes messages (with every version and their media files) older than their chat's "
         "retention period (set_retention, or the admin), or than --older-than DAYS for every "

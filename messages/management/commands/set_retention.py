@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from groupie.commands import ArchiveCommand
 from messages import retention
 
 
-class Command(BaseCommand):
+class Command(ArchiveCommand):
     help = (
         "Sets how long a chat's messages are kept (purge_messages deletes what is older), or "
         f"'forever' (the default). DAYS is {retention.MIN_DAYS} to {retention.MAX_DAYS}. "

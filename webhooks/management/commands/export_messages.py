@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from tqdm import tqdm
 
 from crypto.errors import KeyringError
-from groupie.commands import counted
+from groupie.commands import ArchiveCommand, counted
 from messages import audit, exporting
 from messages.keys.command import chats_argument
 from messages.stores import get_store
@@ -22,7 +22,7 @@ from messages.stores.records import MessageQuery, StoreError
 BATCH = 500
 
 
-class Command(BaseCommand):
+class Command(ArchiveCommand):
     help = (
         "Writes the archive, decrypted, to a file created 0600: NDJSON (the API's export, one "
         "message a line) or Telegram Desktop's JSON layout, which import_telegram_export (and "

@@ -7,12 +7,12 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.db import DatabaseError
 from tqdm import tqdm
 
 from crypto.errors import CryptoError
-from groupie.commands import counted
+from groupie.commands import ArchiveCommand, counted
 from messages.importing import Tally
 from messages.keys.command import chats_argument
 from messages.stores.records import StoreError
@@ -20,7 +20,7 @@ from webhooks.media import keep_exported_file
 from webhooks.telegram_export import BadExport, messages
 
 
-class Command(BaseCommand):
+class Command(ArchiveCommand):
     help = (
         "Archives the messages of a Telegram Desktop JSON export (result.json: one chat, or "
         "the whole account's) through the same sealing path as the webhook. Safe to run "

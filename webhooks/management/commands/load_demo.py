@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 
-from groupie.commands import counted
+from groupie.commands import ArchiveCommand, counted
 from messages.media import files
 from messages.models import MediaFile
 from messages.services import archive
@@ -20,7 +20,7 @@ from webhooks.loopback import BotApiPeer
 from webhooks.updates import parse_update
 
 
-class Command(BaseCommand):
+class Command(ArchiveCommand):
     help = "Archive the demo conversation (several chats, a forum, edits, media, a channel)."
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import signal
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
-from groupie.commands import counted
+from groupie.commands import ArchiveCommand, counted
 from webhooks.botapi import BotApi, BotApiError
 from webhooks.polling import Poller, PollingRefused
 
 
-class Command(BaseCommand):
+class Command(ArchiveCommand):
     help = (
         "Archives the bot's updates by getUpdates long polling (for a machine without a public "
         "HTTPS URL), through the same path as the webhook. Stops cleanly on Ctrl-C or SIGTERM. "

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.db.models import Q
 from django.utils import timezone
 
+from groupie.commands import ArchiveCommand
 from messages.keys.command import chats_argument
 from messages.models import MediaFile
 from webhooks.media import BACKOFF_SECONDS, ENQUEUE_FAILURES, requeue
@@ -18,7 +19,7 @@ from webhooks.media import BACKOFF_SECONDS, ENQUEUE_FAILURES, requeue
 STUCK_AFTER = timedelta(seconds=max(BACKOFF_SECONDS) + 3600)
 
 
-class Command(BaseCommand):
+class Command(ArchiveCommand):
     help = (
         "Queues the media files whose fetch failed (its retries exhausted) to be fetched again, "
         "their attempts counted afresh. --stuck adds pending files whose task was lost."

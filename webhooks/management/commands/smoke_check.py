@@ -27,8 +27,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from groupie.commands import ArchiveCommand
 from messages.apikeys import create_api_key
 from messages.keys.actions import do_shred_chat
 from messages.keys.operations import NotInArchive
@@ -42,7 +43,7 @@ class Failed(Exception):
     """One check failed: the message is the one-line reason."""
 
 
-class Command(BaseCommand):
+class Command(ArchiveCommand):
     help = (
         "Checks a running groupie: /healthz, /readyz, the webhook refusing a wrong secret, a "
         "probe update archived and read back through the API. Exits 1 with the reason on any "
