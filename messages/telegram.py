@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 # Content fields in the order they decide a message's kind (venue before location: a venue
 # carries a location too).
@@ -320,5 +320,5 @@ def _media_ref(kind: str, file: Mapping[str, Any], where: str) -> MediaRef | Non
     return MediaRef(kind=kind, file_id=file_id, file_unique_id=unique_id, file_size=size)
 
 
-def _is_bot_api_id(value: object, longest: int) -> bool:
+def _is_bot_api_id(value: object, longest: int) -> TypeGuard[str]:
     return isinstance(value, str) and len(value) <= longest and bool(_BOT_API_ID.fullmatch(value))
