@@ -126,15 +126,21 @@ class ChatKeys:
                 return version, key
         record = self._active_record(chat_id)
         if record is None:
-            # A new chat. Its first messages often arrive together (an album, a burst): the
-            # threads of this process make its key one at a time, so only the first wraps one
-            # (a keyring call, a Cloud KMS Encrypt) and the others find it made. Across
-            # processes the store keeps the first version added; at most one wrap per process.
+            # A new chat, or one starting afresh after a shred. Its first messages often arrive
+            # together (an album, a burst): the threads of this process make its key one at a
+            # time, so only the first wraps one (a keyring call, a Cloud KMS Encrypt) and the
+            # others find it made. Across processes the store keeps the first version added;
+            # at most one wrap per process.
             with self._creation_locks[hash(chat_id) % len(self._creation_locks)]:
-                record = self._active_record(chat_id)
+                records = self.store.get_chat_keys(chat_id)
+                record = self._active_of(chat_id, records)
                 if record is None:
                     self.verify_keyring()
-                    record = self._create(chat_id, self.store.get_chat_keys(chat_id))
+                    # The version after the newest of the same read that found none active,
+                    # never of a later one: a process that made one since made that very
+                    # version, and the store keeps the first added. (Numbered from a later
+                    # read, this one would add the version after it: a second active key.)
+                    record = self._create(chat_id, records)
         key = self._unwrap(record)
         self.active_versions.set(chat_id, record.version)
         return record.version, key
@@ -157,7 +163,10 @@ class ChatKeys:
 
     def _active_record(self, chat_id: int) -> ChatKeyRecord | None:
         """The chat's active key version as stored, or None if it has none yet."""
-        records = self.store.get_chat_keys(chat_id)
+        return self._active_of(chat_id, self.store.get_chat_keys(chat_id))
+
+    def _active_of(self, chat_id: int, records: list[ChatKeyRecord]) -> ChatKeyRecord | None:
+        """The active version among the chat's ``records``, or None if it has none."""
         active = [r for r in records if r.state == ACTIVE]
         if active:
             return active[-1]
@@ -282,6 +291,10 @@ class ChatKeys:
         return self._unwrap(record)
 
     def _create(self, chat_id: int, existing: list[ChatKeyRecord]) -> ChatKeyRecord:
+        """Adds the version after the newest of ``existing``, none of them active. Versions
+        are made in sequence, and a version is added only once (the store keeps the first):
+        so of the processes that found the chat without an active key, all add the same
+        version, and one key comes out of it."""
         version = max((r.version for r in existing), default=0) + 1
         record, secret = self.new_record(chat_id, version)
         stored = self.store.add_chat_key(record)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 # Content fields in the order they decide a message's kind (venue before location: a venue
 # carries a location too).
@@ -104,6 +104,7 @@ class IncomingMessage:
     media_group_id: str | None = None
     migrate_to_chat_id: int | None = None
     migrate_from_chat_id: int | None = None
+    media: MediaRef | None = None  # the file to fetch, its fields checked (read_media)
 
 
 def parse_message(update_id: int, field: str, message: object, *, is_edit: bool) -> IncomingMessage:
@@ -144,6 +145,7 @@ def parse_message(update_id: int, field: str, message: object, *, is_edit: bool)
         media_group_id=_media_group_id(message, field),
         migrate_to_chat_id=_optional_id(message, "migrate_to_chat_id", field),
         migrate_from_chat_id=_optional_id(message, "migrate_from_chat_id", field),
+        media=read_media(message, field),
     )
 
 
@@ -260,22 +262,41 @@ class MediaRef:
     file_size: int | None
 
 
+# A file's fields that reach plain columns (the media record), checked like the index fields:
+# its ids are refused (400, nothing stored) unless they are what the Bot API makes, base64url
+# ASCII within the columns' widths; a size no file can have is unknown (the fetch asks getFile
+# for the real one), as Telegram's sizes "have at most 52 significant bits". The rest of a
+# file (mime_type, file_name, width, height, duration) stays in the sealed message only, and
+# whoever reads it there checks it (a download's name, an export's fields).
 MAX_FILE_ID = 256
-_FILE_UNIQUE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+MAX_FILE_UNIQUE_ID = 64
+MAX_FILE_SIZE = MAX_ID
+_BOT_API_ID = re.compile(r"[A-Za-z0-9_-]+")
 
 
-def media_of(message: Mapping[str, Any]) -> MediaRef | None:
+def read_media(message: Mapping[str, Any], where: str) -> MediaRef | None:
     """The file worth keeping in a message: the largest size of a photo (Telegram sends
     several, smallest first), the file itself for the other kinds (not its thumbnail). None
-    when the message has none, or none that reads as a Bot API file."""
+    when the message has none, or only a file without a ``file_id`` (an imported export's,
+    whose bytes come from beside the export). Raises InvalidMessage, naming the field, for
+    ids the Bot API never makes: no store may be handed one."""
     for kind in FILE_KINDS:
         value = message.get(kind)
         if kind == "photo":
             sizes = [s for s in value if isinstance(s, dict)] if isinstance(value, list) else []
             value = max(sizes, key=_photo_area, default=None)
         if isinstance(value, dict):
-            return _media_ref(kind, value)
+            return _media_ref(kind, value, f"{where}.{kind}")
     return None
+
+
+def media_of(message: Mapping[str, Any]) -> MediaRef | None:
+    """``read_media`` for a message already archived: None for a file that does not read as
+    a Bot API file (never archived by now, but an old record may hold one)."""
+    try:
+        return read_media(message, "message")
+    except InvalidMessage:
+        return None
 
 
 def _photo_area(size: Mapping[str, Any]) -> int:
@@ -285,17 +306,23 @@ def _photo_area(size: Mapping[str, Any]) -> int:
     return 0
 
 
-def _media_ref(kind: str, file: Mapping[str, Any]) -> MediaRef | None:
+def _media_ref(kind: str, file: Mapping[str, Any], where: str) -> MediaRef | None:
     file_id, unique_id, size = (
         file.get("file_id"),
         file.get("file_unique_id"),
         file.get("file_size"),
     )
-    if not (isinstance(file_id, str) and 0 < len(file_id) <= MAX_FILE_ID):
+    if file_id is None or file_id == "":
         return None
-    # Telegram's are base64url: anything else is not a Bot API file (and could not name a blob).
-    if not (isinstance(unique_id, str) and _FILE_UNIQUE_ID.fullmatch(unique_id)):
-        return None
-    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+    if not _is_bot_api_id(file_id, MAX_FILE_ID):
+        raise InvalidMessage(f"{where}.file_id is not a Bot API file id")
+    # A blob is named after it, too.
+    if not _is_bot_api_id(unique_id, MAX_FILE_UNIQUE_ID):
+        raise InvalidMessage(f"{where}.file_unique_id is not a Bot API file id")
+    if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= MAX_FILE_SIZE:
         size = None
     return MediaRef(kind=kind, file_id=file_id, file_unique_id=unique_id, file_size=size)
+
+
+def _is_bot_api_id(value: object, longest: int) -> TypeGuard[str]:
+    return isinstance(value, str) and len(value) <= longest and bool(_BOT_API_ID.fullmatch(value))

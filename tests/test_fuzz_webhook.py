@@ -3,7 +3,9 @@ duplicate keys, encodings, truncation), posted to the webhook. For every body:
 
 - a 2xx only if the update is then fully readable, through the API and the admin;
 - otherwise a 4xx, and then nothing is stored;
-- never a 5xx (no fault is injected here; the fault suite covers outages).
+- never a 5xx (no fault is injected here; the fault suite covers outages);
+- a message archived with a file has its media record (so the file is fetched), and a
+  refused one left none.
 
 Bounded for ``make test``: 150 examples a test, well under a minute, from a fixed seed so that
 a gate never fails on a new random draw. ``make fuzz`` (the nightly) draws afresh,
@@ -18,12 +20,13 @@ from typing import Any
 
 import pytest
 from django.test import Client
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from messages.models import Chat, ChatKey, Message, MessageRevision
+from messages.models import Chat, ChatKey, MediaFile, Message, MessageRevision
+from messages.telegram import IncomingMessage
 from tests.conftest import FIXTURES, Webhook, staff_client
-from webhooks.updates import ARCHIVED_UPDATES
+from webhooks.updates import ARCHIVED_UPDATES, parse_update
 
 EXAMPLES = int(os.environ.get("GROUPIE_FUZZ_EXAMPLES", "150"))
 FUZZ = settings(
@@ -124,7 +127,26 @@ def _mangled(draw: st.DrawFn, body: bytes) -> bytes:
 
 
 def _stored() -> tuple[int, ...]:
-    return tuple(m.objects.count() for m in (Message, MessageRevision, Chat, ChatKey))
+    return tuple(m.objects.count() for m in (Message, MessageRevision, Chat, ChatKey, MediaFile))
+
+
+def _poisoned_photo(**largest: object) -> bytes:
+    """The adversarial probe's N1: a photo whose largest size holds a value no column takes."""
+    update = json.loads((FIXTURES / "photo_with_caption.json").read_text(encoding="utf-8"))
+    update["message"]["photo"][-1].update(largest)
+    return json.dumps(update).encode()
+
+
+def _file_recorded(body: bytes) -> None:
+    incoming = parse_update(json.loads(body))
+    assert isinstance(incoming, IncomingMessage)
+    if incoming.media is not None:
+        record = MediaFile.objects.filter(
+            chat_id=incoming.chat_id,
+            message_id=incoming.message_id,
+            file_unique_id=incoming.media.file_unique_id,
+        )
+        assert record.exists(), "archived without its file's record: it would never be fetched"
 
 
 def _message_ref(body: bytes) -> tuple[int, int]:
@@ -151,6 +173,8 @@ def readers(api: Any) -> tuple[Any, Client]:
 
 @FUZZ
 @given(body=mutated_bodies())
+@example(body=_poisoned_photo(file_size=2**63))
+@example(body=_poisoned_photo(file_id="AgACAgQAAxkB\x00AAICsnkCYMd0"))
 def test_every_mutated_update_is_archived_readably_or_refused(
     webhook: Webhook, readers: tuple[Any, Client], body: bytes
 ) -> None:
@@ -167,6 +191,7 @@ def test_every_mutated_update_is_archived_readably_or_refused(
         return
     assert outcome["outcome"] in {"created", "revised", "duplicate"}
     _fully_readable(*readers, *_message_ref(body))
+    _file_recorded(body)
 
 
 def test_the_fuzz_starts_from_every_archived_fixture() -> None:

@@ -33,7 +33,7 @@ from groupie.cloudtasks import EnqueueError
 from messages.media import files
 from messages.models import MediaFile
 from messages.stores.records import StoreError
-from messages.telegram import FILE_KINDS, IncomingMessage, MediaRef, media_of
+from messages.telegram import FILE_KINDS, IncomingMessage, MediaRef
 from webhooks.botapi import CHUNK_BYTES, BotApi, BotApiError, NoToken
 
 logger = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ class FetchQueuer:
     @classmethod
     def for_(cls, incoming: IncomingMessage) -> FetchQueuer | None:
         """None for a message without a file, or with fetching off: nothing to write."""
-        ref = media_of(incoming.raw) if settings.GROUPIE_FETCH_MEDIA else None
+        ref = incoming.media if settings.GROUPIE_FETCH_MEDIA else None
         return cls(incoming, ref) if ref is not None else None
 
     def note(self) -> None:

@@ -35,7 +35,7 @@ from messages.media.blobs.base import (
 )
 from messages.media.sniffing import SNIFF_BYTES, sniff
 from messages.models import MediaFile
-from messages.telegram import IncomingMessage, MediaRef, media_of
+from messages.telegram import IncomingMessage, MediaRef
 
 _NOTE_COLUMNS = (
     "chat_id",
@@ -90,7 +90,7 @@ def note(
     INSERT, with no read before it."""
     if not settings.GROUPIE_FETCH_MEDIA:
         return None, False
-    ref = ref or media_of(incoming.raw)
+    ref = ref or incoming.media
     if ref is None:
         return None, False
     place = {
