@@ -54,7 +54,7 @@ class Verifier:
     @classmethod
     def parse(cls, text: str) -> Verifier:
         try:
-            name, hex_id, encoded = text.strip().split("+")
+            name, hex_id, encoded = text.strip().split("+", 2)
             raw = base64.b64decode(encoded, validate=True)
             identifier = bytes.fromhex(hex_id)
         except (ValueError, binascii.Error):
