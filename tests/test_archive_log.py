@@ -12,7 +12,6 @@ import subprocess
 import sys
 from io import StringIO
 from pathlib import Path
-from typing import Any
 
 import pytest
 from django.core.management import call_command
@@ -44,7 +43,8 @@ def archive(webhook: Webhook, chat_id: int, count: int, start: int = 1) -> None:
         update = UpdateFactory(message=MessageFactory(chat=chat, message_id=n))
         assert webhook.post(update).status_code == 200
         if n == start:
-            assert webhook.post(edited(update, edit_date=1_790_000_000, text="fixed")).status_code == 200
+            fix = edited(update, edit_date=1_790_000_000, text="fixed")
+            assert webhook.post(fix).status_code == 200
 
 
 def delete_revision(chat_id: int, message_id: int, edit_date: int) -> None:
@@ -94,7 +94,7 @@ def test_every_revision_queues_one_leaf_in_its_own_commit_and_a_replay_none(
     archive(webhook, A, 3)
     assert len(get_store().pending_leaves(100)) == 4  # 3 originals and an edit
     update = UpdateFactory(message=MessageFactory(chat=ChatFactory(id=A), message_id=2))
-    webhook.post(update)  # a replay of message 2's original? a new update for the same revision
+    webhook.post(update)  # another delivery of message 2's original revision: a DUPLICATE
     assert len(get_store().pending_leaves(100)) == 4
     result = do_checkpoint()
     assert (result.sequenced, result.checkpoint.size) == (4, 4)
@@ -114,7 +114,8 @@ def test_a_clean_archive_verifies_and_tamper_is_named(backends: str, webhook: We
     rewrite_revision(A, 1, 1_790_000_000)
     add_revision_behind_the_back(B, 2)
     problems = do_verify_log().problems
-    assert f"chat {A} message 3 version 1 (edit_date 0): missing (deleted without a tombstone)" in problems
+    missing = f"chat {A} message 3 version 1 (edit_date 0): missing (deleted without a tombstone)"
+    assert missing in problems
     assert any(p.startswith(f"chat {A} message 1 version 2") and "rewritten" in p for p in problems)
     assert any(p.startswith(f"chat {B} message 2 version 2") and "added" in p for p in problems)
     assert len(problems) == 3
