@@ -316,3 +316,15 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
     for hook in SCRAPE_HOOKS:
         hook()
     return HttpResponse(generate_latest(registry()), content_type=CONTENT_TYPE_LATEST)
+
+
+# -- the archive log (docs/transparency.md) ---------------------------------------------------
+LOG_CHECKPOINT_AGE = Gauge(
+    "groupie_log_checkpoint_age_seconds",
+    "Age of the last published checkpoint of the archive log, at scrape time (-1 when none was "
+    "ever published): growing past the publishing interval means publishing stopped.",
+    multiprocess_mode="max",
+)
+LOG_PENDING_LEAVES = Counter(
+    "groupie_log_leaves_sequenced_total", "Leaves the sequencer appended to the archive log."
+)

@@ -344,6 +344,8 @@ elif _keyring_backend == KEYRING_SHORTCUTS["cloudkms"]:
     _keyring_options = {
         "key_name": env.str("KMS_KEY_NAME", default=""),
         "endpoint": env.str("KMS_ENDPOINT", default=""),
+        # The EC_SIGN_ED25519 CryptoKeyVersion that signs the archive log's checkpoints.
+        "signing_key_name": env.str("KMS_SIGNING_KEY_NAME", default=""),
     }
 GROUPIE_KEYRING: dict[str, Any] = {"BACKEND": _keyring_backend, "OPTIONS": _keyring_options}
 # Unwrapped chat keys stay in process memory this long, at most this many: KMS is then called
@@ -387,6 +389,15 @@ GROUPIE_MEDIA_MAX_BYTES = env.int(
         else 2000 * 1024 * 1024
     ),
 )
+
+# The archive log (docs/transparency.md): its checkpoints' origin line (and signing key's
+# name), and where the publishing task writes them: a directory, or gs://BUCKET (a bucket with
+# a retention lock), somewhere the database's administrators cannot rewrite. Empty: not
+# published (checkpoints are still made and kept in the database).
+GROUPIE_LOG_ORIGIN = env.str("GROUPIE_LOG_ORIGIN", default="groupie.invalid/archive-log")
+GROUPIE_CHECKPOINT_STORE = env.str("GROUPIE_CHECKPOINT_STORE", default="")
+# The publishing task queues its next run this many minutes on (0: it does not reschedule).
+GROUPIE_CHECKPOINT_MINUTES = env.int("GROUPIE_CHECKPOINT_MINUTES", default=10)
 
 # Search (docs/search.md): how long each process trusts what it read of whether a chat is
 # indexed. A build waits this long (and a few seconds) after turning a chat's index on.

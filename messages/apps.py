@@ -9,6 +9,7 @@ from groupie import (
 )
 from groupie.datavolume import observe_data_volume
 from messages.media.status import count_by_status
+from messages.transparency.status import observe_checkpoint_age
 
 
 class ArchiveConfig(AppConfig):
@@ -20,4 +21,5 @@ class ArchiveConfig(AppConfig):
     def ready(self) -> None:
         metrics.SCRAPE_HOOKS.append(count_by_status)
         metrics.SCRAPE_HOOKS.append(observe_data_volume)
+        metrics.SCRAPE_HOOKS.append(observe_checkpoint_age)
         user_login_failed.connect(metrics.count_login_failure, dispatch_uid="groupie-login-failed")

@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import replace
+from typing import Any
 
+from messages.models import LogCheckpoint
 from messages.pagination import Pages
 from messages.reading import as_api, opening
 from messages.reading.as_telegram import as_exported, exported_chat
@@ -14,6 +16,7 @@ from messages.reading.opening import OpenedMessage
 from messages.search.query import open_page
 from messages.stores import get_store
 from messages.stores.records import ChatRecord, MessageQuery
+from messages.transparency import proofs as proofs_module
 
 BATCH = 500
 
@@ -31,14 +34,27 @@ def opened_pages(query: MessageQuery, source: Pages | None = None) -> Iterator[l
         after = page.items[-1].sort_key
 
 
-def ndjson(chats: list[ChatRecord], query: MessageQuery) -> Iterator[tuple[str, int]]:
-    """(text, messages in it) chunks: each chat's messages in date order, one per line."""
+def ndjson(
+    chats: list[ChatRecord], query: MessageQuery, *, proofs: bool = False
+) -> Iterator[tuple[str, int]]:
+    """(text, messages in it) chunks: each chat's messages in date order, one per line. With
+    ``proofs``, a checkpoint first and each message's proof (``transparency.proofs``)."""
+    checkpoint = proofs_module.checkpoint_for_export() if proofs else None
+    if checkpoint is not None:
+        yield json.dumps(proofs_module.header(checkpoint), ensure_ascii=False) + "\n", 0
     for chat in chats:
         for batch in opened_pages(replace(query, chats=(chat.chat_id,), descending=False)):
             lines = "".join(
-                json.dumps(as_api.message(item), ensure_ascii=False) + "\n" for item in batch
+                json.dumps(_line(item, checkpoint), ensure_ascii=False) + "\n" for item in batch
             )
             yield lines, len(batch)
+
+
+def _line(item: OpenedMessage, checkpoint: LogCheckpoint | None) -> dict[str, Any]:
+    body = as_api.message(item)
+    if checkpoint is not None:
+        body["proof"] = proofs_module.proof(item, checkpoint)
+    return body
 
 
 def telegram(

@@ -357,3 +357,79 @@ class ArchiveIdentity(models.Model):
 
     def __str__(self) -> str:
         return f"archive {self.archive_id}"
+
+
+# -- the archive log (docs/transparency.md) ---------------------------------------------------
+
+
+class PendingLeaf(models.Model):
+    """A log leaf not yet sequenced. The ORM store writes one with each revision it stores, in
+    the same commit, keyed by the record (no row shared by a chat or the archive); the
+    sequencer moves them into ``LogLeaf`` in (created, key) order."""
+
+    key = models.CharField(max_length=128, primary_key=True)
+    leaf = models.BinaryField()
+    created = models.BigIntegerField()  # microseconds since the epoch: the sequencer's order
+
+    class Meta:
+        default_permissions = ()
+        indexes = [models.Index(fields=["created", "key"], name="pending_leaf_order")]
+
+    def __str__(self) -> str:
+        return f"pending leaf {self.key}"
+
+
+class LogLeaf(models.Model):
+    """The log's leaves at their indices: 0, 1, 2, … with no gap. A record's leaf names it, so
+    an export finds the leaf of the revision it writes out."""
+
+    index = models.BigIntegerField(primary_key=True)
+    key = models.CharField(max_length=128, unique=True)
+    leaf = models.BinaryField()
+    hash = models.BinaryField()  # RFC 6962 leaf hash
+    chat_id = models.BigIntegerField()
+    message_id = models.BigIntegerField(null=True)  # None for a tombstone
+    edit_date = models.BigIntegerField(null=True)
+
+    class Meta:
+        default_permissions = ()
+        indexes = [
+            models.Index(fields=["chat_id", "message_id", "edit_date"], name="log_leaf_record")
+        ]
+
+    def __str__(self) -> str:
+        return f"log leaf {self.index}"
+
+
+class LogNode(models.Model):
+    """The hash of a complete subtree: 2^level leaves from index * 2^level (level >= 1). Any
+    root or proof is then O(log n) rows, and sequencing m leaves writes O(m) rows."""
+
+    level = models.PositiveSmallIntegerField()
+    index = models.BigIntegerField()
+    hash = models.BinaryField()
+
+    class Meta:
+        default_permissions = ()
+        constraints = [models.UniqueConstraint(fields=["level", "index"], name="log_node_position")]
+
+    def __str__(self) -> str:
+        return f"log node {self.level}/{self.index}"
+
+
+class LogCheckpoint(models.Model):
+    """A signed checkpoint (C2SP signed note) the log made, and when it was published."""
+
+    size = models.BigIntegerField()
+    root = models.BinaryField()
+    note = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    published_as = models.CharField(max_length=255, blank=True, default="")
+    published_at = models.DateTimeField(null=True)
+
+    class Meta:
+        default_permissions = ()
+        indexes = [models.Index(fields=["size"], name="log_checkpoint_size")]
+
+    def __str__(self) -> str:
+        return f"checkpoint at {self.size}"

@@ -73,12 +73,16 @@ def seal_all(
     chat_id: int,
     items: Sequence[tuple[Identity, bytes]],
     tokenize: Callable[[bytes], frozenset[bytes]] | None = None,
-) -> tuple[int, list[bytes], frozenset[bytes] | None]:
+    commit: Callable[[bytes, int, bytes], bytes] | None = None,
+) -> tuple[int, list[bytes], frozenset[bytes] | None, bytes | None]:
     """Seals several records of one chat under the same active key version; returns it too,
-    and ``tokenize(key)``, the search tokens under that version's key, if asked for."""
+    ``tokenize(key)``, the search tokens under that version's key, if asked for, and
+    ``commit(key, version, first envelope)``, the first record's log leaf, if asked for."""
     version, key = chat_keys().active_key(chat_id)
     sealed = [envelope.seal(key, version, identity, plain) for identity, plain in items]
-    return version, sealed, tokenize(key) if tokenize is not None else None
+    tokens = tokenize(key) if tokenize is not None else None
+    leaf = commit(key, version, sealed[0]) if commit is not None and sealed else None
+    return version, sealed, tokens, leaf
 
 
 def open_one(identity: Identity, sealed: bytes) -> bytes:

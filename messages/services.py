@@ -26,6 +26,7 @@ from messages.stores.records import (
     StoreError,
 )
 from messages.telegram import IncomingMessage
+from messages.transparency import leaves
 
 _SEAL_ATTEMPTS = 3
 # What this process last wrote to each chat's directory entry: (chat-key version, type, title
@@ -115,7 +116,20 @@ def _sealed(incoming: IncomingMessage) -> SealedMessage:
         def tokenize(key: bytes) -> frozenset[bytes]:
             return search_index.tokens_for(key, text)
 
-    key_version, sealed, tokens = sealing.seal_all(chat_id, records, tokenize)
+    def commit(key: bytes, version: int, sealed_message: bytes) -> bytes:
+        # The revision's log leaf: its identity, its envelope's digest and a commitment to
+        # its content under a key derived from the chat key (docs/transparency.md).
+        return leaves.record_leaf(
+            key,
+            version,
+            chat_id=chat_id,
+            message_id=incoming.message_id,
+            edit_date=incoming.edit_date,
+            envelope=sealed_message,
+            message=incoming.raw,
+        )
+
+    key_version, sealed, tokens, leaf = sealing.seal_all(chat_id, records, tokenize, commit)
     return SealedMessage(
         chat=ChatSnapshot(
             chat_id=chat_id,
@@ -135,4 +149,5 @@ def _sealed(incoming: IncomingMessage) -> SealedMessage:
         reply_to_message_id=incoming.reply_to_message_id,
         media_group_id=incoming.media_group_id,
         search_tokens=tokens,
+        leaf=leaf,
     )

@@ -143,7 +143,12 @@ def kms(kms_server: Any, keyring_path: Path) -> Any:
     kms_server.reset()
     config = {
         "BACKEND": "crypto.keyrings.cloudkms.CloudKMSKeyring",
-        "OPTIONS": {"key_name": KMS_KEY_NAME, "endpoint": kms_server.endpoint, "backoff": 0.01},
+        "OPTIONS": {
+            "key_name": KMS_KEY_NAME,
+            "endpoint": kms_server.endpoint,
+            "backoff": 0.01,
+            "signing_key_name": kms_server.signing_key_name,
+        },
     }
     with override_settings(GROUPIE_KEYRING=config):
         yield kms_server

@@ -78,6 +78,18 @@ class Keyring(ABC):
         """Refuses to unwrap under any version older than ``version``, as Vault Transit's
         ``min_decryption_version`` does; returns the versions that stopped decrypting."""
 
+    # -- the archive log's signing key (crypto.note) -----------------------------------------
+
+    def signing_public_key(self) -> bytes:
+        """The raw 32-byte Ed25519 public key that checks the log's checkpoints. Raises
+        KeyringConfigurationError when this keyring holds no signing key."""
+        raise KeyringConfigurationError(f"{type(self).__name__} holds no log signing key")
+
+    def sign(self, message: bytes) -> bytes:
+        """The 64-byte Ed25519 signature of ``message`` (a checkpoint's text) by the signing
+        key; the private key never leaves the keyring."""
+        raise KeyringConfigurationError(f"{type(self).__name__} holds no log signing key")
+
     def version_of(self, version: str) -> KekVersion:
         """The version named by an id or a short label; KeyringConfigurationError if none."""
         for candidate in self.versions():

@@ -86,6 +86,7 @@ class CloudKMSKeyring(Keyring):
         timeout: float = 10.0,
         attempts: int = 3,
         backoff: float = 0.2,
+        signing_key_name: str = "",
     ) -> None:
         if not key_name:
             raise KeyringConfigurationError(
@@ -96,6 +97,9 @@ class CloudKMSKeyring(Keyring):
         self.timeout = timeout
         self.attempts = attempts
         self.backoff = backoff
+        # A CryptoKeyVersion of an EC_SIGN_ED25519 key: it signs the log's checkpoints.
+        self.signing_key_name = signing_key_name
+        self._public_key: bytes | None = None
         self._client: Any = None
         self._client_lock = threading.Lock()
 
@@ -294,6 +298,62 @@ class CloudKMSKeyring(Keyring):
             refused=KeyringConfigurationError,
         )
         return _kek_version(updated, primary=target.primary)
+
+    # -- the log's signing key (an EC_SIGN_ED25519 CryptoKeyVersion) --------------------------
+
+    def _signing_name(self) -> str:
+        if not self.signing_key_name:
+            raise KeyringConfigurationError(
+                "set KMS_SIGNING_KEY_NAME to the CryptoKeyVersion of an EC_SIGN_ED25519 key "
+                "(projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/1)"
+            )
+        return self.signing_key_name
+
+    def signing_public_key(self) -> bytes:
+        if self._public_key is not None:
+            return self._public_key
+        name = self._signing_name()
+
+        def get() -> bytes:
+            response = self.client.get_public_key(
+                request={"name": name}, timeout=self.timeout, retry=None
+            )
+            if crc32c(response.pem.encode()) != response.pem_crc32c:
+                raise _ChecksumMismatch
+            return str(response.pem).encode()
+
+        pem = self._call("GetPublicKey", get, refused=KeyringConfigurationError)
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+        from cryptography.hazmat.primitives.serialization import (
+            Encoding,
+            PublicFormat,
+            load_pem_public_key,
+        )
+
+        key = load_pem_public_key(pem)
+        if not isinstance(key, Ed25519PublicKey):
+            raise KeyringConfigurationError(f"{name} is not an EC_SIGN_ED25519 key")
+        self._public_key = key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+        return self._public_key
+
+    def sign(self, message: bytes) -> bytes:
+        name = self._signing_name()
+
+        def sign() -> bytes:
+            # Ed25519 is pure EdDSA: KMS signs the data itself, not a digest.
+            response = self.client.asymmetric_sign(
+                request={"name": name, "data": message, "data_crc32c": crc32c(message)},
+                timeout=self.timeout,
+                retry=None,
+            )
+            if not (
+                response.verified_data_crc32c
+                and crc32c(response.signature) == response.signature_crc32c
+            ):
+                raise _ChecksumMismatch
+            return bytes(response.signature)
+
+        return self._call("AsymmetricSign", sign, refused=KeyringConfigurationError)
 
 
 def _kek_version(message: Any, *, primary: bool) -> KekVersion:

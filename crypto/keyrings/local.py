@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from crypto.errors import DecryptionError, KeyringConfigurationError, KeyringError
 from crypto.keyrings.base import DESTROYED, ENABLED, SETTABLE_STATES, KekVersion, Keyring
@@ -229,6 +231,39 @@ class LocalKeyring(Keyring):
 
         stopped = self._update(change)
         return [v for v in self.versions() if v.version in stopped]
+
+    # -- the log's signing key ----------------------------------------------------------------
+
+    def _signing_key(self) -> Ed25519PrivateKey:
+        """The Ed25519 key that signs checkpoints: kept in the file beside the KEKs (so 0600,
+        written the same way), created on first use under the file lock."""
+        entry = self._load().get("signing_key")
+        if entry is None:
+
+            def add_key(state: dict[str, Any]) -> None:
+                if state.get("signing_key") is None:
+                    raw = Ed25519PrivateKey.generate().private_bytes_raw()
+                    state["signing_key"] = {
+                        "algorithm": "ed25519",
+                        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                        "key": base64.b64encode(raw).decode("ascii"),
+                    }
+
+            self._update(add_key)
+            entry = self._load()["signing_key"]
+        try:
+            raw = base64.b64decode(entry["key"], validate=True)
+            return Ed25519PrivateKey.from_private_bytes(raw)
+        except (ValueError, KeyError, TypeError):
+            raise KeyringConfigurationError(
+                f"local keyring {self.path} has a malformed signing key"
+            ) from None
+
+    def signing_public_key(self) -> bytes:
+        return self._signing_key().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+    def sign(self, message: bytes) -> bytes:
+        return self._signing_key().sign(message)
 
     def _update(self, change: Any) -> Any:
         """Applies ``change`` to a copy of the file's state and saves it, under the file lock."""

@@ -41,13 +41,14 @@ from messages.api.serializers import (
 from messages.cursors import InvalidCursor
 from messages.media import files, serving
 from messages.media.files import MediaUnavailable
-from messages.models import ApiKey, AuditEntry, MediaFile
+from messages.models import ApiKey, AuditEntry, LogCheckpoint, MediaFile
 from messages.pagination import Pages, paginate, paginate_by_id
 from messages.reading import as_api, opening
 from messages.search import index as search_index
 from messages.search import query as search_query
 from messages.stores import get_store
 from messages.stores.records import ChatRecord, MessageHistory, MessageQuery, StoreError
+from messages.transparency import proofs
 
 EXPORT_BATCH = 500
 BAD_REQUEST = OpenApiResponse(
@@ -386,11 +387,14 @@ class MessageViewSet(viewsets.ViewSet):
         renderer_classes=[NDJSONRenderer, JSONRenderer, TelegramExportRenderer],
     )
     def export(self, request: Request) -> StreamingHttpResponse:
-        allowed = {*MessageFilterSerializer().fields, "format"}
+        allowed = {*MessageFilterSerializer().fields, "format", "proofs"}
         filters = _validated(MessageFilterSerializer, _query_data(request, allowed))
         layout = request.query_params.get("format") or "ndjson"
         if layout not in ("ndjson", "telegram"):
             raise ValidationError({"format": ["Use ndjson or telegram."]})
+        with_proofs = request.query_params.get("proofs", "0")
+        if with_proofs not in ("0", "1") or (with_proofs == "1" and layout != "ndjson"):
+            raise ValidationError({"proofs": ["Use 1 (with format=ndjson) or 0."]})
         query = _message_query(request, filters, EXPORT_BATCH)
         source: Pages = get_store()
         if query is not None:
@@ -402,8 +406,10 @@ class MessageViewSet(viewsets.ViewSet):
             response = StreamingHttpResponse(chunks, content_type="application/json; charset=utf-8")
             response["Content-Disposition"] = 'attachment; filename="result.json"'
             return response
+        # The checkpoint is made before the 200 goes: a failure here is still a 503.
+        checkpoint = proofs.checkpoint_for_export() if with_proofs == "1" else None
         response = StreamingHttpResponse(
-            _export_lines(request, query, source),
+            _export_lines(request, query, source, checkpoint),
             content_type="application/x-ndjson; charset=utf-8",
         )
         response["Content-Disposition"] = 'attachment; filename="messages.ndjson"'
@@ -432,8 +438,16 @@ def _telegram_chunks(
         return
 
 
-def _export_lines(request: Request, query: MessageQuery | None, source: Pages) -> Iterator[bytes]:
-    """One page of the store at a time: memory stays constant whatever the archive's size."""
+def _export_lines(
+    request: Request,
+    query: MessageQuery | None,
+    source: Pages,
+    checkpoint: LogCheckpoint | None = None,
+) -> Iterator[bytes]:
+    """One page of the store at a time: memory stays constant whatever the archive's size.
+    With a checkpoint, it comes first and each message carries its proof against it."""
+    if checkpoint is not None:
+        yield json.dumps(proofs.header(checkpoint)).encode() + b"\n"
     if query is None:
         return
     store = source
@@ -443,6 +457,9 @@ def _export_lines(request: Request, query: MessageQuery | None, source: Pages) -
             page = store.query(replace(query, after=after))
             opened = search_query.open_page(store, page.items)
             bodies = _with_media(request, [as_api.message(item) for item in opened])
+            if checkpoint is not None:
+                for body, item in zip(bodies, opened, strict=True):
+                    body["proof"] = proofs.proof(item, checkpoint)
         except (StoreError, KeyringError, DatabaseError) as exc:
             # The 200 is already sent: the last line says the export is incomplete.
             yield json.dumps({"error": {"type": type(exc).__name__, "complete": False}}).encode()

@@ -30,13 +30,21 @@ from crypto.chatkeys import (
 from crypto.envelope import message_identity, title_identity
 from crypto.errors import CryptoError, DecryptionError, KeyringError
 from crypto.keyrings.base import Keyring
+from groupie import strictjson
 from groupie.commands import counted
 from messages.keys.progress import Progress
 from messages.media import files
 from messages.models import SearchIndex
 from messages.search import index as search_index
 from messages.stores.base import MessageStore
-from messages.stores.records import IndexEntry, Reseal, SealedRevision, StoredMessage
+from messages.stores.records import (
+    IndexEntry,
+    PendingLeaf,
+    Reseal,
+    SealedRevision,
+    StoredMessage,
+)
+from messages.transparency import leaves
 
 BATCH = 200
 T = TypeVar("T")
@@ -314,6 +322,7 @@ class Lifecycle:
         indexed = SearchIndex.objects.filter(chat_id=chat_id).exists()
         index_key = blindindex.index_key(key) if indexed else None
         entries: list[IndexEntry] = []
+        logged: list[PendingLeaf] = []
         for revision, identity, plaintext in zip(batch, identities, opened, strict=True):
             self.step()
             if plaintext is None:
@@ -322,10 +331,14 @@ class Lifecycle:
             reseals.append(
                 Reseal(revision.message_id, revision.edit_date, revision.envelope, new, version)
             )
+            logged.append(_resealed_leaf(key, version, revision, new, plaintext))
             if index_key:  # its search tokens under the new key too, before the old one goes
                 tokens = search_index.index_tokens(index_key, search_index.text_of(plaintext))
                 entries.append(IndexEntry(revision.message_id, version, tokens))
         self.store.add_search_tokens(chat_id, [e for e in entries if e.tokens])
+        # The new envelopes' leaves first: a revision is never stored without its leaf (one
+        # whose reseal lost a race keeps its old envelope, logged before).
+        self.store.add_pending_leaves(logged)
         return self.store.replace_envelopes(chat_id, reseals) if reseals else 0
 
     def _reseal_title(self, chat_id: int, versions: list[int], report: Report) -> None:
@@ -398,6 +411,8 @@ class Lifecycle:
         # Destroyed now, or by an interrupted run: either way, no deleting before late writes.
         changes = [r.changed_at for r in destroyed or records if r.changed_at is not None]
         self.wait_for_late_writes(max(changes, default=None))
+        # The log says what goes and why before it goes (docs/transparency.md).
+        leaves.log_tombstone(self.store, chat_id, "shred")
         deleted = self.store.delete_chat(chat_id)  # with its search tokens
         SearchIndex.objects.filter(chat_id=chat_id).delete()
         media = files.delete_chat_media(chat_id)
@@ -524,6 +539,23 @@ def noun(name: str, count: int) -> str:
             words[index] = word[:-1]
             break
     return " ".join(words)
+
+
+def _resealed_leaf(
+    key: bytes, version: int, revision: SealedRevision, new: bytes, plaintext: bytes
+) -> PendingLeaf:
+    leaf = leaves.record_leaf(
+        key,
+        version,
+        chat_id=revision.chat_id,
+        message_id=revision.message_id,
+        edit_date=revision.edit_date,
+        envelope=new,
+        message=strictjson.loads_stored(plaintext),
+    )
+    return leaves.pending_record(
+        revision.chat_id, revision.message_id, revision.edit_date, new, leaf
+    )
 
 
 def _batches(items: Iterable[T]) -> Iterator[list[T]]:

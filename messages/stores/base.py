@@ -5,7 +5,7 @@ A message is (chat_id, message_id). Each Telegram revision of it is kept, identi
 and the head is the revision with the latest edit_date whatever order they arrived in.
 Lists show one entry per message (its head), ordered by ``sort_key``.
 
-The contract has five parts, one class each, and a store is all five (``MessageStore``):
+The contract has six parts, one class each, and a store is all six (``MessageStore``):
 
 - ``MessageRecords``: the archive itself; write a revision, read messages and pages;
 - ``ChatDirectory``: the chats the archive holds, and migrations between them;
@@ -14,7 +14,8 @@ The contract has five parts, one class each, and a store is all five (``MessageS
 - ``Maintenance``: what rotation, verification and shredding need: sealed revisions by
   position, re-sealing, deleting a chat and erasing what deletion leaves behind, and a ping;
 - ``SearchIndexStorage``: the blind search tokens kept beside a chat's records (written with
-  each revision by ``put_message`` when it carries them, matched by ``query``'s ``search``).
+  each revision by ``put_message`` when it carries them, matched by ``query``'s ``search``);
+- ``LeafQueue``: the archive log's pending leaves, written with each new revision.
 
 As Django's ``Storage.save()`` calls ``_save()``, each public method here calls a private one
 that the backend implements, inside ``_errors()``: the one place where a backend turns its own
@@ -40,6 +41,7 @@ from messages.stores.records import (
     MessageId,
     MessageQuery,
     Page,
+    PendingLeaf,
     PutOutcome,
     Reseal,
     SealedMessage,
@@ -404,5 +406,42 @@ class SearchIndexStorage(_Backend):
     def _count_search_tokens(self, chat_id: int) -> dict[int, int]: ...
 
 
-class MessageStore(MessageRecords, ChatDirectory, ChatKeyStorage, Maintenance, SearchIndexStorage):
-    """A store backend: all five parts of the contract. Never returns partial writes."""
+class LeafQueue(_Backend):
+    """The archive log's pending leaves (docs/transparency.md). ``put_message`` adds a new
+    revision's leaf (``SealedMessage.leaf``) in the revision's own commit, one small record
+    keyed by the revision: no record shared by a chat or by the archive is written. The
+    sequencer (``messages.transparency.log``) reads them in (created, key) order, gives them
+    their indices in the log and drops them."""
+
+    def add_pending_leaves(self, leaves: Sequence[PendingLeaf]) -> None:
+        """Adds leaves written apart from a revision (tombstones, re-sealed revisions, a log
+        built afterwards); one whose key is pending already is left as it is."""
+        if leaves:
+            with self._counted("add_pending_leaves"):
+                self._add_pending_leaves(leaves)
+
+    def pending_leaves(self, limit: int) -> list[PendingLeaf]:
+        """Up to ``limit`` pending leaves, oldest (created, key) first."""
+        with self._counted("pending_leaves"):
+            return self._pending_leaves(limit)
+
+    def drop_pending_leaves(self, keys: Collection[str]) -> None:
+        """Deletes the pending leaves named (once sequenced); a missing one is no error."""
+        if keys:
+            with self._counted("drop_pending_leaves"):
+                self._drop_pending_leaves(keys)
+
+    @abstractmethod
+    def _add_pending_leaves(self, leaves: Sequence[PendingLeaf]) -> None: ...
+
+    @abstractmethod
+    def _pending_leaves(self, limit: int) -> list[PendingLeaf]: ...
+
+    @abstractmethod
+    def _drop_pending_leaves(self, keys: Collection[str]) -> None: ...
+
+
+class MessageStore(
+    MessageRecords, ChatDirectory, ChatKeyStorage, Maintenance, SearchIndexStorage, LeafQueue
+):
+    """A store backend: all six parts of the contract. Never returns partial writes."""

@@ -73,6 +73,7 @@ from messages.stores.records import (
     MessageId,
     MessageQuery,
     Page,
+    PendingLeaf,
     PutOutcome,
     RecordRefused,
     Reseal,
@@ -134,8 +135,15 @@ class FirestoreStore(MessageStore):
         # Not ``revisions``: that is the contract's method.
         self.revision_docs = self.client.collection("revisions")
         self.chat_keys = self.client.collection("chat_keys")
+        self.leaf_docs = self.client.collection("pending_leaves")
         # Every collection the store writes (Firestore clients cannot always list them).
-        self.collections = (self.chats, self.messages, self.revision_docs, self.chat_keys)
+        self.collections = (
+            self.chats,
+            self.messages,
+            self.revision_docs,
+            self.chat_keys,
+            self.leaf_docs,
+        )
         # (chat, version) -> when this process began the transaction that read it active.
         self.key_lease, self.write_timeout = key_lease, write_timeout
         self._leases: TTLCache[float] = TTLCache(key_lease, LEASES_KEPT)
@@ -181,6 +189,13 @@ class FirestoreStore(MessageStore):
                 # commit; should that fail too, AlreadyExists is what its error arose from.)
         return self._transaction(self._put, message)
 
+    def _add_leaf(self, writes: Any, message: SealedMessage) -> None:
+        """The revision's pending log leaf, in the same commit: one small document keyed by
+        the revision (``LeafQueue``), no document shared by the chat."""
+        pending = message.pending_leaf(time.time_ns() // 1000)
+        if pending is not None:
+            writes.set(self.leaf_docs.document(pending.key), _leaf_fields(pending))
+
     def _leased(self, message: SealedMessage) -> bool:
         began = self._leases.get((message.chat_id, message.key_version))
         return began is not None and time.monotonic() - began < self.key_lease
@@ -193,6 +208,7 @@ class FirestoreStore(MessageStore):
         batch = self.client.batch()
         batch.create(head_ref, _new_head(message))
         batch.create(revision_ref, _revision_fields(message))
+        self._add_leaf(batch, message)
         batch.commit(retry=self._write_retry, timeout=self.write_timeout)
         return PutOutcome.CREATED
 
@@ -234,6 +250,7 @@ class FirestoreStore(MessageStore):
         # The head first, as in _create_original.
         transaction.create(head_ref, _new_head(message))
         transaction.create(revision_ref, _revision_fields(message))
+        self._add_leaf(transaction, message)
         if changed:
             self._touch_chat(transaction, chat_ref, chat[0], message)
         return PutOutcome.CREATED
@@ -247,6 +264,7 @@ class FirestoreStore(MessageStore):
             return PutOutcome.DUPLICATE
         self._require_active(key, message)
         transaction.create(revision_ref, _revision_fields(message))
+        self._add_leaf(transaction, message)
         if head.exists:
             current: Any = head.to_dict()
             changes: dict[str, Any] = {
@@ -752,6 +770,32 @@ class FirestoreStore(MessageStore):
                 return
             after = page[-1]["sort_key"]
 
+    # -- the archive log's pending leaves ------------------------------------------------------
+
+    def _add_pending_leaves(self, leaves: Sequence[PendingLeaf]) -> None:
+        for start in range(0, len(leaves), BATCH_LIMIT):
+            batch = self.client.batch()
+            for pending in leaves[start : start + BATCH_LIMIT]:
+                # ``set`` of the same content: a key already pending stays as it is.
+                batch.set(self.leaf_docs.document(pending.key), _leaf_fields(pending))
+            batch.commit()
+
+    def _pending_leaves(self, limit: int) -> list[PendingLeaf]:
+        query = self.leaf_docs.order_by("created").order_by("key").limit(limit)
+        found = []
+        for snapshot in query.stream():
+            data: Any = snapshot.to_dict()
+            found.append(PendingLeaf(data["key"], bytes(data["leaf"]), int(data["created"])))
+        return sorted(found, key=lambda p: (p.created, p.key))
+
+    def _drop_pending_leaves(self, keys: Collection[str]) -> None:
+        names = list(keys)
+        for start in range(0, len(names), BATCH_LIMIT):
+            batch = self.client.batch()
+            for key in names[start : start + BATCH_LIMIT]:
+                batch.delete(self.leaf_docs.document(key))
+            batch.commit()
+
     def _ping(self) -> None:
         # A write, so that a database the service may read but not write is not ready; one
         # small document per process, overwritten by each probe.
@@ -818,6 +862,10 @@ def _revision_fields(message: SealedMessage) -> dict[str, Any]:
         "key_version": message.key_version,
         "envelope": message.envelope,
     }
+
+
+def _leaf_fields(pending: PendingLeaf) -> dict[str, Any]:
+    return {"key": pending.key, "leaf": pending.leaf, "created": pending.created}
 
 
 def _tokens_of(head: Any) -> set[bytes]:

@@ -23,7 +23,7 @@ from django.db.models.functions import Coalesce
 from crypto.chatkeys import OPENABLE, ChatKeyRecord
 from groupie.schema import NotMigrated, migration_problem
 from messages import sortkey
-from messages.models import Chat, ChatKey, Message, MessageRevision, SearchToken
+from messages.models import Chat, ChatKey, Message, MessageRevision, PendingLeaf, SearchToken
 from messages.stores import orm_writes
 from messages.stores.base import MessageStore
 from messages.stores.records import (
@@ -43,6 +43,9 @@ from messages.stores.records import (
     StoredMessage,
     StoredRevision,
     StoreError,
+)
+from messages.stores.records import (
+    PendingLeaf as PendingLeafRecord,
 )
 from messages.stores.sqlite_writer import uses_group_commit
 
@@ -310,6 +313,19 @@ class ORMStore(MessageStore):
         rows = SearchToken.objects.filter(chat_id=chat_id).values("key_version")
         counts = rows.annotate(n=Count("*")).order_by()
         return {r["key_version"]: r["n"] for r in counts}
+
+    # -- the archive log's pending leaves ------------------------------------------------------
+
+    def _add_pending_leaves(self, leaves: Sequence[PendingLeafRecord]) -> None:
+        rows = [PendingLeaf(key=p.key, leaf=p.leaf, created=p.created) for p in leaves]
+        PendingLeaf.objects.bulk_create(rows, ignore_conflicts=True)
+
+    def _pending_leaves(self, limit: int) -> list[PendingLeafRecord]:
+        rows = PendingLeaf.objects.order_by("created", "key")[:limit]
+        return [PendingLeafRecord(r.key, bytes(r.leaf), r.created) for r in rows]
+
+    def _drop_pending_leaves(self, keys: Collection[str]) -> None:
+        PendingLeaf.objects.filter(key__in=list(keys)).delete()
 
     def _ping(self) -> None:
         # A write, rolled back: a database that answers but refuses writes is not ready.

@@ -14,6 +14,7 @@ batch). The SQL is built from our own table and column names only; every value i
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from contextlib import nullcontext
 from typing import Any
@@ -21,12 +22,12 @@ from typing import Any
 from django.db import connection, transaction
 
 from crypto.chatkeys import ACTIVE
-from messages.models import Chat, ChatKey, Message, MessageRevision, SearchToken
+from messages.models import Chat, ChatKey, Message, MessageRevision, PendingLeaf, SearchToken
 from messages.stores.records import HEAD_FIELDS, PutOutcome, SealedMessage
 from messages.stores.sqlite_writer import committer, uses_group_commit
 
-_MESSAGE, _REVISION, _CHAT, _CHAT_KEY, _TOKEN = (
-    m._meta.db_table for m in (Message, MessageRevision, Chat, ChatKey, SearchToken)
+_MESSAGE, _REVISION, _CHAT, _CHAT_KEY, _TOKEN, _LEAF = (
+    m._meta.db_table for m in (Message, MessageRevision, Chat, ChatKey, SearchToken, PendingLeaf)
 )
 _REVISION_COLUMNS = "chat_id, message_id, edit_date, key_version, envelope"
 _HEAD_COLUMNS = f"chat_id, message_id, sort_key, version_count, {', '.join(HEAD_FIELDS)}"
@@ -133,19 +134,31 @@ _TOKENS_POSTGRESQL = f""", tokens AS (
         SELECT %s::bigint, unnest(%s::bigint[]), %s::bigint, %s::integer FROM revision
         ON CONFLICT DO NOTHING
     )"""  # noqa: S608
-# (with the chat's row, with tokens) -> the statement
+# And the revision's pending log leaf, keyed by the revision: one small row, no hot one.
+_LEAF_POSTGRESQL = f""", leaf AS (
+        INSERT INTO {_LEAF} (key, leaf, created)
+        SELECT %s::varchar, %s::bytea, %s::bigint FROM revision
+        ON CONFLICT DO NOTHING
+    )"""  # noqa: S608
+# (with the chat's row, with tokens, with a leaf) -> the statement
 _PUT_POSTGRESQL = {
-    (chat, tokens): _PUT_REVISION_AND_HEAD_POSTGRESQL  # noqa: S608 - our own names only
+    (chat, tokens, leaf): _PUT_REVISION_AND_HEAD_POSTGRESQL  # noqa: S608 - our own names only
     + (_CHAT_POSTGRESQL if chat else "")
     + (_TOKENS_POSTGRESQL if tokens else "")
+    + (_LEAF_POSTGRESQL if leaf else "")
     + "\n    SELECT version_count FROM head\n"
     for chat in (False, True)
     for tokens in (False, True)
+    for leaf in (False, True)
 }
 # The same tokens on SQLite, or in a transaction: after the revision and head.
 INSERT_TOKEN = f"""
     INSERT INTO {_TOKEN} (chat_id, token, message_id, key_version) VALUES (%s, %s, %s, %s)
     ON CONFLICT DO NOTHING
+"""  # noqa: S608
+
+INSERT_LEAF = f"""
+    INSERT INTO {_LEAF} (key, leaf, created) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING
 """  # noqa: S608
 
 _REVISION_EXISTS = f"""
@@ -173,6 +186,11 @@ def _head_row(message: SealedMessage) -> tuple[Any, ...]:
 def _chat_row(message: SealedMessage) -> tuple[Any, ...]:
     chat = message.chat
     return (chat.chat_id, chat.type, chat.sealed_title, message.date, message.date)
+
+
+def _leaf_row(message: SealedMessage) -> tuple[Any, ...] | None:
+    pending = message.pending_leaf(time.time_ns() // 1000)
+    return None if pending is None else (pending.key, pending.leaf, pending.created)
 
 
 def token_value(token: bytes) -> int:
@@ -207,6 +225,9 @@ def _put_with(cursor: Any, message: SealedMessage) -> PutOutcome | None:
         cursor.executemany(INSERT_TOKEN, rows)
     if message.chat.changed:
         cursor.execute(_UPSERT_CHAT, _chat_row(message))
+    leaf = _leaf_row(message)
+    if leaf is not None:
+        cursor.execute(INSERT_LEAF, leaf)
     return PutOutcome.CREATED if version_count == 1 else PutOutcome.REVISED
 
 
@@ -246,7 +267,10 @@ def _put_in_one_statement(message: SealedMessage) -> PutOutcome | None:
     if message.search_tokens:
         values = [token_value(t) for t in sorted(message.search_tokens)]
         parameters = (*parameters, message.chat_id, values, message.message_id, message.key_version)
-    statement = _PUT_POSTGRESQL[message.chat.changed, bool(message.search_tokens)]
+    leaf = _leaf_row(message)
+    if leaf is not None:
+        parameters = (*parameters, *leaf)
+    statement = _PUT_POSTGRESQL[message.chat.changed, bool(message.search_tokens), leaf is not None]
     # In autocommit the statement is its own transaction. Inside a caller's transaction a
     # savepoint keeps a failure from aborting the caller's work as well.
     nested = transaction.atomic() if connection.in_atomic_block else nullcontext()

@@ -4,6 +4,7 @@ the errors it raises. No plaintext, ever. The contract itself is in ``base``."""
 from __future__ import annotations
 
 import enum
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -80,10 +81,35 @@ class SealedMessage:
     # The blind tokens of this revision's search terms under ``key_version``'s index key, when
     # the chat is indexed (``crypto.blindindex``); stored beside the record, never a term.
     search_tokens: frozenset[bytes] | None = None
+    # This revision's archive-log leaf (``crypto.logleaf``): stored as a pending leaf in the
+    # record's own commit when the revision is new (never for a DUPLICATE).
+    leaf: bytes | None = None
 
     @property
     def chat_id(self) -> int:
         return self.chat.chat_id
+
+    def pending_leaf(self, created: int) -> PendingLeaf | None:
+        if self.leaf is None:
+            return None
+        key = record_leaf_key(self.chat_id, self.message_id, self.edit_date, self.envelope)
+        return PendingLeaf(key, self.leaf, created)
+
+
+def record_leaf_key(chat_id: int, message_id: int, edit_date: int, envelope: bytes) -> str:
+    """A record leaf's key: the revision and its envelope's digest (a re-sealed revision gets
+    a leaf of its own)."""
+    digest = hashlib.sha256(envelope).hexdigest()[:32]
+    return f"r:{chat_id}:{message_id}:{edit_date}:{digest}"
+
+
+@dataclass(frozen=True)
+class PendingLeaf:
+    """An archive-log leaf waiting for the sequencer; ``created`` (microseconds) orders it."""
+
+    key: str
+    leaf: bytes
+    created: int
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,9 @@ from typing import Any
 import google_crc32c
 import grpc  # type: ignore[import-untyped]  # grpcio ships no type information
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from google.cloud import kms_v1
 
 SERVICE = "google.cloud.kms.v1.KeyManagementService"
@@ -95,6 +97,12 @@ class KmsPeer:
             self.delay = 0.0
             self._keys = {self.key_name: _Key()}
             self._add_version(self.key_name, make_primary=True)
+            # An EC_SIGN_ED25519 key's one version, for the archive log's checkpoints.
+            self._signing = {self.signing_key_name: Ed25519PrivateKey.generate()}
+
+    @property
+    def signing_key_name(self) -> str:
+        return self.key_name.rsplit("/", 1)[0] + "/groupie-log/cryptoKeyVersions/1"
 
     def add_key(self, key_name: str) -> None:
         """Another CryptoKey beside the configured one (as another deployment's would be)."""
@@ -169,6 +177,12 @@ class KmsPeer:
                 kms_v1.RestoreCryptoKeyVersionRequest,
                 kms_v1.CryptoKeyVersion,
             ),
+            "AsymmetricSign": (
+                self._asymmetric_sign,
+                kms_v1.AsymmetricSignRequest,
+                kms_v1.AsymmetricSignResponse,
+            ),
+            "GetPublicKey": (self._get_public_key, kms_v1.GetPublicKeyRequest, kms_v1.PublicKey),
             "ListCryptoKeyVersions": (
                 self._list_versions,
                 kms_v1.ListCryptoKeyVersionsRequest,
@@ -290,6 +304,36 @@ class KmsPeer:
         checksum = crc32c(plaintext) ^ (1 if self._take_corruption() else 0)
         return kms_v1.DecryptResponse(
             plaintext=plaintext, plaintext_crc32c=checksum, used_primary=number == key.primary
+        )
+
+    def _signing_key(self, name: str, context: grpc.ServicerContext) -> Ed25519PrivateKey:
+        key = self._signing.get(name)
+        if key is None:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"{name} not found")
+        return key  # type: ignore[return-value]
+
+    def _asymmetric_sign(self, request: Any, context: grpc.ServicerContext) -> Any:
+        key = self._signing_key(request.name, context)
+        if request.digest:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "EC_SIGN_ED25519 signs data")
+        data_ok = self._check_crc(request.data, _optional(request, "data_crc32c"), "data", context)
+        signature = key.sign(request.data)
+        checksum = crc32c(signature) ^ (1 if self._take_corruption() else 0)
+        return kms_v1.AsymmetricSignResponse(
+            name=request.name,
+            signature=signature,
+            signature_crc32c=checksum,
+            verified_data_crc32c=data_ok,
+        )
+
+    def _get_public_key(self, request: Any, context: grpc.ServicerContext) -> Any:
+        key = self._signing_key(request.name, context)
+        pem = key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+        return kms_v1.PublicKey(
+            name=request.name,
+            pem=pem.decode(),
+            pem_crc32c=crc32c(pem),
+            algorithm=kms_v1.CryptoKeyVersion.CryptoKeyVersionAlgorithm.EC_SIGN_ED25519,
         )
 
     def _version_message(self, key_name: str, number: int, entry: _Version) -> Any:

@@ -17,6 +17,7 @@ from messages.media.blobs.base import BlobStoreError
 from messages.models import ChatRetention
 from messages.stores import get_store
 from messages.stores.records import StoreError
+from messages.transparency.leaves import log_tombstone
 
 DAY = 86_400
 
@@ -58,6 +59,9 @@ class Command(ArchiveCommand):
                     deleted += store.count_messages_before(chat, before)
                     media += files.count_media_before(chat, before)
                     continue
+                # The log says what goes and why before it goes (docs/transparency.md).
+                reason = "purge" if older_than is not None else "retention"
+                log_tombstone(store, chat, reason, before=before)
                 result = store.delete_messages_before(chat, before)
                 deleted, revisions = deleted + result.messages, revisions + result.revisions
                 media += files.delete_media_before(chat, before)

@@ -41,9 +41,17 @@ class Command(ArchiveCommand):
         parser.add_argument(
             "--until", type=_date, help="Up to this date (YYYY-MM-DD, UTC), inclusive."
         )
+        parser.add_argument(
+            "--proofs",
+            action="store_true",
+            help="NDJSON only: a signed checkpoint first, and with each message its log leaf, "
+            "opening key and inclusion proof (check with python -m crypto.verify_export).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         output: Path = options["output"]
+        if options["proofs"] and options["format"] != "ndjson":
+            raise CommandError("--proofs goes with --format ndjson")
         if output.exists():
             raise CommandError(f"{output} exists: export_messages never overwrites a file")
         store = get_store()
@@ -57,14 +65,18 @@ class Command(ArchiveCommand):
         written = 0
         try:
             with os.fdopen(descriptor, "w", encoding="utf-8") as out, self._bar(total) as bar:
-                writer = exporting.ndjson if options["format"] == "ndjson" else exporting.telegram
                 query = MessageQuery(
                     user=options["user"],
                     kind=options["kind"],
                     since=options["since"],
                     until=options["until"] + DAY - 1 if options["until"] is not None else None,
                 )
-                for text, count in writer(chats, query):
+                chunks = (
+                    exporting.ndjson(chats, query, proofs=options["proofs"])
+                    if options["format"] == "ndjson"
+                    else exporting.telegram(chats, query)
+                )
+                for text, count in chunks:
                     out.write(text)
                     written += count
                     bar.update(count)
@@ -75,7 +87,11 @@ class Command(ArchiveCommand):
             ) from None
         audit.record_command(
             "export_messages",
-            filters={"format": options["format"], "chats": options["chat"] or "every chat"},
+            filters={
+                "format": options["format"],
+                "chats": options["chat"] or "every chat",
+                "proofs": options["proofs"],
+            },
         )
         self.stdout.write(
             f"export_messages: {counted(written, 'message')} of {counted(len(chats), 'chat')} "

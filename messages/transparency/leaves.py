@@ -1,0 +1,62 @@
+"""The leaves the archive writes: a record's (made where it is sealed, with the chat key in
+hand) and a deletion's tombstone. The byte format is ``crypto.logleaf``'s."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from crypto import logleaf
+from messages.stores.base import MessageStore
+from messages.stores.records import PendingLeaf, record_leaf_key
+
+
+def now_micros() -> int:
+    return time.time_ns() // 1000
+
+
+def record_leaf(
+    chat_key: bytes,
+    key_version: int,
+    *,
+    chat_id: int,
+    message_id: int,
+    edit_date: int,
+    envelope: bytes,
+    message: Mapping[str, Any],
+) -> bytes:
+    """The leaf of one sealed revision of ``message`` (the Telegram message object)."""
+    opening = logleaf.opening_key(chat_key, chat_id, message_id, edit_date)
+    date = message.get("date")
+    return logleaf.record_leaf(
+        chat_id=chat_id,
+        message_id=message_id,
+        edit_date=edit_date,
+        date=date if isinstance(date, int) else 0,
+        key_version=key_version,
+        envelope=envelope,
+        commitment=logleaf.commitment(opening, message),
+    )
+
+
+def pending_record(
+    chat_id: int, message_id: int, edit_date: int, envelope: bytes, leaf: bytes
+) -> PendingLeaf:
+    return PendingLeaf(
+        record_leaf_key(chat_id, message_id, edit_date, envelope), leaf, now_micros()
+    )
+
+
+def log_tombstone(
+    store: MessageStore, chat_id: int, reason: str, *, before: int | None = None
+) -> PendingLeaf:
+    """Appends a tombstone (pending, in the store) before records are deleted: the log then
+    says what went and why. Written first, so a deletion interrupted half way is covered
+    (a tombstone allows a deletion; it does not require one)."""
+    at = int(time.time())
+    leaf = logleaf.tombstone_leaf(chat_id=chat_id, reason=reason, at=at, before=before)
+    scope = "chat" if before is None else f"before-{before}"
+    pending = PendingLeaf(f"t:{chat_id}:{reason}:{scope}:{at}", leaf, now_micros())
+    store.add_pending_leaves([pending])
+    return pending
