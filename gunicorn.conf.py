@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-import subprocess
+import signal
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 # gunicorn reads this file before it puts the project on sys.path: do it here, for the log
@@ -80,16 +82,23 @@ _POLLER: list[subprocess.Popen[bytes]] = []
 
 
 class _TaskWorker:
-    """GROUPIE_TASK_WORKER=1: the master also runs django-tasks' database worker
-    (``manage.py db_worker``, which fetches media) as a child process, started again if it
-    dies, stopped with the server. One process to run on one box (make run, a single
-    container); on Cloud Run, Cloud Tasks calls the service instead (GROUPIE_TASKS)."""
+    """GROUPIE_TASK_WORKER=1: the master also runs the task worker (``manage.py run_tasks``,
+    which fetches media) as a child process, started again whenever it dies, stopped with the
+    server. One process to run on one box (make run, a single container); on Cloud Run, Cloud
+    Tasks calls the service instead (GROUPIE_TASKS). The tasks a killed worker was running are
+    queued again by the next one (groupie/taskworker.py).
+
+    The child is started with ``os.posix_spawn``, not ``subprocess``: subprocess waits for the
+    child's exec on a pipe, and a gunicorn worker forked by the master at that moment inherits
+    the pipe's write end and holds it open for its whole life, so that this thread never came
+    back to restart the task worker after it died (about one start in five, when gunicorn
+    forked its workers at the same time: tests/test_task_worker_survives_kills.py)."""
 
     running: _TaskWorker | None = None
     RESTART_SECONDS = 5.0
 
     def __init__(self) -> None:
-        self.process: subprocess.Popen[bytes] | None = None
+        self.pid: int | None = None
         self.stopping = threading.Event()
 
     def start(self) -> None:
@@ -98,15 +107,16 @@ class _TaskWorker:
 
     def _supervise(self) -> None:
         manage = str(Path(__file__).resolve().parent / "manage.py")
+        log = logging.getLogger("gunicorn.error")
         while not self.stopping.is_set():
-            self.process = subprocess.Popen(  # noqa: S603 - our own manage.py
-                [sys.executable, manage, "db_worker", "--no-reload", "--no-startup-delay"]
+            self.pid = os.posix_spawn(
+                sys.executable, [sys.executable, manage, "run_tasks"], os.environ
             )
-            code = self.process.wait()
+            code = _wait(self.pid)
             if self.stopping.is_set():
                 return
-            logging.getLogger("gunicorn.error").warning(
-                "the task worker exited (code %s); starting it again in %.0f s",
+            log.warning(
+                "the task worker exited (%s); starting it again in %.0f s",
                 code,
                 self.RESTART_SECONDS,
             )
@@ -114,12 +124,34 @@ class _TaskWorker:
 
     def stop(self) -> None:
         self.stopping.set()
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        if self.pid is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGTERM)  # running tasks finish
+            for _ in range(150):
+                if _exited(self.pid):
+                    return
+                time.sleep(0.1)
+            os.kill(self.pid, signal.SIGKILL)
+
+
+def _wait(pid: int) -> str:
+    """Waits for the child ``pid`` to end; says how it did. The master reaps every child on
+    SIGCHLD (waitpid(-1)), so it may take the exit status first: then it is unknown."""
+    try:
+        _, status = os.waitpid(pid, 0)
+    except ChildProcessError:
+        return "status unknown"
+    if os.WIFSIGNALED(status):
+        return f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
+    return f"code {os.waitstatus_to_exitcode(status)}"
+
+
+def _exited(pid: int) -> bool:
+    try:
+        return os.waitpid(pid, os.WNOHANG)[0] == pid
+    except ChildProcessError:
+        return True
 
 
 def _serve_metrics() -> None:

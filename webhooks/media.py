@@ -34,7 +34,7 @@ from messages.media import files
 from messages.models import MediaFile
 from messages.stores.records import StoreError
 from messages.telegram import FILE_KINDS, IncomingMessage, MediaRef, media_of
-from webhooks.botapi import CHUNK_BYTES, BotApi, BotApiError, NoToken
+from webhooks.botapi import CHUNK_BYTES, BotApi, BotApiError, NoToken, TelegramFile
 
 logger = logging.getLogger(__name__)
 BACKOFF_SECONDS = (30, 120, 600, 1800, 3600, 3 * 3600)  # then failed: 7 attempts over ~6 h
@@ -164,7 +164,7 @@ def _attempt(row: MediaFile, api: BotApi) -> str:
         found = api.get_file(row.file_id)
         if found.file_size is not None and found.file_size > limit:
             raise TooLarge(found.file_size)
-        with api.download(found.file_path) as chunks:
+        with api.download(found.file_path, seconds=_download_seconds(found, row)) as chunks:
             whole = _checked(chunks, limit, found.file_size)
             return "stored" if files.store(row, whole) else "gone"
     except TooLarge as exc:
@@ -188,6 +188,14 @@ def _attempt(row: MediaFile, api: BotApi) -> str:
         # the last attempt shown as failed (with the error's type, never its text).
         logger.exception("media fetch failed unexpectedly", extra={"media_id": row.pk})
         return _later(row, f"unexpected {type(exc).__name__}")
+
+
+def _download_seconds(found: TelegramFile, row: MediaFile) -> float:
+    """How long the download may take: GROUPIE_MEDIA_FETCH_SECONDS, plus its size (the
+    largest allowed when unknown) at GROUPIE_MEDIA_MIN_RATE bytes a second. A slower one is
+    given up and retried later, so that a peer dripping bytes holds a worker only this long."""
+    size = found.file_size or row.declared_size or settings.GROUPIE_MEDIA_MAX_BYTES
+    return float(settings.GROUPIE_MEDIA_FETCH_SECONDS + size / settings.GROUPIE_MEDIA_MIN_RATE)
 
 
 def _too_large(size: int | None, limit: int) -> str:
