@@ -95,7 +95,8 @@ class _TaskWorker:
     forked its workers at the same time: tests/test_task_worker_survives_kills.py)."""
 
     running: _TaskWorker | None = None
-    RESTART_SECONDS = 5.0
+    # Not at once: a worker that cannot start must not spin. Tests make it shorter.
+    RESTART_SECONDS = float(os.environ.get("GROUPIE_TASK_WORKER_RESTART_SECONDS", "5"))
 
     def __init__(self) -> None:
         self.pid: int | None = None

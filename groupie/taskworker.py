@@ -26,6 +26,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -152,11 +153,12 @@ class TaskWorkers:
         for thread in threads:
             thread.start()
         logger.info("task worker: %s at a time", len(threads))
-        while any(thread.is_alive() for thread in threads):
-            if self.stopping.wait(RECLAIM_SECONDS):
-                break
-            reclaim()
-            connections.close_all()
+        due = time.monotonic() + RECLAIM_SECONDS
+        while any(thread.is_alive() for thread in threads) and not self.stopping.wait(0.5):
+            if time.monotonic() >= due:
+                reclaim()
+                connections.close_all()
+                due = time.monotonic() + RECLAIM_SECONDS
         for thread in threads:
             thread.join()
         connections.close_all()
