@@ -2,13 +2,16 @@
 
 The webhook (or poll_updates) archives a message, notes its file and enqueues ``fetch_media``
 with Django's task framework; Telegram's answer never waits for a download. The task runs in
-``manage.py db_worker`` (one box) or is called back by Cloud Tasks (Cloud Run). It asks
+``manage.py run_tasks`` (one box) or is called back by Cloud Tasks (Cloud Run). It asks
 ``getFile`` for the file's path, streams the download into the sealed media store, and:
 
 - retries a transient failure (Telegram down or rate-limiting, our store or keyring down) with
   growing waits, BACKOFF_SECONDS, by enqueuing itself again to run later; after the last one
   the file is ``failed``: shown as such in the admin, counted in groupie_media_files, and
   ``retry_media_fetches`` enqueues it again;
+- gives a download up, to be retried like a transient failure, once it has taken longer than
+  GROUPIE_MEDIA_FETCH_SECONDS plus its size at GROUPIE_MEDIA_MIN_RATE (a peer that drips
+  bytes holds one of the worker's threads that long, and no other fetch waits for it);
 - records a file over the Bot API's 20 MB limit as ``too_large``, with its size, without
   downloading it (a local Bot API server, TELEGRAM_API_URL, lifts the limit);
 - does nothing for a file already stored or a record deleted meanwhile (a replayed task).
