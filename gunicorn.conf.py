@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import os
-import signal
+import subprocess
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 # gunicorn reads this file before it puts the project on sys.path: do it here, for the log
@@ -58,101 +54,29 @@ def post_worker_init(worker: object) -> None:
 
 def when_ready(server: object) -> None:
     _serve_metrics()
+    # Commands kept running beside the server, each under its own supervisor process, started
+    # here in the master's main thread (groupie/supervisor.py says why).
     if os.environ.get("GROUPIE_TASK_WORKER") == "1":
-        _TaskWorker().start()
+        # The task worker (media fetches, search builds). One that was killed leaves its tasks
+        # RUNNING: the next one queues them again at its start (groupie/taskworker.py).
+        _SUPERVISED.append(supervisor.spawn(["run_tasks"]))
     if os.environ.get("GROUPIE_POLLER") == "1":
         # make run with TELEGRAM_TOKEN set: archive the bot's updates by polling, and poll
-        # again after the poller stops (a webhook set meanwhile, the network down). Its own
-        # process, started here in the master's main thread (groupie/supervisor.py says why).
-        _POLLER.append(supervisor.spawn(["poll_updates"]))
+        # again after the poller stops (a webhook set meanwhile, the network down).
+        _SUPERVISED.append(supervisor.spawn(["poll_updates"]))
 
 
 def on_exit(server: object) -> None:
-    if _TaskWorker.running is not None:
-        _TaskWorker.running.stop()
-    for process in _POLLER:
-        process.terminate()
+    for process in _SUPERVISED:
+        process.terminate()  # the task worker lets its running tasks finish
+    for process in _SUPERVISED:
         try:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
 
 
-_POLLER: list[subprocess.Popen[bytes]] = []
-
-
-class _TaskWorker:
-    """GROUPIE_TASK_WORKER=1: the master also runs the task worker (``manage.py run_tasks``,
-    which fetches media) as a child process, started again whenever it dies, stopped with the
-    server. One process to run on one box (make run, a single container); on Cloud Run, Cloud
-    Tasks calls the service instead (GROUPIE_TASKS). The tasks a killed worker was running are
-    queued again by the next one (groupie/taskworker.py).
-
-    The child is started with ``os.posix_spawn``, not ``subprocess``: subprocess waits for the
-    child's exec on a pipe, and a gunicorn worker forked by the master at that moment inherits
-    the pipe's write end and holds it open for its whole life, so that this thread never came
-    back to restart the task worker after it died (about one start in five, when gunicorn
-    forked its workers at the same time: tests/test_task_worker_survives_kills.py)."""
-
-    running: _TaskWorker | None = None
-    # Not at once: a worker that cannot start must not spin. Tests make it shorter.
-    RESTART_SECONDS = float(os.environ.get("GROUPIE_TASK_WORKER_RESTART_SECONDS", "5"))
-
-    def __init__(self) -> None:
-        self.pid: int | None = None
-        self.stopping = threading.Event()
-
-    def start(self) -> None:
-        _TaskWorker.running = self
-        threading.Thread(target=self._supervise, name="task-worker", daemon=True).start()
-
-    def _supervise(self) -> None:
-        manage = str(Path(__file__).resolve().parent / "manage.py")
-        log = logging.getLogger("gunicorn.error")
-        while not self.stopping.is_set():
-            self.pid = os.posix_spawn(
-                sys.executable, [sys.executable, manage, "run_tasks"], os.environ
-            )
-            code = _wait(self.pid)
-            if self.stopping.is_set():
-                return
-            log.warning(
-                "the task worker exited (%s); starting it again in %.0f s",
-                code,
-                self.RESTART_SECONDS,
-            )
-            self.stopping.wait(self.RESTART_SECONDS)
-
-    def stop(self) -> None:
-        self.stopping.set()
-        if self.pid is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.pid, signal.SIGTERM)  # running tasks finish
-            for _ in range(150):
-                if _exited(self.pid):
-                    return
-                time.sleep(0.1)
-            os.kill(self.pid, signal.SIGKILL)
-
-
-def _wait(pid: int) -> str:
-    """Waits for the child ``pid`` to end; says how it did. The master reaps every child on
-    SIGCHLD (waitpid(-1)), so it may take the exit status first: then it is unknown."""
-    try:
-        _, status = os.waitpid(pid, 0)
-    except ChildProcessError:
-        return "status unknown"
-    if os.WIFSIGNALED(status):
-        return f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
-    return f"code {os.waitstatus_to_exitcode(status)}"
-
-
-def _exited(pid: int) -> bool:
-    try:
-        return os.waitpid(pid, os.WNOHANG)[0] == pid
-    except ChildProcessError:
-        return True
+_SUPERVISED: list[subprocess.Popen[bytes]] = []
 
 
 def _serve_metrics() -> None:
