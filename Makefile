@@ -79,7 +79,7 @@ run: $(SETUP_FILES)
 	echo "  Admin:   http://127.0.0.1:$(PORT)/admin/  $$admin"
 	@echo "  Webhook: http://127.0.0.1:$(PORT)/telegram/webhook/  $(if $(WEBHOOK_SECRET),(secret: your WEBHOOK_SECRET),(secret in var/webhook_secret))"
 	@echo "  Health:  http://127.0.0.1:$(PORT)/readyz   Metrics: http://127.0.0.1:$(PORT)/metrics"
-	@echo "  Media:   fetched in the background by the task worker gunicorn runs (db_worker)"
+	@echo "  Media:   fetched in the background by the task worker gunicorn runs (run_tasks)"
 	@echo "  Archive an update:"
 	@echo "    curl -sS -X POST http://127.0.0.1:$(PORT)/telegram/webhook/ \\"
 	@echo "      -H \"X-Telegram-Bot-Api-Secret-Token: \$$(cat var/webhook_secret)\" \\"

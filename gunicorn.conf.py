@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import subprocess
 import sys
 import tempfile
-import threading
 from pathlib import Path
 
 # gunicorn reads this file before it puts the project on sys.path: do it here, for the log
@@ -56,70 +54,29 @@ def post_worker_init(worker: object) -> None:
 
 def when_ready(server: object) -> None:
     _serve_metrics()
+    # Commands kept running beside the server, each under its own supervisor process, started
+    # here in the master's main thread (groupie/supervisor.py says why).
     if os.environ.get("GROUPIE_TASK_WORKER") == "1":
-        _TaskWorker().start()
+        # The task worker (media fetches, search builds). One that was killed leaves its tasks
+        # RUNNING: the next one queues them again at its start (groupie/taskworker.py).
+        _SUPERVISED.append(supervisor.spawn(["run_tasks"]))
     if os.environ.get("GROUPIE_POLLER") == "1":
         # make run with TELEGRAM_TOKEN set: archive the bot's updates by polling, and poll
-        # again after the poller stops (a webhook set meanwhile, the network down). Its own
-        # process, started here in the master's main thread (groupie/supervisor.py says why).
-        _POLLER.append(supervisor.spawn(["poll_updates"]))
+        # again after the poller stops (a webhook set meanwhile, the network down).
+        _SUPERVISED.append(supervisor.spawn(["poll_updates"]))
 
 
 def on_exit(server: object) -> None:
-    if _TaskWorker.running is not None:
-        _TaskWorker.running.stop()
-    for process in _POLLER:
-        process.terminate()
+    for process in _SUPERVISED:
+        process.terminate()  # the task worker lets its running tasks finish
+    for process in _SUPERVISED:
         try:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
 
 
-_POLLER: list[subprocess.Popen[bytes]] = []
-
-
-class _TaskWorker:
-    """GROUPIE_TASK_WORKER=1: the master also runs django-tasks' database worker
-    (``manage.py db_worker``, which fetches media) as a child process, started again if it
-    dies, stopped with the server. One process to run on one box (make run, a single
-    container); on Cloud Run, Cloud Tasks calls the service instead (GROUPIE_TASKS)."""
-
-    running: _TaskWorker | None = None
-    RESTART_SECONDS = 5.0
-
-    def __init__(self) -> None:
-        self.process: subprocess.Popen[bytes] | None = None
-        self.stopping = threading.Event()
-
-    def start(self) -> None:
-        _TaskWorker.running = self
-        threading.Thread(target=self._supervise, name="task-worker", daemon=True).start()
-
-    def _supervise(self) -> None:
-        manage = str(Path(__file__).resolve().parent / "manage.py")
-        while not self.stopping.is_set():
-            self.process = subprocess.Popen(  # noqa: S603 - our own manage.py
-                [sys.executable, manage, "db_worker", "--no-reload", "--no-startup-delay"]
-            )
-            code = self.process.wait()
-            if self.stopping.is_set():
-                return
-            logging.getLogger("gunicorn.error").warning(
-                "the task worker exited (code %s); starting it again in %.0f s",
-                code,
-                self.RESTART_SECONDS,
-            )
-            self.stopping.wait(self.RESTART_SECONDS)
-
-    def stop(self) -> None:
-        self.stopping.set()
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+_SUPERVISED: list[subprocess.Popen[bytes]] = []
 
 
 def _serve_metrics() -> None:

@@ -167,7 +167,7 @@ class TextFormatter(logging.Formatter):
 
 
 # Commands that run until stopped: their log lines are what they have to show.
-LONG_RUNNING_COMMANDS = frozenset({"runserver", "db_worker", "poll_updates"})
+LONG_RUNNING_COMMANDS = frozenset({"runserver", "db_worker", "run_tasks", "poll_updates"})
 
 
 def quiet_one_off_commands(argv: list[str], environ: MutableMapping[str, str]) -> None:

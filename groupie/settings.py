@@ -389,6 +389,25 @@ GROUPIE_MEDIA_MAX_BYTES = env.int(
         else 2000 * 1024 * 1024
     ),
 )
+# A download must end within GROUPIE_MEDIA_FETCH_SECONDS plus its size at
+# GROUPIE_MEDIA_MIN_RATE bytes a second (a 20 MB file: 60 + 320 s), or it is given up and
+# retried later: a peer that drips bytes cannot hold a worker for good (docs/media.md).
+GROUPIE_MEDIA_FETCH_SECONDS = env.float("GROUPIE_MEDIA_FETCH_SECONDS", default=60.0)
+GROUPIE_MEDIA_MIN_RATE = env.int("GROUPIE_MEDIA_MIN_RATE", default=64 * 1024)
+# The database task worker (manage.py run_tasks): tasks run at a time, and how long a task may
+# run before a worker on another host presumes its worker dead and queues it again (one on
+# this host is seen dead at once).
+GROUPIE_TASK_CONCURRENCY = env.int("GROUPIE_TASK_CONCURRENCY", default=4)
+GROUPIE_TASK_LEASE_SECONDS = env.int("GROUPIE_TASK_LEASE_SECONDS", default=3600)
+_positive = {
+    "GROUPIE_MEDIA_FETCH_SECONDS": GROUPIE_MEDIA_FETCH_SECONDS,
+    "GROUPIE_MEDIA_MIN_RATE": GROUPIE_MEDIA_MIN_RATE,
+    "GROUPIE_TASK_CONCURRENCY": GROUPIE_TASK_CONCURRENCY,
+    "GROUPIE_TASK_LEASE_SECONDS": GROUPIE_TASK_LEASE_SECONDS,
+}
+for _name, _value in _positive.items():
+    if not _value > 0:
+        raise ImproperlyConfigured(f"{_name}={_value}: it must be greater than 0.")
 
 # The archive log (docs/transparency.md): its checkpoints' origin line (and signing key's
 # name), and where the publishing task writes them: a directory, or gs://BUCKET (a bucket with
@@ -404,7 +423,7 @@ GROUPIE_CHECKPOINT_MINUTES = env.int("GROUPIE_CHECKPOINT_MINUTES", default=10)
 GROUPIE_SEARCH_INDEX_CACHE_SECONDS = env.int("GROUPIE_SEARCH_INDEX_CACHE_SECONDS", default=30)
 
 # Background work (media fetching), with Django's task framework (the django-tasks backport).
-# database: a table in DATABASE_URL and `manage.py db_worker` beside the web server (one box);
+# database: a table in DATABASE_URL and `manage.py run_tasks` beside the web server (one box);
 # cloudtasks: a Cloud Tasks queue that calls back POST /internal/tasks/ with an OIDC token.
 TASKS_SHORTCUTS = {
     "database": "django_tasks_db.DatabaseBackend",

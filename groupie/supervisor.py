@@ -137,7 +137,9 @@ def main(argv: list[str]) -> None:
             project=os.environ.get("GCP_PROJECT_ID", ""),
         )
     )
-    supervised = Supervised(argv)
+    # GROUPIE_SUPERVISOR_DELAY: the first wait before a restart (tests make it short).
+    first_delay = float(os.environ.get("GROUPIE_SUPERVISOR_DELAY", "5"))
+    supervised = Supervised(argv, first_delay=first_delay)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: supervised.signal_stop())
     supervised.run()

@@ -120,6 +120,9 @@ def test_the_database_url_can_come_from_a_mounted_file(tmp_path: Path) -> None:
             {"GROUPIE_TASKS": "cloudtasks", "CLOUD_TASKS_QUEUE": "projects/p/locations/l/queues/q"},
             "GROUPIE_TASKS_URL, CLOUD_TASKS_SERVICE_ACCOUNT",
         ),
+        ({"GROUPIE_TASK_CONCURRENCY": "0"}, "GROUPIE_TASK_CONCURRENCY=0"),
+        ({"GROUPIE_MEDIA_FETCH_SECONDS": "-1"}, "GROUPIE_MEDIA_FETCH_SECONDS=-1"),
+        ({"GROUPIE_MEDIA_MIN_RATE": "0"}, "GROUPIE_MEDIA_MIN_RATE=0"),
     ],
 )
 def test_media_and_tasks_misconfigured_fail_naming_what_is_missing(

@@ -138,8 +138,12 @@ class BotApi:
         return TelegramFile(path, size if isinstance(size, int) else None)
 
     @contextmanager
-    def download(self, file_path: str) -> Iterator[Iterator[bytes]]:
-        """The file's bytes, in chunks as they arrive (never the whole file in memory).
+    def download(
+        self, file_path: str, *, seconds: float | None = None
+    ) -> Iterator[Iterator[bytes]]:
+        """The file's bytes, in chunks as they arrive (never the whole file in memory), and
+        a BotApiError once ``seconds`` have passed before the last one: however slowly a peer
+        sends, a download ends by then (or at most that long after the last byte received).
 
         A relative path is fetched from ``<base>/file/bot<token>/<path>``. An absolute one is
         what a local Bot API server in ``--local`` mode answers: a file on its disk, read in
@@ -152,8 +156,13 @@ class BotApi:
         request = urllib.request.Request(  # noqa: S310 - http(s) only, checked in __init__
             f"{self.base_url}/file/bot{self.token}/{file_path}"
         )
+        deadline = None if seconds is None else time.monotonic() + seconds
+        # The socket's timeout bounds each read; the deadline, checked after each, the whole.
+        timeout = (
+            DOWNLOAD_TIMEOUT_SECONDS if seconds is None else min(seconds, DOWNLOAD_TIMEOUT_SECONDS)
+        )
         try:
-            response = urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT_SECONDS)  # noqa: S310
+            response = urllib.request.urlopen(request, timeout=timeout)  # noqa: S310
         except urllib.error.HTTPError as exc:
             exc.close()
             raise BotApiError("download", f"HTTP {exc.code}", status=exc.code) from None
@@ -164,7 +173,8 @@ class BotApi:
             ) from None
         with response:
             length = response.headers.get("Content-Length")
-            yield _chunks(response, int(length) if length and length.isdigit() else None)
+            size = int(length) if length and length.isdigit() else None
+            yield _chunks(response, size, deadline)
 
 
 @dataclass(frozen=True)
@@ -173,13 +183,22 @@ class TelegramFile:
     file_size: int | None
 
 
-def _chunks(response: Any, length: int | None) -> Iterator[bytes]:
-    """The body in chunks; a body shorter than its Content-Length (the connection dropped:
-    http.client then just ends) is an error, never a whole file."""
+def _chunks(response: Any, length: int | None, deadline: float | None) -> Iterator[bytes]:
+    """The body in chunks as they arrive (read1: a peer sending slowly does not keep one read
+    waiting for a whole chunk); a body shorter than its Content-Length (the connection
+    dropped: http.client then just ends) is an error, never a whole file, and so is one
+    still arriving at ``deadline`` (time.monotonic)."""
     received = 0
+    started = time.monotonic()
     try:
-        while chunk := response.read(CHUNK_BYTES):
+        while chunk := response.read1(CHUNK_BYTES):
             received += len(chunk)
+            if deadline is not None and time.monotonic() > deadline:
+                raise BotApiError(
+                    "download",
+                    f"too slow: {received:,} bytes in {time.monotonic() - started:.0f} s "
+                    "(GROUPIE_MEDIA_FETCH_SECONDS, GROUPIE_MEDIA_MIN_RATE)",
+                )
             yield chunk
     except (TimeoutError, OSError) as exc:
         raise BotApiError("download", f"interrupted ({type(exc).__name__})") from None

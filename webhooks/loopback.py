@@ -8,7 +8,8 @@ description, times=, retry_after=)``). It keeps Telegram's state for the methods
 ``setWebhook``/``deleteWebhook``/``getWebhookInfo``, and ``getUpdates`` over ``updates``
 with offsets (an update below the offset asked for is confirmed and dropped; 409 while a
 webhook is set), and files: ``add_file`` makes one that ``getFile`` names and
-``GET /file/bot<token>/<path>`` serves (``fail("download", ...)`` makes downloads fail).
+``GET /file/bot<token>/<path>`` serves (``fail("download", ...)`` makes downloads fail;
+``drip(seconds)`` makes them send one byte every ``seconds``, as a slow or hostile peer).
 ``results[method]`` overrides any answer.
 """
 
@@ -50,6 +51,7 @@ class BotApiPeer:
     updates: list[dict[str, Any]] = field(default_factory=list)
     webhook: dict[str, Any] = field(default_factory=dict)
     files: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # file_id: (path, bytes)
+    drips: list[float] = field(default_factory=list)  # seconds per byte of the next downloads
 
     def __post_init__(self) -> None:
         peer = self
@@ -92,6 +94,11 @@ class BotApiPeer:
         self.files[file_id] = (path, content)
         return path
 
+    def drip(self, seconds: float, *, times: int = 1) -> None:
+        """Send the next ``times`` downloads one byte every ``seconds`` (their Content-Length
+        announcing the whole file), until the client hangs up."""
+        self.drips.extend([seconds] * times)
+
     def _get_file(self, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         found = self.files.get(str(params.get("file_id")))
         if found is None:
@@ -116,7 +123,18 @@ class BotApiPeer:
         handler.send_header("Content-Type", "application/octet-stream")
         handler.send_header("Content-Length", str(len(content)))
         handler.end_headers()
-        handler.wfile.write(content)
+        try:
+            every = self.drips.pop(0)
+        except IndexError:
+            handler.wfile.write(content)
+            return
+        for byte in content:
+            try:
+                handler.wfile.write(bytes([byte]))
+                handler.wfile.flush()
+            except OSError:
+                return  # the client gave up
+            time.sleep(every)
 
     def _take_failure(self, method: str) -> tuple[int, str, int | None] | None:
         """The failure to answer ``method`` with now, if one is due (counting it down)."""

@@ -2,13 +2,16 @@
 
 The webhook (or poll_updates) archives a message, notes its file and enqueues ``fetch_media``
 with Django's task framework; Telegram's answer never waits for a download. The task runs in
-``manage.py db_worker`` (one box) or is called back by Cloud Tasks (Cloud Run). It asks
+``manage.py run_tasks`` (one box) or is called back by Cloud Tasks (Cloud Run). It asks
 ``getFile`` for the file's path, streams the download into the sealed media store, and:
 
 - retries a transient failure (Telegram down or rate-limiting, our store or keyring down) with
   growing waits, BACKOFF_SECONDS, by enqueuing itself again to run later; after the last one
   the file is ``failed``: shown as such in the admin, counted in groupie_media_files, and
   ``retry_media_fetches`` enqueues it again;
+- gives a download up, to be retried like a transient failure, once it has taken longer than
+  GROUPIE_MEDIA_FETCH_SECONDS plus its size at GROUPIE_MEDIA_MIN_RATE (a peer that drips
+  bytes holds one of the worker's threads that long, and no other fetch waits for it);
 - records a file over the Bot API's 20 MB limit as ``too_large``, with its size, without
   downloading it (a local Bot API server, TELEGRAM_API_URL, lifts the limit);
 - does nothing for a file already stored or a record deleted meanwhile (a replayed task).
@@ -34,7 +37,7 @@ from messages.media import files
 from messages.models import MediaFile
 from messages.stores.records import StoreError
 from messages.telegram import FILE_KINDS, IncomingMessage, MediaRef
-from webhooks.botapi import CHUNK_BYTES, BotApi, BotApiError, NoToken
+from webhooks.botapi import CHUNK_BYTES, BotApi, BotApiError, NoToken, TelegramFile
 
 logger = logging.getLogger(__name__)
 BACKOFF_SECONDS = (30, 120, 600, 1800, 3600, 3 * 3600)  # then failed: 7 attempts over ~6 h
@@ -164,7 +167,7 @@ def _attempt(row: MediaFile, api: BotApi) -> str:
         found = api.get_file(row.file_id)
         if found.file_size is not None and found.file_size > limit:
             raise TooLarge(found.file_size)
-        with api.download(found.file_path) as chunks:
+        with api.download(found.file_path, seconds=_download_seconds(found, row)) as chunks:
             whole = _checked(chunks, limit, found.file_size)
             return "stored" if files.store(row, whole) else "gone"
     except TooLarge as exc:
@@ -188,6 +191,14 @@ def _attempt(row: MediaFile, api: BotApi) -> str:
         # the last attempt shown as failed (with the error's type, never its text).
         logger.exception("media fetch failed unexpectedly", extra={"media_id": row.pk})
         return _later(row, f"unexpected {type(exc).__name__}")
+
+
+def _download_seconds(found: TelegramFile, row: MediaFile) -> float:
+    """How long the download may take: GROUPIE_MEDIA_FETCH_SECONDS, plus its size (the
+    largest allowed when unknown) at GROUPIE_MEDIA_MIN_RATE bytes a second. A slower one is
+    given up and retried later, so that a peer dripping bytes holds a worker only this long."""
+    size = found.file_size or row.declared_size or settings.GROUPIE_MEDIA_MAX_BYTES
+    return float(settings.GROUPIE_MEDIA_FETCH_SECONDS + size / settings.GROUPIE_MEDIA_MIN_RATE)
 
 
 def _too_large(size: int | None, limit: int) -> str:

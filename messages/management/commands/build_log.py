@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import IO, Any, cast
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from crypto.errors import KeyringError
+from groupie.commands import ArchiveCommand
 from messages.keys.progress import Progress
 from messages.stores.records import StoreError
 from messages.transparency.actions import do_build_log
 
 
-class Command(BaseCommand):
+class Command(ArchiveCommand):
     help = (
         "Appends an archive-log leaf for every stored revision that has none, chat by chat in "
         "archive order, opening each to commit to its content. Resumable: run it again after "

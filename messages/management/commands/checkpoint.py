@@ -6,15 +6,16 @@ import os
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from crypto.errors import CryptoError
+from groupie.commands import ArchiveCommand
 from messages.stores.records import StoreError
 from messages.transparency import checkpoints
 from messages.transparency.actions import do_checkpoint
 
 
-class Command(BaseCommand):
+class Command(ArchiveCommand):
     help = (
         "Sequences the archive log's pending leaves and signs the tree as a checkpoint (a C2SP "
         "signed note); prints it, or writes it to --output. --publish also writes it to "
