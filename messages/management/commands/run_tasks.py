@@ -8,12 +8,13 @@ import sys
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 
+from groupie.commands import ArchiveCommand
 from groupie.taskworker import TaskWorkers
 
 
-class Command(BaseCommand):
+class Command(ArchiveCommand):
     help = (
         "Runs the tasks queued in the database (GROUPIE_TASKS=database), several at a time, and "
         "queues again those of a worker that died. SIGTERM or Ctrl-C lets running tasks finish; "
