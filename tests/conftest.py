@@ -186,6 +186,39 @@ def firestore_emulator() -> Any:
         os.environ["FIRESTORE_EMULATOR_HOST"] = previous
 
 
+OIDC_CLIENT = ("groupie-admin", "test-client-secret-0123456789")
+
+
+@pytest.fixture
+def oidc_provider() -> Any:
+    """Starts the tests' OpenID provider (tests/peers/oidc/) for one redirect URI and returns
+    its issuer URL; stopped after the test. Client: OIDC_CLIENT; users: launch.mjs.
+
+    Missing, it fails the run under CI=true and skips locally, saying how to install it."""
+    import os
+
+    from tests.peers.oidc import ProviderMissing, start_provider
+
+    started = []
+
+    def start(redirect_uri: str) -> str:
+        try:
+            process, issuer = start_provider(redirect_uri, *OIDC_CLIENT)
+        except ProviderMissing as exc:
+            if os.environ.get("CI"):
+                pytest.fail(str(exc))
+            pytest.skip(str(exc))
+        started.append(process)
+        return issuer
+
+    yield start
+    for process in started:
+        process.terminate()
+        process.wait(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()
+
+
 @pytest.fixture
 def firestore_project(firestore_emulator: str) -> str:
     """A project of its own for each test: the emulator keeps projects apart."""

@@ -56,9 +56,10 @@ class PasswordBackend(ModelBackend):
             return None
         return user
 
-    def user_can_authenticate(self, user: User | AnonymousUser | None) -> bool:
-        # Also asked of every request's session user (get_user).
-        return super().user_can_authenticate(user) and self.may_use_password(user)
+    def get_user(self, user_id: int) -> User | None:
+        # Asked of every request's session: a rule tightened later ends the sessions it bars.
+        user = super().get_user(user_id)
+        return user if user is not None and self.may_use_password(user) else None
 
     @staticmethod
     def may_use_password(user: User | AnonymousUser | None) -> bool:
