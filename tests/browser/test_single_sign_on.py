@@ -55,7 +55,8 @@ def test_a_new_person_signs_in_once_as_staff_with_the_mapped_group(
     sign_in_at_the_provider(page, sso, "ada")
 
     user = User.objects.get(username="ada@example.test")
-    assert user.is_staff and not user.is_superuser
+    assert user.is_staff
+    assert not user.is_superuser
     assert not user.has_usable_password()
     assert not user.user_permissions.exists()
     assert [g.name for g in user.groups.all()] == ["archive-readers"]
