@@ -13,6 +13,7 @@ from django.contrib.sessions.models import Session
 from playwright.sync_api import Page, expect
 
 from messages.models import AuditEntry, SignInIdentity
+from tests.browser.test_content_security_policy import COLLECT_VIOLATIONS
 from tests.conftest import OIDC_CLIENT
 from tests.test_metrics_complete import Delta
 
@@ -105,3 +106,14 @@ def test_the_password_form_is_for_the_break_glass_superuser_only(
     page.click("input[type=submit]")
     expect(page.locator("#user-tools")).to_contain_text("break-glass")
     assert AuditEntry.objects.get(action="sign-in").filters == {"method": "password"}
+
+
+def test_the_button_and_the_trip_to_the_provider_break_no_content_security_policy(
+    page: Page, sso: str, transactional_db: None
+) -> None:
+    page.add_init_script(COLLECT_VIOLATIONS)
+    page.goto(f"{sso}/admin/login/")
+    expect(page.locator("#sso-button")).to_be_visible()
+    assert page.evaluate("window.__violations") == []
+    page.locator("#sso-button").click()
+    expect(page.locator("input[name=login]")).to_be_visible()  # at the provider
