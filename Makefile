@@ -105,11 +105,15 @@ api-key: setup
 tests/firestore/node_modules: tests/firestore/package-lock.json
 	npm ci --prefix tests/firestore --no-audit --no-fund --silent
 
+# The OpenID provider the admin's single sign-on tests sign in at (oidc-provider, pinned).
+tests/peers/oidc/node_modules: tests/peers/oidc/package-lock.json
+	npm ci --prefix tests/peers/oidc --no-audit --no-fund --silent
+
 # What make test needs besides the venv, installed when missing: Debian's chromium (the
 # admin's browser tests) and prometheus (promtool, the alert rules' tests), which fail rather
-# than skip under CI=true, and the Firestore emulator. GitHub's workflow and .ci/run both call
+# than skip under CI=true, the Firestore emulator and the OpenID provider. GitHub's workflow and .ci/run both call
 # this target, so the job that runs here is the job that runs there.
-test-deps: $(VENV)/.installed tests/firestore/node_modules
+test-deps: $(VENV)/.installed tests/firestore/node_modules tests/peers/oidc/node_modules
 	@missing=; \
 	command -v promtool >/dev/null || missing="$$missing prometheus"; \
 	[ -x "$${CHROMIUM_PATH:-}" ] || command -v chromium >/dev/null || missing="$$missing chromium"; \

@@ -143,6 +143,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "csp.context_processors.nonce",
+                "messages.signin.context.sign_in",
             ],
         },
     },
@@ -294,6 +295,75 @@ SILENCED_SYSTEM_CHECKS = [
     # HSTS preload is a one-way door for the whole domain; it is the operator's decision.
     "security.W021",
 ]
+
+# Signing in to the admin (docs/access.md). Single sign-on with OpenID Connect when an issuer
+# is set: its endpoints are discovered from {issuer}/.well-known/openid-configuration on first
+# use (a provider that is down never stops the service from starting); the authorization code
+# flow with PKCE, state and nonce; ID tokens verified RS256 against the provider's JWKS.
+GROUPIE_OIDC_ISSUER = env.str("GROUPIE_OIDC_ISSUER", default="").rstrip("/")
+GROUPIE_OIDC_CLIENT_ID = env.str("GROUPIE_OIDC_CLIENT_ID", default="")
+GROUPIE_OIDC_CLIENT_SECRET = secret("GROUPIE_OIDC_CLIENT_SECRET", default="")
+# A claim listing the user's groups at the provider: each one that names an existing Django
+# group makes the user a member; membership is set again at every sign-in. Unset: untouched.
+GROUPIE_OIDC_GROUPS_CLAIM = env.str("GROUPIE_OIDC_GROUPS_CLAIM", default="")
+GROUPIE_OIDC_SCOPES = env.str("GROUPIE_OIDC_SCOPES", default="openid email profile")
+# The button's words: "Sign in with <name>" (default: the issuer's host name).
+GROUPIE_OIDC_PROVIDER_NAME = env.str("GROUPIE_OIDC_PROVIDER_NAME", default="")
+if GROUPIE_OIDC_ISSUER:
+    _oidc_missing = [
+        name
+        for name, value in (
+            ("GROUPIE_OIDC_CLIENT_ID", GROUPIE_OIDC_CLIENT_ID),
+            ("GROUPIE_OIDC_CLIENT_SECRET", GROUPIE_OIDC_CLIENT_SECRET),
+        )
+        if not value
+    ]
+    if _oidc_missing:
+        raise ImproperlyConfigured(
+            f"GROUPIE_OIDC_ISSUER is set: also set {', '.join(_oidc_missing)}."
+        )
+    if not re.match(
+        r"https://|http://(127\.0\.0\.1|localhost|\[::1\])(:\d+)?(/|$)", GROUPIE_OIDC_ISSUER
+    ):
+        raise ImproperlyConfigured(
+            f"GROUPIE_OIDC_ISSUER={GROUPIE_OIDC_ISSUER!r} must be an https:// URL "
+            "(plain http only on this machine's loopback address, for tests)."
+        )
+# Who may still sign in with a password: all (no single sign-on), superusers (the break-glass
+# account, the default with single sign-on), or off.
+_form_login = env.str(
+    "GROUPIE_ADMIN_PASSWORD_LOGIN", default="superusers" if GROUPIE_OIDC_ISSUER else "all"
+)
+if _form_login not in ("all", "superusers", "off"):
+    raise ImproperlyConfigured(
+        f"GROUPIE_ADMIN_PASSWORD_LOGIN={_form_login!r}: use all, superusers or off."
+    )
+if _form_login == "off" and not GROUPIE_OIDC_ISSUER:
+    raise ImproperlyConfigured(
+        "GROUPIE_ADMIN_PASSWORD_LOGIN=off needs GROUPIE_OIDC_ISSUER: nobody could sign in."
+    )
+GROUPIE_ADMIN_PASSWORD_LOGIN = _form_login
+AUTHENTICATION_BACKENDS = [
+    "messages.signin.backends.PasswordBackend",
+    "messages.signin.backends.OIDCBackend",
+]
+# mozilla-django-oidc's own settings; the endpoints, client and scopes come from the above.
+OIDC_RP_SIGN_ALGO = "RS256"
+OIDC_USE_PKCE = True
+OIDC_USE_NONCE = True
+OIDC_TOKEN_USE_BASIC_AUTH = True  # client_secret_basic, every provider's default
+OIDC_TIMEOUT = 10
+OIDC_AUTHENTICATION_CALLBACK_URL = "oidc_authentication_callback"
+LOGIN_REDIRECT_URL = "/admin/"
+LOGIN_REDIRECT_URL_FAILURE = "/admin/login/?sso=failed"
+# Sessions (staff only: the admin and the browsable API; API keys and Telegram use none). A
+# session ends after this many minutes without a request: every request saves it again with
+# a fresh expiry, and the database refuses an expired one whatever the browser keeps.
+GROUPIE_ADMIN_SESSION_MINUTES = env.int("GROUPIE_ADMIN_SESSION_MINUTES", default=30)
+if GROUPIE_ADMIN_SESSION_MINUTES < 1:
+    raise ImproperlyConfigured("GROUPIE_ADMIN_SESSION_MINUTES must be at least 1.")
+SESSION_COOKIE_AGE = GROUPIE_ADMIN_SESSION_MINUTES * 60
+SESSION_SAVE_EVERY_REQUEST = True
 
 # Backends, chosen like STORAGES/CACHES. The environment shortcuts name the built-in ones; a
 # dotted path is taken as a BACKEND as it is.

@@ -28,6 +28,8 @@ urlpatterns = [
     # inline, so it runs under the Content-Security-Policy without 'unsafe-inline'.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
     path("admin/", admin.site.urls),
+    # Single sign-on for the admin (404 unless GROUPIE_OIDC_ISSUER is set).
+    path("oidc/", include("messages.signin.urls")),
     # The browsable API's log in and log out links (who may read stays the API's rules).
     path("api-auth/", include("rest_framework.urls")),
     # The site is the admin and the API: the root (and the admin's "View site") leads there.

@@ -433,3 +433,39 @@ class LogCheckpoint(models.Model):
 
     def __str__(self) -> str:
         return f"checkpoint at {self.size}"
+
+
+class SignInIdentity(models.Model):
+    """Which Django user an OpenID provider's account signs in as: the provider's issuer and
+    its ``sub`` claim, which the provider promises never to reassign (an e-mail address can
+    change hands, so it is never what a sign-in is matched on)."""
+
+    user = models.ForeignKey("auth.User", on_delete=models.CASCADE, related_name="+")
+    issuer = models.CharField(max_length=255)
+    subject = models.CharField(max_length=255)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_sign_in = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        default_permissions = ()
+        constraints = [
+            models.UniqueConstraint(fields=["issuer", "subject"], name="one_user_per_subject")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subject} at {self.issuer}"
+
+
+class UserSession(models.Model):
+    """The sessions a user signed in with, by key: deactivating the user deletes exactly these
+    (an index, so the cost is that user's sessions, not every session of the site)."""
+
+    user = models.ForeignKey("auth.User", on_delete=models.CASCADE, related_name="+")
+    session_key = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        default_permissions = ()
+
+    def __str__(self) -> str:
+        return f"session of user {self.user_id}"

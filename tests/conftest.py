@@ -73,6 +73,8 @@ def staff_client(*, decrypt: bool, superuser: bool = False, perms: tuple[str, ..
     permissions named by codename."""
     from django.contrib.auth.models import Permission, User
 
+    from messages.models import AuditEntry
+
     user = User.objects.create_user(
         f"staff{decrypt}{superuser}{len(perms) or ''}",
         password="pw",
@@ -83,6 +85,9 @@ def staff_client(*, decrypt: bool, superuser: bool = False, perms: tuple[str, ..
     user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
     client = Client()
     client.force_login(user)
+    # Signing in writes its own audit entry (tests/test_sign_in_is_audited.py); the tests using
+    # this client count the entries of what the user then did.
+    AuditEntry.objects.filter(action="sign-in").delete()
     return client
 
 
@@ -184,6 +189,39 @@ def firestore_emulator() -> Any:
         os.environ.pop("FIRESTORE_EMULATOR_HOST", None)
     else:
         os.environ["FIRESTORE_EMULATOR_HOST"] = previous
+
+
+OIDC_CLIENT = ("groupie-admin", "test-client-secret-0123456789")
+
+
+@pytest.fixture
+def oidc_provider() -> Any:
+    """Starts the tests' OpenID provider (tests/peers/oidc/) for one redirect URI and returns
+    its issuer URL; stopped after the test. Client: OIDC_CLIENT; users: launch.mjs.
+
+    Missing, it fails the run under CI=true and skips locally, saying how to install it."""
+    import os
+
+    from tests.peers.oidc import ProviderMissing, start_provider
+
+    started = []
+
+    def start(redirect_uri: str) -> str:
+        try:
+            process, issuer = start_provider(redirect_uri, *OIDC_CLIENT)
+        except ProviderMissing as exc:
+            if os.environ.get("CI"):
+                pytest.fail(str(exc))
+            pytest.skip(str(exc))
+        started.append(process)
+        return issuer
+
+    yield start
+    for process in started:
+        process.terminate()
+        process.wait(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()
 
 
 @pytest.fixture
