@@ -5,7 +5,7 @@ A message is (chat_id, message_id). Each Telegram revision of it is kept, identi
 and the head is the revision with the latest edit_date whatever order they arrived in.
 Lists show one entry per message (its head), ordered by ``sort_key``.
 
-The contract has five parts, one class each, and a store is all five (``MessageStore``):
+The contract has six parts, one class each, and a store is all six (``MessageStore``):
 
 - ``MessageRecords``: the archive itself; write a revision, read messages and pages;
 - ``ChatDirectory``: the chats the archive holds, and migrations between them;
@@ -14,7 +14,9 @@ The contract has five parts, one class each, and a store is all five (``MessageS
 - ``Maintenance``: what rotation, verification and shredding need: sealed revisions by
   position, re-sealing, deleting a chat and erasing what deletion leaves behind, and a ping;
 - ``SearchIndexStorage``: the blind search tokens kept beside a chat's records (written with
-  each revision by ``put_message`` when it carries them, matched by ``query``'s ``search``).
+  each revision by ``put_message`` when it carries them, matched by ``query``'s ``search``);
+- ``ChatEvents``: what happens in a chat besides its messages (reactions, membership), sealed
+  like messages, one record per event.
 
 As Django's ``Storage.save()`` calls ``_save()``, each public method here calls a private one
 that the backend implements, inside ``_errors()``: the one place where a backend turns its own
@@ -35,6 +37,8 @@ from groupie import metrics
 from messages.stores.records import (
     ChatRecord,
     DeleteResult,
+    EventPage,
+    EventQuery,
     IndexEntry,
     MessageHistory,
     MessageId,
@@ -42,6 +46,7 @@ from messages.stores.records import (
     Page,
     PutOutcome,
     Reseal,
+    SealedEvent,
     SealedMessage,
     SealedRevision,
     ShreddedChat,
@@ -314,14 +319,18 @@ class Maintenance(_Backend):
     def delete_chat(self, chat_id: int) -> DeleteResult:
         """Deletes a chat's messages, revisions and directory entry (not its keys)."""
         with self._counted("delete_chat"):
-            return self._delete_chat(chat_id)
+            result = self._delete_chat(chat_id)
+            result.events = self._delete_events(chat_id, None)
+            return result
 
     def delete_messages_before(self, chat_id: int, before: int) -> DeleteResult:
         """Deletes the chat's messages dated (Telegram's date) before the unix time ``before``,
         with every revision of each; the chat's entry stays. In batches, each all or nothing:
         interrupted, it leaves whole messages, and running it again finishes."""
         with self._counted("delete_messages_before"):
-            return self._delete_messages_before(chat_id, before)
+            result = self._delete_messages_before(chat_id, before)
+            result.events = self._delete_events(chat_id, before)
+            return result
 
     def count_messages_before(self, chat_id: int, before: int) -> int:
         """How many of the chat's messages are dated before ``before`` (a dry run's answer)."""
@@ -404,5 +413,57 @@ class SearchIndexStorage(_Backend):
     def _count_search_tokens(self, chat_id: int) -> dict[int, int]: ...
 
 
-class MessageStore(MessageRecords, ChatDirectory, ChatKeyStorage, Maintenance, SearchIndexStorage):
-    """A store backend: all five parts of the contract. Never returns partial writes."""
+class ChatEvents(_Backend):
+    """Chat events (``messages.telegram_events``): one sealed record per event, identified by
+    (chat_id, event_id), ordered in a chat by ``sort_key`` (date, then event_id). Deleting a
+    chat deletes its events; deleting its messages before a date deletes the events before it
+    too (``Maintenance``)."""
+
+    def put_event(self, event: SealedEvent) -> PutOutcome:
+        """Stores one event idempotently: CREATED, or DUPLICATE (nothing changed) when an event
+        with its chat and event_id is stored already. Durable when it returns. Raises
+        InactiveChatKey, storing nothing, unless ``event.key_version`` is the chat's active
+        key version (with ``late_write_window``, as ``put_message``)."""
+        with self._counted("put_event"):
+            return self._put_event(event)
+
+    def query_events(self, query: EventQuery) -> EventPage:
+        """One page of a chat's events in sort_key order; cost O(limit) (with
+        ``message_ids``, O(limit) per batch of ids)."""
+        with self._counted("query_events"):
+            return self._query_events(query)
+
+    def iter_events(
+        self,
+        chat_id: int,
+        *,
+        kinds: tuple[str, ...] = (),
+        message_ids: tuple[int, ...] = (),
+        batch_size: int = 500,
+    ) -> Iterator[SealedEvent]:
+        """Every event of a chat (of those kinds, on those messages), oldest first."""
+        after: str | None = None
+        while True:
+            page = self.query_events(
+                EventQuery(chat_id, kinds, message_ids, after=after, limit=batch_size)
+            )
+            yield from page.items
+            if not page.has_more:
+                return
+            after = page.items[-1].sort_key
+
+    @abstractmethod
+    def _put_event(self, event: SealedEvent) -> PutOutcome: ...
+
+    @abstractmethod
+    def _query_events(self, query: EventQuery) -> EventPage: ...
+
+    @abstractmethod
+    def _delete_events(self, chat_id: int, before: int | None) -> int:
+        """Deletes the chat's events (dated before ``before`` when given); returns how many."""
+
+
+class MessageStore(
+    MessageRecords, ChatDirectory, ChatKeyStorage, Maintenance, SearchIndexStorage, ChatEvents
+):
+    """A store backend: all six parts of the contract. Never returns partial writes."""
