@@ -8,6 +8,7 @@ error in event lists (never as ciphertext); it is counted and logged (ids only).
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +30,15 @@ from messages.telegram_events import (
 )
 
 logger = logging.getLogger(__name__)
+_SORT_KEY = re.compile(r"\d{11}\.\d{20}")
+
+
+def check_sort_key(value: str) -> None:
+    """Raises ValueError unless ``value`` is an event's sort_key (a page cursor's)."""
+    if not _SORT_KEY.fullmatch(value):
+        raise ValueError("not an event position")
+
+
 # Reactions are read for a page of messages at once, in batches of this many events.
 REACTION_BATCH = 1000
 
