@@ -21,7 +21,7 @@ from rest_framework.response import Response
 
 from crypto.blindindex import Search
 from crypto.errors import KeyringError
-from messages import audit, exporting
+from messages import audit, cursors, exporting
 from messages.api.auth import allowed_chats
 from messages.api.renderers import FileRenderer, NDJSONRenderer, TelegramExportRenderer
 from messages.api.serializers import (
@@ -40,7 +40,6 @@ from messages.api.serializers import (
     PageSerializer,
     parse_message_id,
 )
-from messages import cursors
 from messages.cursors import InvalidCursor
 from messages.media import files, serving
 from messages.media.files import MediaUnavailable
