@@ -12,8 +12,9 @@ week). The ids are kept in ``ReceivedUpdate`` for KEEP_SECONDS: ids only, nothin
 from __future__ import annotations
 
 import time
+from typing import Any
 
-from messages.models import ReceivedUpdate
+from django.apps import apps
 
 WINDOW_SECONDS = 24 * 3600
 SETTLE_SECONDS = 300
@@ -21,11 +22,17 @@ KEEP_SECONDS = 3 * 24 * 3600
 RENUMBERED = 100_000
 
 
+def _received() -> Any:
+    # By name: the app registry is not ready when webhooks' AppConfig imports this module.
+    return apps.get_model("archive", "ReceivedUpdate")
+
+
 def note(update_id: int) -> None:
     """Records that ``update_id`` was taken in (a redelivery changes nothing). A write to
     Django's database: run it with the update's own record where that shares it."""
-    ReceivedUpdate.objects.bulk_create(
-        [ReceivedUpdate(update_id=update_id, received_at=int(time.time()))],
+    received = _received()
+    received.objects.bulk_create(
+        [received(update_id=update_id, received_at=int(time.time()))],
         ignore_conflicts=True,
     )
 
@@ -33,7 +40,7 @@ def note(update_id: int) -> None:
 def count(now: float | None = None) -> int:
     """Update ids missing among those received in the last WINDOW_SECONDS (see above)."""
     now = time.time() if now is None else now
-    rows = ReceivedUpdate.objects.filter(received_at__gte=now - WINDOW_SECONDS)
+    rows = _received().objects.filter(received_at__gte=now - WINDOW_SECONDS)
     missing, previous = 0, None
     for update_id, received_at in (
         rows.order_by("update_id").values_list("update_id", "received_at").iterator(chunk_size=5000)
@@ -49,5 +56,5 @@ def count(now: float | None = None) -> int:
 def forget_old(now: float | None = None) -> int:
     """Deletes ids older than KEEP_SECONDS; returns how many."""
     now = time.time() if now is None else now
-    deleted, _ = ReceivedUpdate.objects.filter(received_at__lt=now - KEEP_SECONDS).delete()
+    deleted, _ = _received().objects.filter(received_at__lt=now - KEEP_SECONDS).delete()
     return deleted
