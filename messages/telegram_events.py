@@ -10,7 +10,7 @@ with what, who joined, who did it: all of it is content, kept only inside the en
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -134,7 +134,7 @@ def reactor(event: Mapping[str, Any]) -> tuple[str, int] | None:
     return None
 
 
-def reactions_of(events: list[tuple[str, Mapping[str, Any]]]) -> list[dict[str, Any]]:
+def reactions_of(events: Sequence[tuple[str, Mapping[str, Any]]]) -> list[dict[str, Any]]:
     """A message's reactions from its opened events, oldest first, as ``[{"emoji": "👍",
     "count": 3}]`` (or ``"custom_emoji_id"``; ``"paid": true`` for star reactions), most
     counted first.

@@ -376,6 +376,10 @@ class Maintenance(_Backend):
     def _count_messages_before(self, chat_id: int, before: int) -> int: ...
 
     @abstractmethod
+    def _delete_events(self, chat_id: int, before: int | None) -> int:
+        """(``ChatEvents``') deleting a chat's events with its messages."""
+
+    @abstractmethod
     def _ping(self) -> None: ...
 
 

@@ -3,6 +3,8 @@ that checks the chat key is active, as ``orm_writes`` does for a revision."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import connection, transaction
 
 from crypto.chatkeys import ACTIVE
@@ -68,8 +70,8 @@ class ORMChatEvents:
         return deleted
 
 
-def _event(values: dict[str, object]) -> SealedEvent:
+def _event(values: dict[str, Any]) -> SealedEvent:
     values = dict(values)
     values.pop("sort_key")
     envelope = values.pop("envelope")
-    return SealedEvent(**values, envelope=bytes(envelope))  # type: ignore[arg-type]
+    return SealedEvent(**values, envelope=bytes(envelope))
