@@ -45,7 +45,7 @@ class Identity:
     chat_id: int
     message_id: int
     revision: int = 0
-    purpose: str = "message"  # MESSAGE_PURPOSE or TITLE_PURPOSE
+    purpose: str = "message"  # MESSAGE_PURPOSE, TITLE_PURPOSE or EVENT_PURPOSE:kind
 
 
 MESSAGE_PURPOSE = "message"
@@ -60,6 +60,17 @@ def message_identity(chat_id: int, message_id: int, edit_date: int) -> Identity:
 def title_identity(chat_id: int) -> Identity:
     """A chat's title, sealed with the chat key beside its messages."""
     return Identity(chat_id=chat_id, message_id=0, revision=0, purpose=TITLE_PURPOSE)
+
+
+EVENT_PURPOSE = "chat-event"
+
+
+def event_identity(chat_id: int, kind: str, event_id: int, date: int) -> Identity:
+    """A chat event's place (a reaction, a membership change): its kind is bound too, so an
+    event's envelope cannot pass for another kind's."""
+    return Identity(
+        chat_id=chat_id, message_id=event_id, revision=date, purpose=f"{EVENT_PURPOSE}:{kind}"
+    )
 
 
 def associated_data(identity: Identity, key_version: int) -> bytes:

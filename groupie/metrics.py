@@ -192,6 +192,38 @@ TELEGRAM_CHECKED = Gauge(
     "When getWebhookInfo last answered, as a Unix time.",
     multiprocess_mode="max",
 )
+BOT_READS_ALL_MESSAGES = Gauge(
+    "groupie_bot_can_read_all_group_messages",
+    "1 when the bot's privacy mode is off (getMe's can_read_all_group_messages), else 0: "
+    "then it sees every group message only where it is an administrator.",
+    multiprocess_mode="max",
+)
+CHAT_BOT_MEMBER = Gauge(
+    "groupie_chat_bot_member",
+    "Per archived chat: 0 when Telegram reported the bot left or removed (my_chat_member), else 1.",
+    ["chat_id"],
+    multiprocess_mode="min",
+)
+CHAT_SEES_ALL_MESSAGES = Gauge(
+    "groupie_chat_sees_all_messages",
+    "Per archived chat: 1 when the bot sees every message (privacy mode off, or an "
+    "administrator), 0 when the archive there is blind to all but commands and mentions.",
+    ["chat_id"],
+    multiprocess_mode="min",
+)
+CHAT_LAST_UPDATE = Gauge(
+    "groupie_chat_last_update_timestamp_seconds",
+    "Per archived chat: the date of the newest message or event archived (directory dates "
+    "may lag a minute).",
+    ["chat_id"],
+    multiprocess_mode="max",
+)
+TELEGRAM_UPDATE_GAPS = Gauge(
+    "groupie_telegram_update_gaps",
+    "update_ids missing among those taken in over the last day: a signal that updates were "
+    "lost (or numbered for kinds not asked for), not a proof (webhooks/gaps.py).",
+    multiprocess_mode="max",
+)
 
 # -- media --------------------------------------------------------------------------------------
 MEDIA_FETCHES = Counter(

@@ -469,3 +469,43 @@ class UserSession(models.Model):
 
     def __str__(self) -> str:
         return f"session of user {self.user_id}"
+
+
+class ChatEvent(models.Model):
+    """A chat event (a reaction, Telegram's reaction totals, a membership change): sealed like
+    a message. Plain here: the chat, the message reacted to (0 for membership), Telegram's
+    date, the kind and the event's identity (update_id); who did what is in the envelope."""
+
+    chat_id = models.BigIntegerField()
+    event_id = models.BigIntegerField()
+    kind = models.CharField(max_length=24)
+    date = models.BigIntegerField()
+    message_id = models.BigIntegerField(default=0)
+    sort_key = models.CharField(max_length=40)  # records.event_sort_key(date, event_id)
+    key_version = models.PositiveIntegerField()
+    envelope = models.BinaryField()
+
+    class Meta:
+        constraints = [
+            # The natural key, and the timeline's index: a redelivery meets it and is a no-op.
+            models.UniqueConstraint(fields=["chat_id", "sort_key"], name="chat_event_natural_key")
+        ]
+        indexes = [
+            models.Index(fields=["chat_id", "message_id", "sort_key"], name="chat_event_message"),
+            models.Index(fields=["chat_id", "kind", "sort_key"], name="chat_event_kind"),
+        ]
+
+    def __str__(self) -> str:
+        return f"chat event {self.chat_id}:{self.event_id}"
+
+
+class ReceivedUpdate(models.Model):
+    """The update_id of every Update taken in (archived or ignored), kept a few days: where the
+    ids Telegram numbered in sequence have holes, updates may have been lost (``bot_status``'s
+    gaps). Ids only, nothing of the update."""
+
+    update_id = models.BigIntegerField(primary_key=True)
+    received_at = models.BigIntegerField(db_index=True)  # unix seconds
+
+    def __str__(self) -> str:
+        return f"update {self.update_id}"

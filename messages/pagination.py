@@ -76,6 +76,9 @@ def _cursor_link(url: str, cursor: cursors.Cursor) -> str:
     return replace_query_param(remove_query_param(url, "cursor"), "cursor", token)
 
 
+cursor_link = _cursor_link  # for listings paged on their own keys (a chat's events)
+
+
 @dataclass(frozen=True)
 class ListPage(Generic[T]):
     items: list[T]

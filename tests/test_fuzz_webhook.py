@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from messages.models import Chat, ChatKey, MediaFile, Message, MessageRevision
 from messages.telegram import IncomingMessage
 from tests.conftest import FIXTURES, Webhook, staff_client
-from webhooks.updates import ARCHIVED_UPDATES, parse_update
+from webhooks.updates import ARCHIVED_EVENTS, ARCHIVED_UPDATES, parse_update
 
 EXAMPLES = int(os.environ.get("GROUPIE_FUZZ_EXAMPLES", "150"))
 FUZZ = settings(
@@ -39,7 +39,7 @@ FUZZ = settings(
 ARCHIVED_FIXTURES = sorted(
     path.stem
     for path in FIXTURES.glob("*.json")
-    if ARCHIVED_UPDATES.keys() & json.loads(path.read_text(encoding="utf-8")).keys()
+    if {*ARCHIVED_UPDATES, *ARCHIVED_EVENTS} & json.loads(path.read_text(encoding="utf-8")).keys()
 )
 
 ints = st.one_of(
@@ -151,11 +151,18 @@ def _file_recorded(body: bytes) -> None:
 
 def _message_ref(body: bytes) -> tuple[int, int]:
     update = json.loads(body)
-    message = next(update[k] for k in ARCHIVED_UPDATES if k in update)
-    return message["chat"]["id"], message["message_id"]
+    message = next(update[k] for k in (*ARCHIVED_UPDATES, *ARCHIVED_EVENTS) if k in update)
+    return message["chat"]["id"], message.get("message_id", 0)
 
 
 def _fully_readable(api: Any, admin: Client, chat_id: int, message_id: int) -> None:
+    if message_id == 0 or api.get(f"/api/v1/messages/{chat_id}:{message_id}/").status_code == 404:
+        # A chat event: its chat's events, and (a reaction) the message it is on if archived.
+        events = api.get(f"/api/v1/chats/{chat_id}/events/")
+        assert events.status_code == 200, events.content[:300]
+        assert all(e["error"] is None for e in events.json()["results"])
+        assert admin.get(f"/admin/archive/browsablechat/{chat_id}/").status_code in (200, 302)
+        return
     detail = api.get(f"/api/v1/messages/{chat_id}:{message_id}/")
     assert detail.status_code == 200, detail.content[:300]
     assert detail.json()["error"] is None
@@ -199,6 +206,7 @@ def test_the_fuzz_starts_from_every_archived_fixture() -> None:
     assert {"text_message", "photo_with_caption", "edited_message", "channel_post"} <= set(
         ARCHIVED_FIXTURES
     )
+    assert set(ARCHIVED_EVENTS) <= set(ARCHIVED_FIXTURES)
 
 
 def test_the_mutations_reach_every_outcome() -> None:

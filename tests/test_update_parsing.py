@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from messages.telegram import KINDS, IncomingMessage
+from messages.telegram_events import IncomingEvent
 from tests.conftest import FIXTURES, load_update
 from webhooks.updates import ARCHIVED_UPDATES, IgnoredUpdate, InvalidUpdate, parse_update
 
@@ -54,10 +55,7 @@ ARCHIVED = {
 # Every fixture groupie acknowledges and ignores, with the kind it is counted as.
 IGNORED = {
     "callback_query": "callback_query",
-    "chat_member": "chat_member",
     "inline_query": "inline_query",
-    "message_reaction": "message_reaction",
-    "my_chat_member": "my_chat_member",
     "poll_answer": "poll_answer",
     "poll_state": "poll",
 }
@@ -80,9 +78,13 @@ def parse_message(update: object) -> IncomingMessage:
     return result
 
 
+# Chat events archived (messages.telegram_events): each fixture is named after its kind.
+EVENTS = ("message_reaction", "message_reaction_count", "chat_member", "my_chat_member")
+
+
 def test_every_fixture_is_in_one_of_the_tables() -> None:
     names = {p.stem for p in FIXTURES.glob("*.json")}
-    assert names == set(ARCHIVED) | set(IGNORED)
+    assert names == set(ARCHIVED) | set(IGNORED) | set(EVENTS)
     assert not set(ARCHIVED) & set(IGNORED)
     assert INVALID
 
@@ -456,3 +458,37 @@ def test_any_json_body_parses_or_raises_invalid_update(body: object) -> None:
     except InvalidUpdate:
         return
     assert isinstance(result, (IncomingMessage, IgnoredUpdate))
+
+
+@pytest.mark.parametrize("name", EVENTS)
+def test_an_event_fixture_is_read_with_its_plain_index_fields(name: str) -> None:
+    update = load_update(name)
+    event = parse_update(update)
+    assert isinstance(event, IncomingEvent)
+    assert (event.kind, event.update_id) == (name, update["update_id"])
+    assert event.chat_id == -1001234567890123
+    assert event.message_id == (4127 if name.startswith("message_reaction") else 0)
+    assert event.raw == update[name]
+
+
+@pytest.mark.parametrize(
+    ("name", "path", "value"),
+    [
+        ("message_reaction", ("new_reaction",), "👍"),
+        ("message_reaction", ("user",), None),
+        ("message_reaction_count", ("message_id",), 0),
+        ("chat_member", ("new_chat_member", "status"), "overlord"),
+        ("my_chat_member", ("from",), None),
+        ("chat_member", ("chat", "id"), 2**60),
+    ],
+)
+def test_an_event_missing_what_telegram_always_sends_is_refused(
+    name: str, path: tuple[str, ...], value: object
+) -> None:
+    update = load_update(name)
+    target = update[name]
+    for step in path[:-1]:
+        target = target[step]
+    target[path[-1]] = value
+    with pytest.raises(InvalidUpdate):
+        parse_update(update)

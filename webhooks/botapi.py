@@ -121,6 +121,22 @@ class BotApi:
     def get_webhook_info(self) -> WebhookInfo:
         return WebhookInfo.from_api(self.call("getWebhookInfo"))
 
+    def get_me(self) -> dict[str, Any]:
+        """The bot itself (getMe): ``id``, ``username``, ``can_read_all_group_messages`` (False
+        while privacy mode is on: then it sees only commands, replies to it and mentions)."""
+        result = self.call("getMe")
+        if not isinstance(result, dict) or not isinstance(result.get("id"), int):
+            raise BotApiError("getMe", "Telegram gave no bot id")
+        return result
+
+    def get_chat_member(self, chat_id: int, user_id: int) -> dict[str, Any]:
+        """A ChatMember: ``status`` (creator, administrator, member, restricted, left, kicked)
+        and its rights."""
+        result = self.call("getChatMember", chat_id=chat_id, user_id=user_id)
+        if not isinstance(result, dict) or not isinstance(result.get("status"), str):
+            raise BotApiError("getChatMember", "Telegram gave no status")
+        return result
+
     def get_file(self, file_id: str) -> TelegramFile:
         result = self.call("getFile", file_id=file_id)
         path = result.get("file_path") if isinstance(result, dict) else None

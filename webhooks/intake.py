@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from django.db import DatabaseError
 
 from crypto.errors import CryptoError
 from groupie import metrics
 from groupie.schema import NotMigrated
-from messages.services import archive
+from messages.services import archive, archive_event
 from messages.stores.records import PutOutcome, RecordRefused, StoreError
 from messages.telegram import IncomingMessage
+from messages.telegram_events import IncomingEvent
+from webhooks import gaps
 from webhooks.media import ENQUEUE_FAILURES, FetchQueuer
 from webhooks.updates import IgnoredUpdate, InvalidUpdate, parse_update
 
@@ -24,7 +29,7 @@ INVALID, IGNORED, UNAVAILABLE = "invalid", "ignored", "unavailable"
 class Intake:
     outcome: str  # a PutOutcome's value, or ignored, invalid, unavailable
     reason: str = ""  # for invalid and unavailable: what went wrong, never content
-    update: IncomingMessage | IgnoredUpdate | None = None
+    update: IncomingMessage | IncomingEvent | IgnoredUpdate | None = None
     # What a log line may say of it: ids, kinds, the outcome, timings.
     context: dict[str, object] = field(default_factory=dict)
 
@@ -41,6 +46,10 @@ def take(data: object) -> Intake:
         return Intake(INVALID, str(exc))
     context: dict[str, object] = {"update_id": update.update_id}
     if isinstance(update, IgnoredUpdate):
+        try:
+            gaps.note(update.update_id)
+        except DatabaseError as exc:
+            return _unavailable(update, context, exc, "update not taken in")
         metrics.UPDATES.labels(update.kind, IGNORED).inc()
         context.update(update_kind=update.kind, outcome=IGNORED)
         return Intake(IGNORED, update=update, context=context)
@@ -51,10 +60,15 @@ def take(data: object) -> Intake:
     try:
         # Its file's record and fetch task are written with it; if they cannot be, the update
         # is not acknowledged, and the redelivery (a duplicate) queues the file.
-        queuer = FetchQueuer.for_(update)
-        outcome = archive(update, then=queuer.note if queuer else None)
-        if queuer is not None:
-            queuer.enqueue()
+        if isinstance(update, IncomingEvent):
+            outcome = archive_event(update)
+            gaps.note(update.update_id)
+        else:
+            # Its update_id is recorded with it (``gaps``), in the same commit where it can.
+            queuer = FetchQueuer.for_(update)
+            outcome = archive(update, then=_noting(update.update_id, queuer))
+            if queuer is not None:
+                queuer.enqueue()
     except UnicodeEncodeError:
         # A lone UTF-16 surrogate escaped in the JSON: not text, and never sent by Telegram.
         return _refused(update, context, "the update holds text that is not valid Unicode")
@@ -63,7 +77,7 @@ def take(data: object) -> Intake:
         # and a 5xx would hold back the chat's later updates for 24 hours.
         logger.warning("update refused by the store: %s", exc, extra=dict(context))
         return _refused(update, context, "the update holds values the archive cannot store")
-    except (StoreError, CryptoError, *ENQUEUE_FAILURES) as exc:
+    except (StoreError, CryptoError, DatabaseError, *ENQUEUE_FAILURES) as exc:
         # CryptoError includes the keyring being down and a chat key it cannot unwrap (a
         # disabled KEK version): an operator's problem, so Telegram should retry later. The
         # same for a file's fetch that could not be queued: the redelivery queues it.
@@ -77,16 +91,31 @@ def take(data: object) -> Intake:
     return Intake(outcome.value, update=update, context=context)
 
 
-def _refused(update: IncomingMessage, context: dict[str, object], reason: str) -> Intake:
+def _noting(update_id: int, queuer: FetchQueuer | None) -> Callable[[], None]:
+    def then() -> None:
+        gaps.note(update_id)
+        if queuer is not None:
+            queuer.note()
+
+    return then
+
+
+def _refused(
+    update: IncomingMessage | IncomingEvent, context: dict[str, object], reason: str
+) -> Intake:
     metrics.UPDATES.labels(update.update_kind, INVALID).inc()
     context["outcome"] = INVALID
     return Intake(INVALID, reason, update, context)
 
 
 def _unavailable(
-    update: IncomingMessage, context: dict[str, object], exc: Exception, what: str
+    update: IncomingMessage | IncomingEvent | IgnoredUpdate,
+    context: dict[str, object],
+    exc: Exception,
+    what: str,
 ) -> Intake:
-    metrics.UPDATES.labels(update.update_kind, UNAVAILABLE).inc()
+    kind = update.kind if isinstance(update, IgnoredUpdate) else update.update_kind
+    metrics.UPDATES.labels(kind, UNAVAILABLE).inc()
     context.update(outcome=UNAVAILABLE, error=type(exc).__name__)
     # A database no one migrated: say so and how to fix it (our own words, no content).
     said = str(exc) if isinstance(exc, NotMigrated) else type(exc).__name__

@@ -10,7 +10,10 @@ with offsets (an update below the offset asked for is confirmed and dropped; 409
 webhook is set), and files: ``add_file`` makes one that ``getFile`` names and
 ``GET /file/bot<token>/<path>`` serves (``fail("download", ...)`` makes downloads fail;
 ``drip(seconds)`` makes them send one byte every ``seconds``, as a slow or hostile peer).
-``results[method]`` overrides any answer.
+``getMe`` answers ``me`` (privacy mode on, as Telegram's default: ``can_read_all_group_messages``
+false); ``getChatMember`` answers ``members[(chat_id, user_id)]`` (a status string or a whole
+ChatMember), a chat not there with Telegram's 400 "chat not found", and one whose status is
+"kicked" for the bot itself with Telegram's 403. ``results[method]`` overrides any answer.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 TOKEN = "123456:TEST-token-for-the-loopback-peer"  # noqa: S105 - a loopback peer, not a secret
+BOT_ID = 123456  # a bot's id is its token's first part
 
 
 def send_json(handler: BaseHTTPRequestHandler, status: int, body: object) -> None:
@@ -52,6 +56,18 @@ class BotApiPeer:
     webhook: dict[str, Any] = field(default_factory=dict)
     files: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # file_id: (path, bytes)
     drips: list[float] = field(default_factory=list)  # seconds per byte of the next downloads
+    me: dict[str, Any] = field(
+        default_factory=lambda: {
+            "id": BOT_ID,
+            "is_bot": True,
+            "first_name": "Groupie Archive",
+            "username": "groupie_archive_bot",
+            "can_join_groups": True,
+            "can_read_all_group_messages": False,
+            "supports_inline_queries": False,
+        }
+    )
+    members: dict[tuple[int, int], Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         peer = self
@@ -183,7 +199,29 @@ class BotApiPeer:
             time.sleep(0.02)
         return 200, {"ok": True, "result": self.updates[:limit]}
 
+    def _get_me(self, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        return 200, {"ok": True, "result": self.me}
+
+    def _get_chat_member(self, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        try:
+            place = (int(params["chat_id"]), int(params["user_id"]))
+        except (KeyError, TypeError, ValueError):
+            return 400, {"ok": False, "error_code": 400, "description": "Bad Request: invalid"}
+        member = self.members.get(place)
+        if member is None:
+            description = "Bad Request: chat not found"
+            return 400, {"ok": False, "error_code": 400, "description": description}
+        if isinstance(member, str):
+            member = {"status": member}
+        if member.get("status") == "kicked" and place[1] == self.me["id"]:
+            description = "Forbidden: bot was kicked from the supergroup chat"
+            return 403, {"ok": False, "error_code": 403, "description": description}
+        user = {"id": place[1], "is_bot": place[1] == self.me["id"], "first_name": "Someone"}
+        return 200, {"ok": True, "result": {"user": user, **member}}
+
     STATEFUL = {
+        "getMe": _get_me,
+        "getChatMember": _get_chat_member,
         "setWebhook": _set_webhook,
         "deleteWebhook": _delete_webhook,
         "getWebhookInfo": _webhook_info,

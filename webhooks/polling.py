@@ -20,10 +20,12 @@ from django.conf import settings
 from messages.stores.records import PutOutcome
 from webhooks.botapi import BotApi, BotApiError
 from webhooks.intake import IGNORED, INVALID, UNAVAILABLE, take
-from webhooks.updates import ARCHIVED_UPDATES
+from webhooks.updates import ARCHIVED_EVENTS, ARCHIVED_UPDATES
 
 logger = logging.getLogger(__name__)
-ALLOWED_UPDATES = list(ARCHIVED_UPDATES)  # exactly the kinds groupie archives
+# Exactly the kinds groupie archives: Telegram sends chat_member, my_chat_member and the
+# reactions only when asked (and reactions only to a bot that is an administrator).
+ALLOWED_UPDATES = [*ARCHIVED_UPDATES, *ARCHIVED_EVENTS]
 MAX_BACKOFF_SECONDS = 60.0
 
 

@@ -1,5 +1,5 @@
-"""Telegram's Update envelope: which updates carry a message the archive keeps, which are
-acknowledged and ignored. Plain Python: no Django. The message inside is read by
+"""Telegram's Update envelope: which updates carry a message or a chat event the archive
+keeps, which are acknowledged and ignored. Plain Python: no Django. The message inside is read by
 ``messages.telegram``.
 """
 
@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from messages.telegram import IncomingMessage, InvalidMessage, parse_message, read_int
+from messages.telegram_events import EVENT_KINDS, IncomingEvent, parse_event
 
 # Update fields that carry a message we archive, and whether they are an edit.
 ARCHIVED_UPDATES = {
@@ -25,8 +26,6 @@ KNOWN_IGNORED_UPDATES = frozenset(
     {
         "business_connection",
         "deleted_business_messages",
-        "message_reaction",
-        "message_reaction_count",
         "inline_query",
         "chosen_inline_result",
         "callback_query",
@@ -35,8 +34,6 @@ KNOWN_IGNORED_UPDATES = frozenset(
         "purchased_paid_media",
         "poll",
         "poll_answer",
-        "my_chat_member",
-        "chat_member",
         "chat_join_request",
         "chat_boost",
         "removed_chat_boost",
@@ -54,7 +51,12 @@ class IgnoredUpdate:
     kind: str  # a KNOWN_IGNORED_UPDATES member or "other"
 
 
-def parse_update(data: object) -> IncomingMessage | IgnoredUpdate:
+# Update fields that carry a chat event we archive (``messages.telegram_events``). Telegram
+# sends none of them unless asked (allowed_updates), and reactions only to an administrator.
+ARCHIVED_EVENTS = EVENT_KINDS
+
+
+def parse_update(data: object) -> IncomingMessage | IncomingEvent | IgnoredUpdate:
     """Reads a decoded JSON Update; raises InvalidUpdate for anything that is not one."""
     if not isinstance(data, dict):
         raise InvalidUpdate("an Update is a JSON object")
@@ -63,6 +65,9 @@ def parse_update(data: object) -> IncomingMessage | IgnoredUpdate:
         for field, is_edit in ARCHIVED_UPDATES.items():
             if field in data:
                 return parse_message(update_id, field, data[field], is_edit=is_edit)
+        for field in ARCHIVED_EVENTS:
+            if field in data:
+                return parse_event(update_id, field, data[field])
     except InvalidMessage as exc:
         raise InvalidUpdate(str(exc)) from None
     kind = next((k for k in data if k in KNOWN_IGNORED_UPDATES), "other")

@@ -32,7 +32,7 @@ from messages.media import files, serving
 from messages.media.files import MediaUnavailable
 from messages.models import AuditEntry, BrowsableChat, MediaFile, SearchIndex
 from messages.pagination import paginate
-from messages.reading import as_admin, fields, opening
+from messages.reading import as_admin, events, fields, opening
 from messages.search import index as search_index
 from messages.search import query as search_query
 from messages.search import scan
@@ -48,6 +48,7 @@ from messages.stores.records import (
 from messages.telegram import KINDS
 
 PAGE_SIZE = 50
+MEMBER_EVENTS_SHOWN = 50  # the newest; the API pages through all of them
 MANAGE_INDEX_PERMISSION = "archive.manage_search_index"
 
 
@@ -194,8 +195,24 @@ class ChatBrowserAdmin(ReadOnlyAdmin):
             searched=searched,
             search_index=SearchIndex.objects.filter(chat_id=chat.chat_id).first(),
             can_manage_index=request.user.has_perm(MANAGE_INDEX_PERMISSION),
+            **self._chat_events(request, chat),
         )
         return TemplateResponse(request, "admin/archive/chat_messages.html", context)
+
+    def _chat_events(self, request: HttpRequest, chat: ChatRecord) -> dict[str, Any]:
+        """The bot's status in the chat (a warning when it was removed or sees little) and
+        the membership events: both decrypted, so for readers with the permission only."""
+        if not can_decrypt(request):
+            return {}
+        status = events.bot_membership(chat.chat_id).status
+        # Whether privacy mode is off only Telegram's getMe says (bot_status asks it): the
+        # page warns of what the archived reports show, a group where the bot is no admin.
+        blind = status in ("member", "restricted") and chat.type != "private"
+        _, member_events = events.member_events(chat.chat_id, limit=MEMBER_EVENTS_SHOWN)
+        return {
+            "bot": {"status": status, "removed": status in ("left", "kicked"), "blind": blind},
+            "member_events": member_events,
+        }
 
     def search_index_switch(self, request: HttpRequest, chat_id: str) -> HttpResponse:
         """Turns the chat's search index on (built in the background) or off (its tokens
@@ -340,6 +357,11 @@ class ChatBrowserAdmin(ReadOnlyAdmin):
             raw=raw,
             media_files=_with_trouble(
                 MediaFile.objects.filter(chat_id=chat.chat_id, message_id=head.message_id)
+            ),
+            reactions=(
+                events.reactions(chat.chat_id, [head.message_id]).get(head.message_id, [])
+                if can_decrypt(request)
+                else []
             ),
         )
         return TemplateResponse(request, "admin/archive/message_detail.html", context)

@@ -189,6 +189,13 @@ class MediaSerializer(serializers.Serializer):
     )
 
 
+class ReactionSerializer(serializers.Serializer):
+    emoji = serializers.CharField(required=False, help_text="A standard emoji reaction.")
+    custom_emoji_id = serializers.CharField(required=False, help_text="A custom emoji's id.")
+    paid = serializers.BooleanField(required=False, help_text="Telegram Stars reactions.")
+    count = serializers.IntegerField()
+
+
 class MessageSerializer(serializers.Serializer):
     id = serializers.CharField(help_text='"chat_id:message_id"')
     chat_id = serializers.IntegerField()
@@ -209,6 +216,12 @@ class MessageSerializer(serializers.Serializer):
         allow_null=True,
         help_text="Where a backfilled message came from (e.g. telegram-desktop-export); "
         "null for messages the bot received.",
+    )
+    reactions = ReactionSerializer(
+        many=True,
+        help_text="Reactions, most counted first: Telegram's latest totals where it sent them "
+        "(anonymous reactions included), else counted from each person's latest reaction. "
+        "Telegram reports reactions only to a bot that is an administrator.",
     )
     error = ErrorSerializer(allow_null=True, help_text="Set when the record failed to open.")
 
@@ -246,6 +259,12 @@ class ChatSerializer(serializers.Serializer):
     last_date = serializers.DateTimeField()
     migrated_to_chat_id = serializers.IntegerField(allow_null=True)
     migrated_from_chat_id = serializers.IntegerField(allow_null=True)
+    bot_status = serializers.ChoiceField(
+        choices=["member", "administrator", "restricted", "left", "kicked"],
+        allow_null=True,
+        help_text="The bot's membership as Telegram last reported it (my_chat_member); null "
+        "when no such report was archived.",
+    )
     error = ErrorSerializer(allow_null=True)
 
 
@@ -254,3 +273,27 @@ class ChatPageSerializer(serializers.Serializer):
     next = serializers.URLField(allow_null=True)
     previous = serializers.URLField(allow_null=True)
     results = ChatSerializer(many=True)
+
+
+class EventFilterSerializer(PageSerializer):
+    ordering = serializers.ChoiceField(choices=["date", "-date"], default="-date")
+
+
+class EventSerializer(serializers.Serializer):
+    date = serializers.DateTimeField()
+    kind = serializers.ChoiceField(choices=["chat_member", "my_chat_member"])
+    user = SenderSerializer(allow_null=True, help_text="Whose membership changed.")
+    old_status = serializers.CharField(allow_null=True)
+    new_status = serializers.CharField(
+        allow_null=True,
+        help_text="creator, administrator, member, restricted, left or kicked (banned).",
+    )
+    by = SenderSerializer(allow_null=True, help_text="Who made the change.")
+    error = serializers.CharField(allow_null=True, help_text="Set when the event failed to open.")
+
+
+@extend_schema_serializer(many=False)
+class EventPageSerializer(serializers.Serializer):
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = EventSerializer(many=True)

@@ -21,7 +21,7 @@ from rest_framework.response import Response
 
 from crypto.blindindex import Search
 from crypto.errors import KeyringError
-from messages import audit, exporting
+from messages import audit, cursors, exporting
 from messages.api.auth import allowed_chats
 from messages.api.renderers import FileRenderer, NDJSONRenderer, TelegramExportRenderer
 from messages.api.serializers import (
@@ -32,6 +32,8 @@ from messages.api.serializers import (
     BatchResponseSerializer,
     ChatPageSerializer,
     ChatSerializer,
+    EventFilterSerializer,
+    EventPageSerializer,
     MessageDetailSerializer,
     MessageFilterSerializer,
     MessagePageSerializer,
@@ -42,8 +44,9 @@ from messages.cursors import InvalidCursor
 from messages.media import files, serving
 from messages.media.files import MediaUnavailable
 from messages.models import ApiKey, AuditEntry, LogCheckpoint, MediaFile
-from messages.pagination import Pages, paginate, paginate_by_id
+from messages.pagination import Pages, cursor_link, paginate, paginate_by_id
 from messages.reading import as_api, opening
+from messages.reading import events as chat_events
 from messages.search import index as search_index
 from messages.search import query as search_query
 from messages.stores import get_store
@@ -162,6 +165,7 @@ def _filters_for_audit(filters: dict[str, Any]) -> dict[str, Any]:
 
 def _chat_body(request: Request, record: ChatRecord) -> dict[str, Any]:
     body = as_api.chat(record, *opening.open_title(record))
+    body["bot_status"] = chat_events.bot_membership(record.chat_id).status
     for link in ("migrated_to_chat_id", "migrated_from_chat_id"):
         if body[link] is not None and not _in_scope(request, body[link]):
             body[link] = None  # a limited key learns nothing of chats outside its scope
@@ -191,6 +195,21 @@ def _with_media(request: Request, bodies: list[dict[str, Any]]) -> list[dict[str
             else None
         )
     return bodies
+
+
+def _with_extras(request: Request, bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``_with_media``, and each message's ``reactions`` (one store query per chat)."""
+    by_chat: dict[int, list[int]] = {}
+    for body in bodies:
+        by_chat.setdefault(body["chat_id"], []).append(body["message_id"])
+    found = {
+        (chat_id, message_id): shown
+        for chat_id, message_ids in by_chat.items()
+        for message_id, shown in chat_events.reactions(chat_id, message_ids).items()
+    }
+    for body in bodies:
+        body["reactions"] = found.get((body["chat_id"], body["message_id"]), [])
+    return _with_media(request, bodies)
 
 
 def _validated(serializer_class: type, data: Any) -> dict[str, Any]:
@@ -247,6 +266,45 @@ class ChatViewSet(viewsets.ViewSet):
         _audit(request, "chat-detail", chat_id=chat_id)
         return Response(body)
 
+    @extend_schema(
+        parameters=[EventFilterSerializer],
+        responses={200: EventPageSerializer, 400: BAD_REQUEST},
+        summary="The chat's membership events (joins, leaves, promotions, restrictions, bans, "
+        "the bot's own), in cursor pages",
+    )
+    @action(detail=True, methods=["get"])
+    def events(self, request: Request, pk: str) -> Response:
+        chat_id = int(pk)
+        if not INT64_MIN <= chat_id <= INT64_MAX or not _in_scope(request, chat_id):
+            raise NotFound("No such chat.")
+        paging = _validated(
+            EventFilterSerializer,
+            _query_data(request, {"page_size", "cursor", "ordering", "format"}),
+        )
+        # The cursor names the listing it belongs to: a message page's cannot pass for one.
+        listing = f"events:{paging['ordering']}"
+        after = None
+        if paging.get("cursor"):
+            try:
+                after = cursors.decode(
+                    paging["cursor"], listing, check=chat_events.check_sort_key
+                ).sort_key
+            except InvalidCursor as exc:
+                raise ValidationError({"cursor": [str(exc)]}) from None
+        page, results = chat_events.member_events(
+            chat_id,
+            descending=paging["ordering"] == "-date",
+            after=after,
+            limit=paging["page_size"],
+        )
+        following = None
+        if page.has_more:
+            cursor = cursors.Cursor(page.items[-1].sort_key, False, listing)
+            following = cursor_link(request.build_absolute_uri(), cursor)
+        if results:
+            _audit(request, "chat-events", chat_id=chat_id)
+        return Response({"next": following, "previous": None, "results": results})
+
 
 class MessageViewSet(viewsets.ViewSet):
     lookup_value_regex = r"-?\d{1,19}:\d{1,19}"
@@ -274,7 +332,7 @@ class MessageViewSet(viewsets.ViewSet):
             )
         except InvalidCursor as exc:
             raise ValidationError({"cursor": [str(exc)]}) from None
-        results = _with_media(
+        results = _with_extras(
             request, [as_api.message(m) for m in search_query.open_page(source, page.items)]
         )
         if results:
@@ -297,7 +355,7 @@ class MessageViewSet(viewsets.ViewSet):
     def retrieve(self, request: Request, pk: str) -> Response:
         chat_id, history = _history_in_scope(request, pk)
         head, revisions = opening.open_history(history)
-        [body] = _with_media(request, [as_api.message_detail(head, revisions)])
+        [body] = _with_extras(request, [as_api.message_detail(head, revisions)])
         _audit(request, "message-detail", chat_id=chat_id, message_ids=[body["id"]])
         return Response(body)
 
@@ -352,7 +410,7 @@ class MessageViewSet(viewsets.ViewSet):
         visible = [i for i in wanted if _in_scope(request, i[0])]
         found = get_store().get_messages(visible)
         ordered = [found[i] for i in wanted if i in found]
-        results = _with_media(request, [as_api.message(m) for m in opening.open_messages(ordered)])
+        results = _with_extras(request, [as_api.message(m) for m in opening.open_messages(ordered)])
         if results:
             _audit(request, "message-batch", message_ids=[r["id"] for r in results])
         return Response(
@@ -456,7 +514,7 @@ def _export_lines(
         try:
             page = store.query(replace(query, after=after))
             opened = search_query.open_page(store, page.items)
-            bodies = _with_media(request, [as_api.message(item) for item in opened])
+            bodies = _with_extras(request, [as_api.message(item) for item in opened])
             if checkpoint is not None:
                 for body, item in zip(bodies, opened, strict=True):
                     body["proof"] = proofs.proof(item, checkpoint)

@@ -16,6 +16,8 @@ The contract has six parts, one class each, and a store is all six (``MessageSto
 - ``SearchIndexStorage``: the blind search tokens kept beside a chat's records (written with
   each revision by ``put_message`` when it carries them, matched by ``query``'s ``search``);
 - ``LeafQueue``: the archive log's pending leaves, written with each new revision.
+- ``ChatEvents``: what happens in a chat besides its messages (reactions, membership), sealed
+  like messages, one record per event.
 
 As Django's ``Storage.save()`` calls ``_save()``, each public method here calls a private one
 that the backend implements, inside ``_errors()``: the one place where a backend turns its own
@@ -36,6 +38,8 @@ from groupie import metrics
 from messages.stores.records import (
     ChatRecord,
     DeleteResult,
+    EventPage,
+    EventQuery,
     IndexEntry,
     MessageHistory,
     MessageId,
@@ -44,6 +48,7 @@ from messages.stores.records import (
     PendingLeaf,
     PutOutcome,
     Reseal,
+    SealedEvent,
     SealedMessage,
     SealedRevision,
     ShreddedChat,
@@ -316,14 +321,18 @@ class Maintenance(_Backend):
     def delete_chat(self, chat_id: int) -> DeleteResult:
         """Deletes a chat's messages, revisions and directory entry (not its keys)."""
         with self._counted("delete_chat"):
-            return self._delete_chat(chat_id)
+            result = self._delete_chat(chat_id)
+            result.events = self._delete_events(chat_id, None)
+            return result
 
     def delete_messages_before(self, chat_id: int, before: int) -> DeleteResult:
         """Deletes the chat's messages dated (Telegram's date) before the unix time ``before``,
         with every revision of each; the chat's entry stays. In batches, each all or nothing:
         interrupted, it leaves whole messages, and running it again finishes."""
         with self._counted("delete_messages_before"):
-            return self._delete_messages_before(chat_id, before)
+            result = self._delete_messages_before(chat_id, before)
+            result.events = self._delete_events(chat_id, before)
+            return result
 
     def count_messages_before(self, chat_id: int, before: int) -> int:
         """How many of the chat's messages are dated before ``before`` (a dry run's answer)."""
@@ -367,6 +376,10 @@ class Maintenance(_Backend):
 
     @abstractmethod
     def _count_messages_before(self, chat_id: int, before: int) -> int: ...
+
+    @abstractmethod
+    def _delete_events(self, chat_id: int, before: int | None) -> int:
+        """(``ChatEvents``') deleting a chat's events with its messages."""
 
     @abstractmethod
     def _ping(self) -> None: ...
@@ -441,7 +454,63 @@ class LeafQueue(_Backend):
     def _drop_pending_leaves(self, keys: Collection[str]) -> None: ...
 
 
+class ChatEvents(_Backend):
+    """Chat events (``messages.telegram_events``): one sealed record per event, identified by
+    (chat_id, event_id), ordered in a chat by ``sort_key`` (date, then event_id). Deleting a
+    chat deletes its events; deleting its messages before a date deletes the events before it
+    too (``Maintenance``)."""
+
+    def put_event(self, event: SealedEvent) -> PutOutcome:
+        """Stores one event idempotently: CREATED, or DUPLICATE (nothing changed) when an event
+        with its chat and event_id is stored already. Durable when it returns. Raises
+        InactiveChatKey, storing nothing, unless ``event.key_version`` is the chat's active
+        key version (with ``late_write_window``, as ``put_message``)."""
+        with self._counted("put_event"):
+            return self._put_event(event)
+
+    def query_events(self, query: EventQuery) -> EventPage:
+        """One page of a chat's events in sort_key order; cost O(limit) (with
+        ``message_ids``, O(limit) per batch of ids)."""
+        with self._counted("query_events"):
+            return self._query_events(query)
+
+    def iter_events(
+        self,
+        chat_id: int,
+        *,
+        kinds: tuple[str, ...] = (),
+        message_ids: tuple[int, ...] = (),
+        batch_size: int = 500,
+    ) -> Iterator[SealedEvent]:
+        """Every event of a chat (of those kinds, on those messages), oldest first."""
+        after: str | None = None
+        while True:
+            page = self.query_events(
+                EventQuery(chat_id, kinds, message_ids, after=after, limit=batch_size)
+            )
+            yield from page.items
+            if not page.has_more:
+                return
+            after = page.items[-1].sort_key
+
+    @abstractmethod
+    def _put_event(self, event: SealedEvent) -> PutOutcome: ...
+
+    @abstractmethod
+    def _query_events(self, query: EventQuery) -> EventPage: ...
+
+    @abstractmethod
+    def _delete_events(self, chat_id: int, before: int | None) -> int:
+        """Deletes the chat's events (dated before ``before`` when given); returns how many."""
+
+
 class MessageStore(
-    MessageRecords, ChatDirectory, ChatKeyStorage, Maintenance, SearchIndexStorage, LeafQueue
+    MessageRecords,
+    ChatDirectory,
+    ChatKeyStorage,
+    Maintenance,
+    SearchIndexStorage,
+    LeafQueue,
+    ChatEvents,
 ):
-    """A store backend: all six parts of the contract. Never returns partial writes."""
+    """A store backend: all seven parts of the contract. Never returns partial writes."""

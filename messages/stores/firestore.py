@@ -8,6 +8,7 @@ Documents (all top-level collections, so no collection-group queries are needed)
   revision's terms, each prefixed with its chat-key version (4 bytes), in one array;
 - ``revisions/{chat_id}:{message_id}:{edit_date}``: one per revision (key_version, envelope);
 - ``chat_keys/{chat_id}:{version}``: wrapped chat keys, with their state;
+- ``chat_events/{chat_id}:{sort_key}``: reactions and membership events (``firestore_events``);
 - ``readiness/{host}:{pid}``: a timestamp each readiness probe writes (proof of write access).
 
 A new message (the common case) is one batched commit that creates its head and revision:
@@ -63,6 +64,7 @@ from crypto.chatkeys import ACTIVE, OPENABLE, ChatKeyRecord
 from crypto.envelope import key_version_of
 from messages import sortkey
 from messages.stores.base import MessageStore
+from messages.stores.firestore_events import FirestoreChatEvents
 from messages.stores.records import (
     HEAD_FIELDS,
     ChatRecord,
@@ -113,7 +115,7 @@ def _firestore_errors() -> Iterator[None]:
         raise
 
 
-class FirestoreStore(MessageStore):
+class FirestoreStore(FirestoreChatEvents, MessageStore):
     def __init__(
         self,
         *,
@@ -143,6 +145,7 @@ class FirestoreStore(MessageStore):
             self.revision_docs,
             self.chat_keys,
             self.leaf_docs,
+            self.event_docs,
         )
         # (chat, version) -> when this process began the transaction that read it active.
         self.key_lease, self.write_timeout = key_lease, write_timeout

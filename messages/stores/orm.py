@@ -26,6 +26,7 @@ from messages import sortkey
 from messages.models import Chat, ChatKey, Message, MessageRevision, PendingLeaf, SearchToken
 from messages.stores import orm_writes
 from messages.stores.base import MessageStore
+from messages.stores.orm_events import ORMChatEvents
 from messages.stores.records import (
     ChatRecord,
     DeleteResult,
@@ -115,7 +116,7 @@ PURGE_BATCH = 500  # messages deleted per transaction by delete_messages_before
 RARE_TERM_ENTRIES = 2000
 
 
-class ORMStore(MessageStore):
+class ORMStore(ORMChatEvents, MessageStore):
     def _errors(self) -> AbstractContextManager[None]:
         return _database_errors()
 

@@ -240,3 +240,54 @@ class DeleteResult:
     messages: int = 0
     revisions: int = 0
     chats: int = 0
+    events: int = 0
+
+
+# -- chat events: reactions and membership (``messages.telegram_events``) ----------------------
+
+
+def event_sort_key(date: int, event_id: int) -> str:
+    """An event's place in its chat's timeline: Telegram's date, then the event's identity
+    (the update_id, sequential per bot), fixed width so that string order is that order."""
+    return f"{date:011d}.{event_id:020d}"
+
+
+@dataclass(frozen=True)
+class SealedEvent:
+    """One chat event to store. Plain: the chat, the message reacted to (0 for membership
+    events), Telegram's date, the kind and the event's identity; everything else (who, which
+    emoji, which status) is inside the envelope."""
+
+    chat_id: int
+    kind: str
+    event_id: int  # the Update's update_id: a redelivery carries the same
+    date: int
+    message_id: int
+    key_version: int
+    envelope: bytes
+
+    @property
+    def sort_key(self) -> str:
+        return event_sort_key(self.date, self.event_id)
+
+
+StoredEvent = SealedEvent
+
+
+@dataclass(frozen=True)
+class EventQuery:
+    """One chat's events; ``kinds`` and ``message_ids`` narrow it when given. ``after`` is the
+    last sort_key seen, exclusive, in the direction of travel."""
+
+    chat_id: int
+    kinds: tuple[str, ...] = ()
+    message_ids: tuple[int, ...] = ()
+    descending: bool = False
+    after: str | None = None
+    limit: int = 50
+
+
+@dataclass(frozen=True)
+class EventPage:
+    items: list[StoredEvent]
+    has_more: bool
