@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes
@@ -37,10 +38,22 @@ _INFO = b"groupie/v1/commitment|"
 Identity = tuple[int, int, int]  # (chat_id, message_id, edit_date)
 
 
+def _finite(value: Any) -> Any:
+    # A non-finite number (which only a record stored before the webhook refused them can
+    # hold) is committed to as its name, the way every reader of a stored record shows it.
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite(item) for item in value]
+    return value
+
+
 def canonical(value: Any) -> bytes:
-    """Sorted keys, no whitespace, UTF-8 (not ASCII escapes)."""
+    """Sorted keys, no whitespace, UTF-8 (not ASCII escapes); non-finite numbers by name."""
     return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        _finite(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     ).encode()
 
 

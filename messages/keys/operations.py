@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from crypto import blindindex, envelope
 from crypto.chatkeys import (
@@ -541,6 +541,13 @@ def noun(name: str, count: int) -> str:
     return " ".join(words)
 
 
+def _committed_content(plaintext: bytes) -> Any:
+    try:
+        return strictjson.loads_stored(plaintext)
+    except ValueError:  # not a Telegram message object: committed to as its text
+        return plaintext.decode("utf-8", "replace")
+
+
 def _resealed_leaf(
     key: bytes, version: int, revision: SealedRevision, new: bytes, plaintext: bytes
 ) -> PendingLeaf:
@@ -551,7 +558,7 @@ def _resealed_leaf(
         message_id=revision.message_id,
         edit_date=revision.edit_date,
         envelope=new,
-        message=strictjson.loads_stored(plaintext),
+        message=_committed_content(plaintext),
     )
     return leaves.pending_record(
         revision.chat_id, revision.message_id, revision.edit_date, new, leaf

@@ -24,11 +24,12 @@ def record_leaf(
     message_id: int,
     edit_date: int,
     envelope: bytes,
-    message: Mapping[str, Any],
+    message: Mapping[str, Any] | str,
 ) -> bytes:
-    """The leaf of one sealed revision of ``message`` (the Telegram message object)."""
+    """The leaf of one sealed revision of ``message`` (the Telegram message object; a record
+    whose plaintext is not a JSON object is committed to as its text)."""
     opening = logleaf.opening_key(chat_key, chat_id, message_id, edit_date)
-    date = message.get("date")
+    date = message.get("date") if isinstance(message, Mapping) else None
     return logleaf.record_leaf(
         chat_id=chat_id,
         message_id=message_id,
