@@ -9,11 +9,11 @@ from dataclasses import replace
 
 from messages.pagination import Pages
 from messages.reading import as_api, opening
-from messages.reading.as_telegram import as_exported, exported_chat
 from messages.reading.opening import OpenedMessage
 from messages.search.query import open_page
 from messages.stores import get_store
 from messages.stores.records import ChatRecord, MessageQuery
+from messages.telegram_desktop.write import as_exported, exported_chat
 
 BATCH = 500
 
