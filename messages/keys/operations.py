@@ -31,7 +31,7 @@ from crypto.envelope import message_identity, title_identity
 from crypto.errors import CryptoError, DecryptionError, KeyringError
 from crypto.keyrings.base import Keyring
 from groupie.commands import counted
-from messages.keys.progress import Progress
+from groupie.progress import Progress
 from messages.media import files
 from messages.models import SearchIndex
 from messages.search import index as search_index

@@ -10,9 +10,9 @@ from django.utils import timezone
 
 from crypto.errors import KeyringError
 from groupie.commands import ArchiveCommand, counted
+from groupie.progress import Progress
 from messages import audit
-from messages.keys.command import chats_argument
-from messages.keys.progress import Progress
+from messages.management.base import chats_argument
 from messages.models import SearchIndex
 from messages.search import index
 from messages.stores import get_store

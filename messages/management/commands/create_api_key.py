@@ -9,7 +9,7 @@ from django.core.management.base import CommandError, CommandParser
 from groupie.commands import ArchiveCommand
 from messages import audit
 from messages.apikeys import create_api_key
-from messages.keys.command import chats_argument
+from messages.management.base import chats_argument
 from messages.models import ApiKey
 
 

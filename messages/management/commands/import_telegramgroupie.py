@@ -10,9 +10,9 @@ from django.core.management.base import CommandError, CommandParser
 
 from crypto.errors import CryptoError
 from groupie.commands import ArchiveCommand, counted
+from groupie.progress import Progress
 from messages import audit
 from messages.importing import Tally
-from messages.keys.progress import Progress
 from messages.legacy_import import BadDocument, KeyCannotDecrypt, LegacyReader
 from messages.stores.records import StoreError
 

@@ -9,9 +9,9 @@ from typing import Any
 from django.core.management.base import CommandError, CommandParser
 
 from groupie.commands import ArchiveCommand, counted
+from groupie.progress import Progress
 from messages import audit
-from messages.keys.command import chats_argument
-from messages.keys.progress import Progress
+from messages.management.base import chats_argument
 from messages.media import files
 from messages.media.blobs.base import BlobStoreError
 from messages.models import ChatRetention

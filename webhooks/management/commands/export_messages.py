@@ -15,7 +15,7 @@ from tqdm import tqdm
 from crypto.errors import KeyringError
 from groupie.commands import ArchiveCommand, counted
 from messages import audit, exporting
-from messages.keys.command import chats_argument
+from messages.management.base import chats_argument
 from messages.stores import get_store
 from messages.stores.records import MessageQuery, StoreError
 

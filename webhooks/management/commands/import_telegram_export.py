@@ -14,10 +14,10 @@ from tqdm import tqdm
 from crypto.errors import CryptoError
 from groupie.commands import ArchiveCommand, counted
 from messages.importing import Tally
-from messages.keys.command import chats_argument
+from messages.management.base import chats_argument
 from messages.stores.records import StoreError
+from messages.telegram_desktop.read import BadExport, messages
 from webhooks.media import keep_exported_file
-from webhooks.telegram_export import BadExport, messages
 
 
 class Command(ArchiveCommand):

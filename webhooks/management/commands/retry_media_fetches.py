@@ -10,7 +10,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from groupie.commands import ArchiveCommand
-from messages.keys.command import chats_argument
+from messages.management.base import chats_argument
 from messages.models import MediaFile
 from webhooks.media import BACKOFF_SECONDS, ENQUEUE_FAILURES, requeue
 
