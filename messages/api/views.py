@@ -389,14 +389,14 @@ class MessageViewSet(viewsets.ViewSet):
         allowed = {*MessageFilterSerializer().fields, "format"}
         filters = _validated(MessageFilterSerializer, _query_data(request, allowed))
         layout = request.query_params.get("format") or "ndjson"
-        if layout not in ("ndjson", "telegram"):
+        if layout not in exporting.WRITERS:
             raise ValidationError({"format": ["Use ndjson or telegram."]})
         query = _message_query(request, filters, EXPORT_BATCH)
         source: Pages = get_store()
         if query is not None:
             query, source = _searched(request, filters, query)
         # The export is unbounded: its entry records the filter, not every id.
-        _audit(request, "message-export", filters=_filters_for_audit(filters))
+        exporting.do_export_messages(layout, _filters_for_audit(filters), request=request)
         if layout == "telegram":
             chunks = _telegram_chunks(request, query, source)
             response = StreamingHttpResponse(chunks, content_type="application/json; charset=utf-8")

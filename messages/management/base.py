@@ -27,6 +27,7 @@ from groupie.progress import Progress
 from messages.keys.actions import STOPPING_ERRORS, Refused, RunOptions
 from messages.keys.locking import LockHeld
 from messages.keys.operations import NotInArchive, Report
+from messages.outcome import ActionError, Outcome
 
 LOCK_HELD = 75
 MAX_FAILURE_LINES = 50
@@ -96,6 +97,31 @@ class LifecycleCommand(ArchiveCommand):
             raise CommandError(
                 f"{self.name} finished with {counted(len(report.failures), 'failure')}"
             )
+
+
+def print_outcome(command: BaseCommand, outcome: Outcome) -> None:
+    """Prints what an action did: its notes and summary on stdout, its warnings on stderr;
+    exit status 1 if it failed in part."""
+    for line in outcome.notes:
+        command.stdout.write(line)
+    for line in outcome.warnings:
+        command.stderr.write(line)
+    command.stdout.write(outcome.summary)
+    if outcome.failure:
+        raise CommandError(outcome.failure)
+
+
+class action_errors:
+    """``with action_errors():`` turns an action's Refused or Stopped into the command's error
+    (exit status 1, the action's words)."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, error: BaseException | None, traceback: Any) -> bool:
+        if isinstance(error, ActionError):
+            raise CommandError(str(error)) from None
+        return False
 
 
 def progress_for(command: BaseCommand, *, enabled: bool = True) -> Progress:
