@@ -105,7 +105,9 @@ def record_action(
     (``channel``; its user or API key). Written at once unless ``immediately`` is False (an
     API response that shows what it records: held until it renders). Counts the action."""
     if request is None:
-        entry = record_command(action, chat_id=chat_id, filters=filters)
+        # As ``record`` keeps them: a filter not given is left out, whichever the channel.
+        kept = {k: v for k, v in (filters or {}).items() if v not in (None, "", [], ())}
+        entry = record_command(action, chat_id=chat_id, filters=kept)
     else:
         auth = getattr(request, "auth", None)
         entry = record(
