@@ -86,3 +86,24 @@ def test_a_dry_run_import_is_not_audited(db: None) -> None:
         "import_telegram_export", str(export), "--dry-run", stdout=StringIO(), stderr=StringIO()
     )
     assert not AuditEntry.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_search_index_turned_on_and_off_in_the_admin_and_by_the_command_is_audited_alike(
+    demo: None, settings: Any
+) -> None:
+    settings.GROUPIE_SEARCH_INDEX_CACHE_SECONDS = 0
+    staff = staff_client(decrypt=True, perms=("manage_search_index",))
+    switch = f"/admin/archive/browsablechat/{TEAM}/search-index/"
+    staff.post(switch, {"index": "on"})
+    staff.post(switch, {"index": "off"})
+    out = {"stdout": StringIO(), "stderr": StringIO()}
+    call_command("build_search_index", "--chat", str(TEAM), "--no-progress", **out)
+    call_command("build_search_index", "--chat", str(TEAM), "--disable", "--no-progress", **out)
+    trail = AuditEntry.objects.order_by("id").values_list("channel", "action", "chat_id")
+    assert list(trail) == [
+        ("admin", "search-index-on", TEAM),
+        ("admin", "search-index-off", TEAM),
+        ("command", "search-index-on", TEAM),
+        ("command", "search-index-off", TEAM),
+    ]
