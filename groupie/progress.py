@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import IO, BinaryIO, TypeVar
+from typing import IO, BinaryIO, TypeVar, cast
 
 from tqdm import tqdm
 
@@ -84,7 +84,7 @@ class Progress:
             yield file
             return
         with tqdm.wrapattr(file, "read", total=size, desc=what, file=self.stream) as wrapped:
-            yield wrapped
+            yield cast(BinaryIO, wrapped)
 
     def _lines(self, items: Iterable[T], total: int, what: str) -> Iterator[T]:
         counter = _LineCounter(self.stream, total, what)

@@ -118,10 +118,9 @@ class action_errors:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind: Any, error: BaseException | None, traceback: Any) -> bool:
+    def __exit__(self, kind: Any, error: BaseException | None, traceback: Any) -> None:
         if isinstance(error, ActionError):
             raise CommandError(str(error)) from None
-        return False
 
 
 def progress_for(command: BaseCommand, *, enabled: bool = True) -> Progress:
