@@ -163,6 +163,13 @@ COMMAND_RUNS = Counter(
     "command in its own process (a Cloud Run job) is seen through its log line instead.",
     ["command", "outcome"],
 )
+OPERATOR_ACTIONS = Counter(
+    "groupie_operator_actions_total",
+    "Operator actions done (search index on/off, purge, import, export, API key made or "
+    "revoked, webhook set or deleted, media retries), by action and channel (admin, api, "
+    "command): one per audit entry they write.",
+    ["action", "channel"],
+)
 RETENTION_CHANGES = Counter(
     "groupie_retention_changes_total",
     "Retention periods set or cleared, by channel (admin, command) and change (set, cleared).",

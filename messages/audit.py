@@ -91,6 +91,38 @@ class AuditOnSuccessMiddleware:
         return response
 
 
+def record_action(
+    action: str,
+    *,
+    request: HttpRequest | None = None,
+    channel: str = AuditEntry.ADMIN,
+    chat_id: int | None = None,
+    filters: dict[str, Any] | None = None,
+    immediately: bool = True,
+) -> AuditEntry:
+    """The entry of an operator action (a ``do_*`` function), whichever surface called it:
+    without ``request`` a command's (the OS user on this host), else the admin's or the API's
+    (``channel``; its user or API key). Written at once unless ``immediately`` is False (an
+    API response that shows what it records: held until it renders). Counts the action."""
+    if request is None:
+        # As ``record`` keeps them: a filter not given is left out, whichever the channel.
+        kept = {k: v for k, v in (filters or {}).items() if v not in (None, "", [], ())}
+        entry = record_command(action, chat_id=chat_id, filters=kept)
+    else:
+        auth = getattr(request, "auth", None)
+        entry = record(
+            request,
+            channel=channel,
+            action=action,
+            chat_id=chat_id,
+            filters=filters,
+            api_key=auth if isinstance(auth, ApiKey) else None,
+            immediately=immediately,
+        )
+    metrics.OPERATOR_ACTIONS.labels(action, entry.channel).inc()
+    return entry
+
+
 def record_command(
     action: str, *, chat_id: int | None = None, filters: dict[str, Any] | None = None
 ) -> AuditEntry:

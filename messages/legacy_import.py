@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,7 +25,14 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from crypto.errors import CryptoError
 from crypto.keyrings.cloudkms import CloudKMSKeyring
+from groupie.commands import counted
+from groupie.progress import Progress
+from messages import audit
+from messages.importing import Tally
+from messages.outcome import Outcome, Refused, Stopped
+from messages.stores.records import StoreError
 
 SOURCE = "telegramgroupie"
 AAD = b"message"
@@ -137,3 +145,39 @@ class LegacyReader:
                 f"{where}: the text does not open (altered, or another format)"
             ) from None
         return plaintext.decode("utf-8")
+
+
+def do_import_telegramgroupie(
+    reader: LegacyReader, *, dry_run: bool = False, progress: Progress | None = None
+) -> Outcome:
+    """Archives every document ``reader`` reads (a dry run opens them and stores nothing),
+    audits the run's summary and counts it. Refused when the prototype's key cannot decrypt;
+    Stopped on an outage (a rerun continues: nothing is added twice)."""
+    tally = Tally()
+    progress = progress or Progress(sys.stderr, enabled=False)
+    try:
+        total = reader.count()
+        for document in progress.iterate(reader.documents(), total, "documents"):
+            try:
+                message = reader.message(document)
+            except BadDocument as exc:
+                tally.skip(str(exc))
+                continue
+            where = f"document {reader.collection}/{document.id}"
+            tally.archive(message, where, dry_run=dry_run)
+    except KeyCannotDecrypt as exc:
+        raise Refused(str(exc)) from None
+    except (StoreError, CryptoError) as exc:
+        raise Stopped(
+            f"the archive is unavailable ({type(exc).__name__}) after "
+            f"{counted(tally.counts['imported'], 'message')}; run again: it continues"
+        ) from None
+    summary = (
+        f"{counted(sum(tally.counts.values()), 'document')}: "
+        f"{tally.counted(dry_run=dry_run)}; "
+        f"{counted(reader.decrypt_calls, 'Cloud KMS Decrypt call')} (one per document: the "
+        "old format)"
+    )
+    if not dry_run:
+        audit.record_action("import_telegramgroupie", filters={"summary": summary})
+    return Outcome(f"import_telegramgroupie: {summary}", warnings=tally.skipped_lines())

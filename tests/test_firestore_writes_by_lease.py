@@ -20,8 +20,8 @@ import pytest
 from crypto.chatkeys import DESTROYED, ChatKeys
 from crypto.envelope import message_identity, seal
 from crypto.keyrings.local import LocalKeyring
+from groupie.progress import Progress
 from messages.keys.operations import Lifecycle
-from messages.keys.progress import Progress
 from messages.stores.firestore import FirestoreStore
 from messages.stores.records import InactiveChatKey, PutOutcome, SealedMessage
 from tests.test_store_contract import key_record, rotate, sealed

@@ -6,8 +6,8 @@ import io
 
 import pytest
 
-from messages.keys import progress
-from messages.keys.progress import Progress
+from groupie import progress
+from groupie.progress import Progress
 
 
 class Terminal(io.StringIO):

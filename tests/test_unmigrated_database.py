@@ -23,7 +23,7 @@ from tests.conftest import FIXTURES
 ROOT = Path(__file__).resolve().parent.parent
 EXPORT = FIXTURES.parent / "telegram_export" / "result.json"
 # Commands of ours that never touch the database, so need no migrated one.
-NO_DATABASE = {"set_webhook", "delete_webhook", "webhook_info", "init_keyring", "prepare_database"}
+NO_DATABASE = {"webhook_info", "init_keyring", "prepare_database"}
 
 
 def test_every_command_of_ours_checks_the_database_is_migrated() -> None:

@@ -15,12 +15,10 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
-from django.utils import timezone
 
-from messages import audit
 from messages.api.auth import DECRYPT_PERMISSION
-from messages.apikeys import audit_fields, create_api_key
-from messages.models import ApiKey, AuditEntry
+from messages.apikeys import do_create_api_key, do_delete_api_keys, do_revoke_api_keys
+from messages.models import ApiKey
 
 
 class ChatIdsField(forms.Field):
@@ -86,9 +84,10 @@ class ApiKeyAdmin(admin.ModelAdmin):
         if change:
             super().save_model(request, obj, form, change)
             return
-        created, key = create_api_key(obj.name, form.cleaned_data["chat_ids"])
+        created, key = do_create_api_key(
+            obj.name, form.cleaned_data["chat_ids"], allow_duplicate_name=True, request=request
+        )
         obj.pk, obj.prefix = created.pk, created.prefix
-        _audit_key(request, "api-key-create", created)
         # Shown once, on the page that answers this request; never stored or put in a cookie.
         request._groupie_new_key = key  # type: ignore[attr-defined]
 
@@ -103,32 +102,16 @@ class ApiKeyAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/archive/apikey_created.html", context)
 
     def delete_model(self, request: HttpRequest, obj: ApiKey) -> None:
-        _audit_key(request, "api-key-delete", obj)
-        super().delete_model(request, obj)
+        do_delete_api_keys([obj], request=request)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
-        for key in queryset:
-            _audit_key(request, "api-key-delete", key)
-        super().delete_queryset(request, queryset)
+        do_delete_api_keys(queryset, request=request)
 
     @admin.action(description="Revoke selected API keys", permissions=["change"])
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
-        active = list(queryset.filter(revoked_at__isnull=True))
-        ApiKey.objects.filter(pk__in=[k.pk for k in active]).update(revoked_at=timezone.now())
-        for key in active:
-            _audit_key(request, "api-key-revoke", key)
-        self.message_user(request, f"Revoked {len(active)} API key(s).", messages.SUCCESS)
+        revoked = do_revoke_api_keys(queryset, request=request)
+        self.message_user(request, f"Revoked {revoked} API key(s).", messages.SUCCESS)
 
 
 def _can_decrypt(request: HttpRequest) -> bool:
     return request.user.has_perm(DECRYPT_PERMISSION)
-
-
-def _audit_key(request: HttpRequest, action: str, key: ApiKey) -> None:
-    """Who made, revoked or deleted which key, reaching which chats (never the key itself)."""
-    audit.record(
-        request,
-        channel=AuditEntry.ADMIN,
-        action=action,
-        filters=audit_fields(key),
-    )

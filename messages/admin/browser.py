@@ -36,6 +36,7 @@ from messages.reading import as_admin, events, fields, opening
 from messages.search import index as search_index
 from messages.search import query as search_query
 from messages.search import scan
+from messages.search.actions import do_turn_off_search_index, do_turn_on_search_index
 from messages.stores import get_store
 from messages.stores.records import (
     ChatRecord,
@@ -224,20 +225,17 @@ class ChatBrowserAdmin(ReadOnlyAdmin):
         except ChatShredded as gone:
             return self._shredded(request, gone.chat)
         if request.POST.get("index") == "on":
-            if search_index.turn_on_in_background(chat.chat_id):
+            if do_turn_on_search_index(chat.chat_id, request=request):
                 notices.success(
                     request,
                     "Search index turned on. It is being built in the background; searches "
                     "here use it once it is ready, and scan the chat until then.",
                 )
-            action = "search-index-on"
         elif request.POST.get("index") == "off":
-            dropped = search_index.turn_off_in_background(chat.chat_id)
+            dropped = do_turn_off_search_index(chat.chat_id, request=request)
             notices.success(request, f"Search index turned off; {dropped} tokens deleted.")
-            action = "search-index-off"
         else:
             raise Http404("Say index=on or index=off.")
-        audit.record(request, channel=AuditEntry.ADMIN, action=action, chat_id=chat.chat_id)
         return HttpResponseRedirect(reverse("admin:archive_chat", args=[chat.chat_id]))
 
     def _messages(self, request: HttpRequest, chat_id: int, form: MessageFilterForm) -> Any:

@@ -30,10 +30,10 @@ from crypto.errors import CryptoError
 from crypto.keyrings.base import DESTROYED, DISABLED, ENABLED, KekVersion
 from groupie import metrics
 from groupie.commands import counted
+from groupie.progress import Progress
 from messages import audit, sealing
 from messages.keys.locking import Lease, LockLost, maintenance_lock
 from messages.keys.operations import KeysKeptChanging, Lifecycle, Pacer, Report
-from messages.keys.progress import Progress
 from messages.keys.status import Status, key_status
 from messages.models import MaintenanceCheckpoint
 from messages.stores import get_store

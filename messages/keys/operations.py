@@ -32,7 +32,7 @@ from crypto.errors import CryptoError, DecryptionError, KeyringError
 from crypto.keyrings.base import Keyring
 from groupie import strictjson
 from groupie.commands import counted
-from messages.keys.progress import Progress
+from groupie.progress import Progress
 from messages.media import files
 from messages.models import SearchIndex
 from messages.search import index as search_index

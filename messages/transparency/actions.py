@@ -18,8 +18,8 @@ from crypto import note
 from crypto.envelope import message_identity
 from crypto.errors import CryptoError
 from groupie import metrics, strictjson
+from groupie.progress import Progress
 from messages import audit, sealing
-from messages.keys.progress import Progress
 from messages.models import LogCheckpoint
 from messages.stores import get_store
 from messages.stores.base import MessageStore

@@ -8,7 +8,7 @@ from django.core.management.base import CommandError, CommandParser
 
 from crypto.errors import KeyringError
 from groupie.commands import ArchiveCommand
-from messages.keys.progress import Progress
+from groupie.progress import Progress
 from messages.stores.records import StoreError
 from messages.transparency.actions import do_build_log
 

@@ -7,8 +7,8 @@ from typing import Any
 
 from crypto.keyrings.base import DESTROYED, DISABLED, ENABLED, KekVersion
 from messages.keys.actions import RunOptions, do_configure_kek
-from messages.keys.command import LifecycleCommand, confirm_on_terminal
 from messages.keys.operations import Report
+from messages.management.base import LifecycleCommand, confirm_on_terminal
 
 # Each action flag and the KEK version state it sets ("" for the minimum decryption version).
 ACTIONS = {

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import CommandError, CommandParser
+from django.core.management.base import CommandParser
 
 from groupie.commands import ArchiveCommand
-from messages import audit
-from messages.apikeys import create_api_key
-from messages.keys.command import chats_argument
-from messages.models import ApiKey
+from messages.apikeys import do_create_api_key
+from messages.management.base import action_errors, chats_argument
 
 
 class Command(ArchiveCommand):
@@ -28,21 +26,12 @@ class Command(ArchiveCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        taken = ApiKey.objects.filter(name=options["name"], revoked_at__isnull=True)
-        if taken.exists() and not options["allow_duplicate_name"]:
-            raise CommandError(
-                f"a live API key is already named {options['name']!r} "
-                f"({', '.join(taken.values_list('prefix', flat=True))}). Revoke it in the admin, "
-                "pick another name, or pass --allow-duplicate-name."
+        with action_errors():
+            record, key = do_create_api_key(
+                options["name"],
+                options["chat"],
+                allow_duplicate_name=options["allow_duplicate_name"],
             )
-        record, key = create_api_key(options["name"], options["chat"])
-        audit.record_command(
-            "api-key-create",
-            filters={
-                "key": f"{record.name} ({record.prefix})",
-                "chats": record.chat_ids or "every chat",
-            },
-        )
         scope = ", ".join(str(c) for c in record.chat_ids) or "every chat"
         self.stderr.write(
             f"Created API key {record.name!r} ({record.prefix}) for {scope}. "

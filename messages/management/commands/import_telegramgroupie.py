@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import CommandError, CommandParser
+from django.core.management.base import CommandParser
 
-from crypto.errors import CryptoError
-from groupie.commands import ArchiveCommand, counted
-from messages import audit
-from messages.importing import Tally
-from messages.keys.progress import Progress
-from messages.legacy_import import BadDocument, KeyCannotDecrypt, LegacyReader
-from messages.stores.records import StoreError
+from groupie.commands import ArchiveCommand
+from messages.legacy_import import LegacyReader, do_import_telegramgroupie
+from messages.management.base import action_errors, print_outcome, progress_for
 
 
 class Command(ArchiveCommand):
@@ -44,33 +39,8 @@ class Command(ArchiveCommand):
             kms_key=options["kms_key"],
             kms_endpoint=settings.KMS_ENDPOINT,
         )
-        tally = Tally()
-        progress = Progress(sys.stderr)
-        try:
-            total = reader.count()
-            for document in progress.iterate(reader.documents(), total, "documents"):
-                try:
-                    message = reader.message(document)
-                except BadDocument as exc:
-                    tally.skip(str(exc))
-                    continue
-                where = f"document {options['collection']}/{document.id}"
-                tally.archive(message, where, dry_run=options["dry_run"])
-        except KeyCannotDecrypt as exc:
-            raise CommandError(str(exc)) from None
-        except (StoreError, CryptoError) as exc:
-            raise CommandError(
-                f"the archive is unavailable ({type(exc).__name__}) after "
-                f"{counted(tally.counts['imported'], 'message')}; run again: it continues"
-            ) from None
-        for line in tally.skipped_lines():
-            self.stderr.write(line)
-        summary = (
-            f"{counted(sum(tally.counts.values()), 'document')}: "
-            f"{tally.counted(dry_run=options['dry_run'])}; "
-            f"{counted(reader.decrypt_calls, 'Cloud KMS Decrypt call')} (one per document: the "
-            "old format)"
-        )
-        if not options["dry_run"]:
-            audit.record_command("import_telegramgroupie", filters={"summary": summary})
-        self.stdout.write(f"import_telegramgroupie: {summary}")
+        with action_errors():
+            outcome = do_import_telegramgroupie(
+                reader, dry_run=options["dry_run"], progress=progress_for(self)
+            )
+        print_outcome(self, outcome)

@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-import sys
-import time
 from typing import Any
 
-from django.core.management.base import CommandError, CommandParser
+from django.core.management.base import CommandParser
 
-from groupie.commands import ArchiveCommand, counted
-from messages import audit
-from messages.keys.command import chats_argument
-from messages.keys.progress import Progress
-from messages.media import files
-from messages.media.blobs.base import BlobStoreError
-from messages.models import ChatRetention
-from messages.stores import get_store
-from messages.stores.records import StoreError
-from messages.transparency.leaves import log_tombstone
-
-DAY = 86_400
+from groupie.commands import ArchiveCommand
+from messages.management.base import action_errors, chats_argument, print_outcome, progress_for
+from messages.purging import do_purge_messages
 
 
 class Command(ArchiveCommand):
@@ -38,52 +27,11 @@ class Command(ArchiveCommand):
         parser.add_argument("--dry-run", action="store_true", help="Count; delete nothing.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        older_than = options["older_than"]
-        if older_than is not None and older_than < 1:
-            raise CommandError("--older-than takes a number of days, 1 or more")
-        store = get_store()
-        periods = dict(ChatRetention.objects.values_list("chat_id", "days"))
-        wanted = set(options["chat"])
-        chats = [c.chat_id for c in store.list_chats() if not wanted or c.chat_id in wanted]
-        now = int(time.time())
-        plan = {
-            chat: now - DAY * (older_than if older_than is not None else periods[chat])
-            for chat in chats
-            if older_than is not None or chat in periods
-        }
-        deleted = revisions = media = 0
-        progress = Progress(sys.stderr, enabled=not options["dry_run"])
-        try:
-            for chat, before in progress.iterate(plan.items(), len(plan), "chats"):
-                if options["dry_run"]:
-                    deleted += store.count_messages_before(chat, before)
-                    media += files.count_media_before(chat, before)
-                    continue
-                # The log says what goes and why before it goes (docs/transparency.md).
-                reason = "purge" if older_than is not None else "retention"
-                log_tombstone(store, chat, reason, before=before)
-                result = store.delete_messages_before(chat, before)
-                deleted, revisions = deleted + result.messages, revisions + result.revisions
-                media += files.delete_media_before(chat, before)
-        except (StoreError, BlobStoreError) as exc:
-            raise CommandError(
-                f"the store failed ({exc}) after {counted(deleted, 'message')}; run again to finish"
-            ) from None
-        if options["dry_run"]:
-            self.stdout.write(
-                f"purge_messages: {counted(deleted, 'message')} "
-                f"({counted(media, 'media file')}) would be purged in {counted(len(plan), 'chat')}"
+        with action_errors():
+            outcome = do_purge_messages(
+                older_than=options["older_than"],
+                chat_ids=options["chat"],
+                dry_run=options["dry_run"],
+                progress=progress_for(self, enabled=not options["dry_run"]),
             )
-            return
-        erased = store.erase_deleted()
-        summary = (
-            f"{counted(deleted, 'message')} ({counted(revisions, 'version')}, "
-            f"{counted(media, 'media file')}) purged in {counted(len(plan), 'chat')}"
-        )
-        audit.record_command("purge_messages", filters={"summary": summary})
-        self.stdout.write(f"purge_messages: {summary}")
-        if not erased:
-            self.stderr.write(
-                "note: SQLite could not yet empty its write-ahead log (another connection was "
-                "reading); a later checkpoint or the next run does it"
-            )
+        print_outcome(self, outcome)

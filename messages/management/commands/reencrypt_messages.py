@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from messages.keys.actions import RunOptions, do_reencrypt_messages
-from messages.keys.command import LifecycleCommand, chat_argument
 from messages.keys.operations import Report
+from messages.management.base import LifecycleCommand, chat_argument
 
 
 class Command(LifecycleCommand):

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from messages.keys.actions import RunOptions, do_rewrap_keys
-from messages.keys.command import LifecycleCommand
 from messages.keys.operations import Report
+from messages.management.base import LifecycleCommand
 
 
 class Command(LifecycleCommand):

@@ -7,8 +7,8 @@ from typing import Any
 from django.core.management.base import CommandError
 
 from messages.keys.actions import RunOptions, do_shred_chat
-from messages.keys.command import LifecycleCommand, chat_argument, confirm_on_terminal
 from messages.keys.operations import Report, noun
+from messages.management.base import LifecycleCommand, chat_argument, confirm_on_terminal
 
 
 class Command(LifecycleCommand):

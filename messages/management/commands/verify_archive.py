@@ -13,8 +13,8 @@ from django.core.management.base import CommandError
 
 from crypto.note import NoteError
 from messages.keys.actions import RunOptions, do_verify_archive
-from messages.keys.command import LifecycleCommand, chat_argument
 from messages.keys.operations import Report
+from messages.management.base import LifecycleCommand, chat_argument
 from messages.transparency.actions import do_verify_log
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandParser
 
-from webhooks.botapi import BotApi, BotApiError
+from groupie.commands import ArchiveCommand
+from messages.management.base import action_errors
+from webhooks.actions import do_delete_webhook
 
 
-class Command(BaseCommand):
+class Command(ArchiveCommand):
     help = "Deletes the bot's webhook; Telegram keeps undelivered updates for getUpdates."
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -20,10 +22,6 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        try:
-            BotApi().call(
-                "deleteWebhook", drop_pending_updates=options["drop_pending_updates"] or None
-            )
-        except BotApiError as exc:
-            raise CommandError(str(exc)) from None
+        with action_errors():
+            do_delete_webhook(drop_pending_updates=options["drop_pending_updates"])
         self.stdout.write("webhook deleted")

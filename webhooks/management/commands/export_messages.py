@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from argparse import ArgumentTypeError
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import CommandError, CommandParser
-from tqdm import tqdm
+from django.core.management.base import CommandParser
 
-from crypto.errors import KeyringError
-from groupie.commands import ArchiveCommand, counted
-from messages import audit, exporting
-from messages.keys.command import chats_argument
-from messages.stores import get_store
-from messages.stores.records import MessageQuery, StoreError
-
-BATCH = 500
+from groupie.commands import ArchiveCommand
+from messages.exporting import do_export_to_file
+from messages.management.base import action_errors, chats_argument, print_outcome, progress_for
+from messages.stores.records import MessageQuery
 
 
 class Command(ArchiveCommand):
@@ -49,58 +42,23 @@ class Command(ArchiveCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        output: Path = options["output"]
-        if options["proofs"] and options["format"] != "ndjson":
-            raise CommandError("--proofs goes with --format ndjson")
-        if output.exists():
-            raise CommandError(f"{output} exists: export_messages never overwrites a file")
-        store = get_store()
-        wanted = set(options["chat"])
-        chats = [c for c in store.list_chats() if not wanted or c.chat_id in wanted]
-        missing = wanted - {c.chat_id for c in chats}
-        if missing:
-            raise CommandError(f"not in the archive: chat {', '.join(map(str, sorted(missing)))}")
-        total = sum(c.message_count for c in chats)
-        descriptor = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        written = 0
-        try:
-            with os.fdopen(descriptor, "w", encoding="utf-8") as out, self._bar(total) as bar:
-                query = MessageQuery(
-                    user=options["user"],
-                    kind=options["kind"],
-                    since=options["since"],
-                    until=options["until"] + DAY - 1 if options["until"] is not None else None,
-                )
-                chunks = (
-                    exporting.ndjson(chats, query, proofs=options["proofs"])
-                    if options["format"] == "ndjson"
-                    else exporting.telegram(chats, query)
-                )
-                for text, count in chunks:
-                    out.write(text)
-                    written += count
-                    bar.update(count)
-        except (StoreError, KeyringError) as exc:
-            raise CommandError(
-                f"the archive became unavailable ({type(exc).__name__}) after "
-                f"{counted(written, 'message')}; {output} is incomplete: delete it and run again"
-            ) from None
-        audit.record_command(
-            "export_messages",
-            filters={
-                "format": options["format"],
-                "chats": options["chat"] or "every chat",
-                "proofs": options["proofs"],
-            },
+        until = options["until"]
+        query = MessageQuery(
+            user=options["user"],
+            kind=options["kind"],
+            since=options["since"],
+            until=until + DAY - 1 if until is not None else None,
         )
-        self.stdout.write(
-            f"export_messages: {counted(written, 'message')} of {counted(len(chats), 'chat')} "
-            f"to {output} "
-            f"({options['format']}, mode 0600)"
-        )
-
-    def _bar(self, total: int) -> Any:
-        return tqdm(total=total, unit=" messages", file=sys.stderr, disable=not sys.stderr.isatty())
+        with action_errors():
+            outcome = do_export_to_file(
+                options["output"],
+                options["format"],
+                options["chat"],
+                query,
+                progress_for(self),
+                proofs=options["proofs"],
+            )
+        print_outcome(self, outcome)
 
 
 DAY = 86_400

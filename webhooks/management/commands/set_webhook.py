@@ -8,16 +8,17 @@ from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
-from webhooks.botapi import BotApi, BotApiError
-from webhooks.polling import ALLOWED_UPDATES
+from groupie.commands import ArchiveCommand
+from messages.management.base import action_errors
+from webhooks.actions import do_set_webhook
 
 WEBHOOK_PATH = "/telegram/webhook/"
 _SECRET_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
 
-class Command(BaseCommand):
+class Command(ArchiveCommand):
     help = (
         "Registers the webhook with Telegram: URL (the service's HTTPS address; "
         f"{WEBHOOK_PATH} is added to a bare one), WEBHOOK_SECRET as secret_token, and exactly "
@@ -40,23 +41,16 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         url = webhook_url(options["url"])
-        if not 1 <= options["max_connections"] <= 100:
-            raise CommandError("--max-connections must be between 1 and 100")
         if not _SECRET_TOKEN.match(settings.WEBHOOK_SECRET):
             raise CommandError(
                 "WEBHOOK_SECRET must be 1-256 of A-Z a-z 0-9 _ - to be Telegram's secret_token"
             )
-        try:
-            BotApi().call(
-                "setWebhook",
-                url=url,
-                secret_token=settings.WEBHOOK_SECRET,
-                allowed_updates=ALLOWED_UPDATES,
+        with action_errors():
+            do_set_webhook(
+                url,
                 max_connections=options["max_connections"],
-                drop_pending_updates=options["drop_pending_updates"] or None,
+                drop_pending_updates=options["drop_pending_updates"],
             )
-        except BotApiError as exc:
-            raise CommandError(str(exc)) from None
         self.stdout.write(f"webhook set to {url}")
         call_command("webhook_info", stdout=self.stdout)
 

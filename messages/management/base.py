@@ -1,6 +1,13 @@
-"""What every key-lifecycle command shares on the command line: --dry-run, --max-rate and
---no-progress, the progress stream, printing the report, and exit codes. The work itself,
-with its lock, checkpoints and audit entry, is the ``do_*`` function the command calls.
+"""What the archive's management commands share (zulip's ``zerver/lib/management.py``): the
+chat arguments, the progress stream, the terminal confirmation, and for the key-lifecycle
+commands --dry-run, --max-rate and --no-progress, printing the report, and exit codes. The
+work itself, with its lock, checkpoints and audit entry, is the ``do_*`` function the command
+calls; a command parses its arguments, calls it and prints. ``ArchiveCommand`` (the migrated
+database check) and ``counted`` live in ``groupie.commands``, which every app may import.
+
+Progress goes to the command's own stderr (``progress_for``), so ``call_command(...,
+stderr=...)`` captures it like the rest of the command's output; stdout keeps only the report
+and the summary.
 
 Exit codes, for cron and CI: 0 done; 1 failed (the summary and the lines before it say what);
 2 bad arguments (Django's); 75 another lifecycle command holds the lock (EX_TEMPFAIL: try
@@ -13,13 +20,14 @@ import sys
 from argparse import ArgumentParser
 from typing import IO, Any, cast
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, OutputWrapper
 
 from groupie.commands import ArchiveCommand, counted
+from groupie.progress import Progress
 from messages.keys.actions import STOPPING_ERRORS, Refused, RunOptions
 from messages.keys.locking import LockHeld
 from messages.keys.operations import NotInArchive, Report
-from messages.keys.progress import Progress
+from messages.outcome import ActionError, Outcome
 
 LOCK_HELD = 75
 MAX_FAILURE_LINES = 50
@@ -48,9 +56,7 @@ class LifecycleCommand(ArchiveCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         run = RunOptions(
-            # The raw stream: the wrapper ends every write with a newline, which a progress
-            # bar redrawing its line with \r cannot have.
-            progress=Progress(cast(IO[str], self.stderr._out), enabled=not options["no_progress"]),
+            progress=progress_for(self, enabled=not options["no_progress"]),
             max_rate=options.get("max_rate") or 0,
         )
         try:
@@ -91,6 +97,58 @@ class LifecycleCommand(ArchiveCommand):
             raise CommandError(
                 f"{self.name} finished with {counted(len(report.failures), 'failure')}"
             )
+
+
+def print_outcome(command: BaseCommand, outcome: Outcome) -> None:
+    """Prints what an action did: its notes and summary on stdout, its warnings on stderr;
+    exit status 1 if it failed in part."""
+    for line in outcome.notes:
+        command.stdout.write(line)
+    for line in outcome.warnings:
+        command.stderr.write(line)
+    command.stdout.write(outcome.summary)
+    if outcome.failure:
+        raise CommandError(outcome.failure)
+
+
+class action_errors:
+    """``with action_errors():`` turns an action's Refused or Stopped into the command's error
+    (exit status 1, the action's words)."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, error: BaseException | None, traceback: Any) -> None:
+        if isinstance(error, ActionError):
+            raise CommandError(str(error)) from None
+
+
+def progress_for(command: BaseCommand, *, enabled: bool = True) -> Progress:
+    """The progress of ``command``'s work on its stderr: a bar on a terminal, lines otherwise."""
+    return Progress(cast(IO[str], _Unwrapped(command.stderr)), enabled=enabled)
+
+
+class _Unwrapped:
+    """The command's stderr as a plain stream. Django's wrapper ends every write with a
+    newline and colours stderr on a terminal; a progress bar redraws its line with \\r and
+    draws its own colours."""
+
+    def __init__(self, wrapper: OutputWrapper) -> None:
+        self.wrapper = wrapper
+
+    def write(self, text: str) -> int:
+        self.wrapper.write(text, style_func=_as_is, ending="")
+        return len(text)
+
+    def flush(self) -> None:
+        self.wrapper.flush()
+
+    def isatty(self) -> bool:
+        return self.wrapper.isatty()
+
+
+def _as_is(text: str) -> str:
+    return text
 
 
 def chat_argument(parser: ArgumentParser, *, positional: bool = False) -> None:

@@ -1,5 +1,5 @@
-"""Telegram Desktop's JSON export ("Export chat history" → Machine-readable JSON) as Bot API
-messages, for backfilling what was said before the bot joined.
+"""Reading: Telegram Desktop's JSON export ("Export chat history" → Machine-readable JSON) as
+Bot API messages, for backfilling what was said before the bot joined.
 
 The export is read as a stream (ijson): a 1 GB ``result.json`` never sits in memory. Both
 layouts are read: one chat's export (``{"name", "type", "id", "messages": [...]}``) and the
@@ -26,8 +26,8 @@ from typing import IO, Any
 import ijson
 
 from groupie import strictjson
-from messages.reading.as_telegram import CHAT_TYPES, ENTITY_TYPES, MEDIA_FIELDS
 from messages.telegram import MAX_ID, MAX_UPDATE_DEPTH
+from messages.telegram_desktop.mappings import CHAT_TYPES, ENTITY_TYPES, MEDIA_FIELDS
 
 SOURCE = "telegram-desktop-export"
 

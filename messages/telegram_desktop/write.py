@@ -1,9 +1,7 @@
-"""Archived messages in Telegram Desktop's JSON export layout ("Export chat history" →
-Machine-readable JSON), and the vocabulary that layout shares with the Bot API's.
+"""Writing: archived Bot API messages in Telegram Desktop's JSON export layout.
 
-Written by export_messages and the API's export (``format=telegram``); read back by
-``webhooks.telegram_export`` (import_telegram_export). A message is its latest version: the
-layout has no place for earlier ones.
+Written by export_messages and the API's export (``format=telegram``); ``read`` (beside it)
+reads it back. A message is its latest version: the layout has no place for earlier ones.
 """
 
 from __future__ import annotations
@@ -11,45 +9,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-# The export's chat types, and the Bot API's.
-CHAT_TYPES = {
-    "private_supergroup": "supergroup",
-    "public_supergroup": "supergroup",
-    "private_channel": "channel",
-    "public_channel": "channel",
-    "private_group": "group",
-    "personal_chat": "private",
-    "bot_chat": "private",
-    "saved_messages": "private",
-}
-# Export media_type → the Bot API's message field for that file.
-MEDIA_FIELDS = {
-    "voice_message": "voice",
-    "video_message": "video_note",
-    "video_file": "video",
-    "audio_file": "audio",
-    "animation": "animation",
-    "sticker": "sticker",
-}
-# Export text_entities types the Bot API names otherwise.
-ENTITY_TYPES = {"link": "url", "mention_name": "text_mention"}
-
-
-EXPORT_CHAT_TYPES = {
-    "supergroup": "private_supergroup",
-    "channel": "private_channel",
-    "group": "private_group",
-    "private": "personal_chat",
-}
-EXPORT_MEDIA_TYPES = {field: media_type for media_type, field in MEDIA_FIELDS.items()}
-NOT_INCLUDED = "(File not included. Change data exporting settings to download.)"
-
-
-def export_chat_id(chat_id: int, chat_type: str) -> int:
-    """The export's id for a Bot API chat id (the inverse of bot_api_chat_id)."""
-    if chat_type in ("supergroup", "channel") and str(chat_id).startswith("-100"):
-        return int(str(chat_id)[4:])
-    return abs(chat_id)
+from messages.telegram_desktop.mappings import (
+    EXPORT_CHAT_TYPES,
+    EXPORT_ENTITY_TYPES,
+    EXPORT_MEDIA_TYPES,
+    NOT_INCLUDED,
+    export_chat_id,
+)
 
 
 def exported_chat(chat_id: int, chat_type: str, title: str) -> dict[str, Any]:
@@ -153,7 +119,6 @@ def _export_media(message: dict[str, Any], out: dict[str, Any], imported: dict[s
 def _parts(text: str, entities: list[Any]) -> list[dict[str, Any]]:
     """``text`` cut into Telegram Desktop's text_entities at the entities' UTF-16 offsets."""
     units = text.encode("utf-16-le")
-    reverse = {bot: export for export, bot in ENTITY_TYPES.items()}
     parts: list[dict[str, Any]] = []
     cursor = 0
 
@@ -169,7 +134,7 @@ def _parts(text: str, entities: list[Any]) -> list[dict[str, Any]]:
         if start > cursor:
             parts.append({"type": "plain", "text": piece(cursor, start)})
         part: dict[str, Any] = {
-            "type": reverse.get(str(entity.get("type")), str(entity.get("type"))),
+            "type": EXPORT_ENTITY_TYPES.get(str(entity.get("type")), str(entity.get("type"))),
             "text": piece(start, start + length),
         }
         if entity.get("url"):

@@ -1,11 +1,15 @@
-"""Progress for long commands: a tqdm bar on a terminal, plain lines otherwise (cron, CI, logs)."""
+"""Progress for long commands: a tqdm bar on a terminal, plain lines otherwise (cron, CI, logs).
+
+The one place that draws progress: the ``do_*`` actions take a ``Progress`` and commands make
+theirs with ``messages.management.base.progress_for`` (on the command's stderr). Plumbing that
+any app may use, so it lives here and not in a domain package."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import IO, TypeVar
+from typing import IO, BinaryIO, TypeVar, cast
 
 from tqdm import tqdm
 
@@ -71,6 +75,16 @@ class Progress:
                 yield add
         else:
             yield _LineCounter(self.stream, total, what).add
+
+    @contextmanager
+    def reading(self, file: BinaryIO, size: int, what: str) -> Iterator[BinaryIO]:
+        """``file`` whose reads move a bar (bytes of ``size``) on a terminal; elsewhere
+        ``file`` itself: a parser's reads are too fine-grained for lines to say much."""
+        if not self.enabled or size == 0 or not _is_terminal(self.stream):
+            yield file
+            return
+        with tqdm.wrapattr(file, "read", total=size, desc=what, file=self.stream) as wrapped:
+            yield cast(BinaryIO, wrapped)
 
     def _lines(self, items: Iterable[T], total: int, what: str) -> Iterator[T]:
         counter = _LineCounter(self.stream, total, what)
