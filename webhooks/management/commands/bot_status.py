@@ -8,14 +8,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from groupie.commands import ArchiveCommand
 from messages import audit
 from webhooks.bot_status import gather
 from webhooks.botapi import BotApi, BotApiError
 
 
-class Command(BaseCommand):
+class Command(ArchiveCommand):
     help = (
         "Shows whether the bot reads all group messages (getMe), its membership in every "
         "archived chat (getChatMember), whether it sees every message there, the last update "
