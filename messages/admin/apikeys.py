@@ -18,9 +18,8 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from messages import audit
-from messages.api.auth import DECRYPT_PERMISSION
 from messages.apikeys import audit_fields, create_api_key
-from messages.models import ApiKey, AuditEntry
+from messages.models import DECRYPT_PERMISSION, ApiKey, AuditEntry
 
 
 class ChatIdsField(forms.Field):
