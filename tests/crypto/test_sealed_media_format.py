@@ -13,6 +13,7 @@ import pytest
 from crypto import media
 from crypto.errors import DecryptionError, EnvelopeFormatError
 from crypto.media import MediaIdentity
+from tests import ROOT
 
 KEY = bytes(range(32))
 PLACE = MediaIdentity(chat_id=-1001234567890123, message_id=4131, file_unique_id="AQAD5Ynp0DFLAANX")
@@ -148,7 +149,7 @@ def test_sealing_and_opening_hold_a_segment_not_the_file(mode: str, tmp_path: Pa
     """Peak memory while sealing (or opening) 256 MiB, in a process of its own: it grows by
     a few segments' worth at most, far below the file's size (a sink that kept the bytes
     grows it by about 250 MiB)."""
-    root = str(Path(__file__).resolve().parent.parent)
+    root = str(ROOT)
     blob = str(tmp_path / "blob")
     grown_kib = int(
         subprocess.run(

@@ -21,7 +21,8 @@ import pytest
 import yaml
 from google.cloud import deploy_v1
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests import ROOT
+
 DEPLOY = ROOT / "deploy"
 PLACEHOLDERS = {
     "PROJECT_ID",

@@ -25,8 +25,8 @@ from google.cloud import deploy_v1, monitoring_dashboard_v1, monitoring_v3
 from prometheus_client import REGISTRY
 
 from groupie import metrics  # noqa: F401  (registers every metric)
+from tests import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 MONITORING = ROOT / "deploy" / "monitoring"
 sys.path.insert(0, str(MONITORING))
 import generate  # noqa: E402

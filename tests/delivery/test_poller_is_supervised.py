@@ -18,11 +18,10 @@ from pathlib import Path
 import pytest
 
 from groupie.supervisor import Supervised
+from tests import ROOT
 from tests.conftest import FIXTURES
 from tests.gunicorn_server import running_gunicorn
 from webhooks.loopback import TOKEN, BotApiPeer
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture

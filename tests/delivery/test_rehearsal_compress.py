@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import re
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
 
-REHEARSAL = Path(__file__).resolve().parent.parent / "deploy" / "rehearsal"
+from tests import ROOT
+
+REHEARSAL = ROOT / "deploy" / "rehearsal"
 sys.path.insert(0, str(REHEARSAL))
 import compress  # noqa: E402
 

@@ -13,7 +13,7 @@ from django.test import Client
 from messages.stores import get_store
 from messages.stores.firestore import FirestoreStore
 from tests.conftest import FIXTURES, Webhook, load_update
-from tests.test_nothing_at_rest_in_plaintext import MARKED, MARKERS
+from tests.end_to_end.test_nothing_at_rest_in_plaintext import MARKED, MARKERS
 from webhooks.updates import ARCHIVED_UPDATES
 
 TEAM, MESSAGE = -1001234567890123, 4127

@@ -20,8 +20,8 @@ from django.test import Client
 from groupie.logging import CloudLoggingFormatter
 from messages.models import Message
 from tests.conftest import Webhook, load_update, staff_client
-from tests.test_faults_answer_503 import keyring_missing, read_only_database
-from tests.test_structured_logs import Captured, capture
+from tests.end_to_end.test_faults_answer_503 import keyring_missing, read_only_database
+from tests.groupie.test_structured_logs import Captured, capture
 
 pytestmark = pytest.mark.django_db(transaction=True)
 MARKERS = {

@@ -18,7 +18,6 @@ from tests.conftest import FIXTURES, Webhook
 from tests.gunicorn_server import running_gunicorn
 from webhooks.loopback import BotApiPeer
 
-ROOT = Path(__file__).resolve().parent.parent
 # Written into the fixtures: the text marker, the sender's names and username.
 MARKERS = ("ZEBRA-MARKER-7Q", "Marguerite", "Quillfeather", "mquillfeather_zz")
 MARKED = ("text_message", "edited_message", "photo_with_caption", "channel_post")

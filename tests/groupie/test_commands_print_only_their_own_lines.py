@@ -9,13 +9,12 @@ import re
 import subprocess
 import sys
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
 from groupie.logging import quiet_one_off_commands
+from tests import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 INFO_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ INFO ", re.MULTILINE)
 
 

@@ -14,7 +14,7 @@ from django.test import Client, override_settings
 from prometheus_client import REGISTRY
 
 from tests.conftest import Webhook, load_update, staff_client
-from tests.test_faults_answer_503 import read_only_database
+from tests.end_to_end.test_faults_answer_503 import read_only_database
 
 
 def value(name: str, **labels: str) -> float:

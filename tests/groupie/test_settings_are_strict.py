@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests import ROOT
+
 BASE_ENV = {
     "PATH": os.environ["PATH"],
     "DJANGO_SETTINGS_MODULE": "groupie.settings",

@@ -18,9 +18,9 @@ from django.test import Client
 
 from groupie import schema
 from groupie.commands import ArchiveCommand
+from tests import ROOT
 from tests.conftest import FIXTURES
 
-ROOT = Path(__file__).resolve().parent.parent
 EXPORT = FIXTURES.parent / "telegram_export" / "result.json"
 # Commands of ours that never touch the database, so need no migrated one.
 NO_DATABASE = {"set_webhook", "delete_webhook", "webhook_info", "init_keyring", "prepare_database"}

@@ -14,7 +14,7 @@ from django.core.management.base import CommandError
 
 from messages.models import AuditEntry, ChatRetention
 from tests.conftest import staff_client
-from tests.test_metrics_complete import Delta
+from tests.groupie.test_metrics_complete import Delta
 
 CHAT = -1001000000000801
 ADD = "/admin/archive/chatretention/add/"

@@ -17,7 +17,7 @@ from django.db import connections
 
 from messages.stores import get_store
 from tests.conftest import load_update
-from tests.test_faults_answer_503 import keyring_missing
+from tests.end_to_end.test_faults_answer_503 import keyring_missing
 from webhooks.botapi import BotApi
 from webhooks.polling import ALLOWED_UPDATES, Poller
 

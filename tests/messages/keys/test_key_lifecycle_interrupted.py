@@ -30,7 +30,8 @@ from typing import IO, Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests import ROOT
+
 SCRIPT = ROOT / "tests" / "scripts" / "lifecycle_archive.py"
 
 CHATS, PER_CHAT, BIG = 300, 8, 600  # chat 0 holds BIG messages, the others PER_CHAT each

@@ -21,11 +21,11 @@ from messages.media.blobs import get_blob_store
 from messages.media.blobs.base import BlobStoreError, blob_name, chat_prefix
 from messages.models import ArchiveIdentity, MediaFile
 from messages.telegram import media_of
+from tests import ROOT
 from tests.conftest import Webhook, load_update, staff_client
 from webhooks.demo_data import DEMO_MEDIA
 from webhooks.updates import parse_update
 
-ROOT = Path(__file__).resolve().parent.parent
 PHOTO = (DEMO_MEDIA / "whiteboard.jpg").read_bytes()
 CHAT = -1001234567890123
 

@@ -24,7 +24,7 @@ from messages.keys.operations import Lifecycle
 from messages.keys.progress import Progress
 from messages.stores.firestore import FirestoreStore
 from messages.stores.records import InactiveChatKey, PutOutcome, SealedMessage
-from tests.test_store_contract import key_record, rotate, sealed
+from tests.messages.stores.test_store_contract import key_record, rotate, sealed
 
 CHAT = -1001000000000123
 RPCS = ("begin_transaction", "batch_get_documents", "commit", "rollback", "run_query")

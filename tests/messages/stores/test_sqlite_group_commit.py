@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests import ROOT
 
 
 def test_concurrent_deliveries_are_group_committed_exactly_once(tmp_path: Path) -> None:
