@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 FORBIDDEN = ("django", "groupie", "messages", "webhooks", "rest_framework")
-CRYPTO_TESTS = ("test_envelope.py", "test_ttl_cache.py", "test_local_keyring.py")  # in tests/crypto/
+# In tests/crypto/.
+CRYPTO_TESTS = ("test_envelope.py", "test_ttl_cache.py", "test_local_keyring.py")
 
 
 class Forbid(importlib.abc.MetaPathFinder):
