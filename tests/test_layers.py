@@ -58,6 +58,7 @@ MESSAGES_LAYERS = {
     "messages.templatetags": READING,
     "messages.search": SEARCH_MEDIA,
     "messages.media": SEARCH_MEDIA,
+    "messages.transparency": SEARCH_MEDIA,  # the archive log (on main, merging with this)
     "messages.keys": KEYS,
     # Operator and write actions over all of the above.
     "messages.services": ACTIONS,
@@ -67,6 +68,7 @@ MESSAGES_LAYERS = {
     "messages.retention": ACTIONS,
     "messages.apikeys": ACTIONS,
     "messages.actions": ACTIONS,
+    "messages.transparency.actions": ACTIONS,
     # What people and programs touch: nothing below imports these.
     "messages.api": SURFACES,
     "messages.admin": SURFACES,
