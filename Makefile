@@ -129,7 +129,7 @@ test: test-deps
 
 # The webhook fuzz suite, long (make test runs it at 150 examples a test): for the nightly.
 fuzz: $(VENV)/.installed tests/firestore/node_modules
-	GROUPIE_FUZZ_EXAMPLES=$(or $(EXAMPLES),5000) $(BIN)/pytest tests/test_fuzz_webhook.py
+	GROUPIE_FUZZ_EXAMPLES=$(or $(EXAMPLES),5000) $(BIN)/pytest tests/webhooks/test_fuzz_webhook.py
 
 # mypy's Django plugin and makemigrations load the settings, which need their secrets.
 LINT_ENV := DJANGO_SECRET_KEY=lint WEBHOOK_SECRET=lint DJANGO_ALLOWED_HOSTS=localhost \

@@ -2,8 +2,8 @@
 
 bench/ingest.py measures groupie's webhook against this hook to show what groupie's extra work
 costs: the same secret check, JSON parse, one AES-GCM encryption of the body and one committed
-INSERT, through the same middleware, and nothing else. groupie/urls.py mounts it at /bench/ only
-when GROUPIE_BENCH_BASELINE=1; it is never part of production.
+INSERT, through the same middleware, and nothing else. bench/urls.py mounts it at /bench/, in
+the server bench/ingest.py starts with bench/settings.py; groupie's own URLconf never does.
 """
 
 from __future__ import annotations

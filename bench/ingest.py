@@ -287,7 +287,7 @@ def bench_env(tmp: Path, args: argparse.Namespace) -> dict[str, str]:
         tmp,
         args.database_url,
         PROMETHEUS_MULTIPROC_DIR=str(tmp / "metrics"),  # multiprocess mode, as in production
-        GROUPIE_BENCH_BASELINE="1",
+        DJANGO_SETTINGS_MODULE="bench.settings",  # groupie's, with the baseline at /bench/
         WEB_CONCURRENCY=str(args.workers),
         GUNICORN_THREADS=str(args.threads_per_worker),
     )

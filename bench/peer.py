@@ -6,8 +6,9 @@ Cloud KMS peer (tests/peers/kms.py, in a process of its own so its CPU is measur
 drives them in turn with the distinct, real-shaped updates of bench/ingest.py, at 40
 connections, loopback only, each run bounded in time and in count.
 
-The prototype is not part of this repository. At run time its HEAD is extracted from its git
-mirror (``--mirror``) into a throwaway directory, its pinned runtime requirements (not pytest)
+The prototype is not part of this repository. At run time its HEAD is extracted from a local
+clone (``--mirror PATH``, or the environment variable GROUPIE_PROTOTYPE_REPO; there is no
+default) into a throwaway directory, its pinned runtime requirements (not pytest)
 are installed into a venv of its own (cached under ``--cache-dir`` while they do not change),
 and it is served through bench/peer_shim.py, which points its KMS client at the peer and stubs
 its per-message Telegram reply; see that module for exactly what is swapped.
@@ -61,7 +62,8 @@ if str(common.ROOT) not in sys.path:
 from tests.peers.firestore import EmulatorMissing, start_emulator
 
 BENCH_DIR = Path(__file__).resolve().parent
-MIRROR = Path("/work/.mirror/sulitskii+TelegramGroupie/repo")
+# Where a local clone of the prototype is (bare, mirror or working copy): --mirror, else this.
+MIRROR_ENV = "GROUPIE_PROTOTYPE_REPO"
 REQUIREMENTS = "infrastructure/requirements/requirements.txt"
 CACHE_DIR = Path(tempfile.gettempdir()) / "groupie-peer-bench"
 # One CryptoKey on the peer; the prototype builds the same name from its KMS_* variables.
@@ -110,7 +112,7 @@ def prepare_prototype(mirror: Path, cache_dir: Path, tmp: Path) -> Prototype:
         raise SystemExit(
             f"The prototype's git repository is not at {mirror}. Clone "
             "github.com/sulitskii/TelegramGroupie there (a bare or mirror clone will do), or "
-            "pass --mirror PATH."
+            f"pass --mirror PATH (or set {MIRROR_ENV})."
         )
     commit = git(mirror, "rev-parse", "HEAD").strip()
     source = tmp / f"prototype-{commit[:12]}"
@@ -876,11 +878,18 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--threads-per-worker", type=int, default=conf["threads"], help="gunicorn threads"
     )
-    parser.add_argument("--mirror", type=Path, default=MIRROR, help="the prototype's git mirror")
+    parser.add_argument(
+        "--mirror",
+        type=Path,
+        default=os.environ.get(MIRROR_ENV) or None,
+        help=f"a local clone of the prototype (bare, mirror or a checkout); default ${MIRROR_ENV}",
+    )
     parser.add_argument(
         "--cache-dir", type=Path, default=CACHE_DIR, help="where the prototype's venv is kept"
     )
     args = parser.parse_args()
+    if args.mirror is None:
+        parser.error(f"say where the prototype's clone is: --mirror PATH or {MIRROR_ENV}=PATH")
     if args.threads > 9 or args.connections < args.threads:
         parser.error("use 1-9 wrk threads and at least one connection per thread")
     return args

@@ -8,7 +8,7 @@ command that fixes it, exit status 1, nothing read or written. Django's commands
 makemigrations, showmigrations, check, ...) are not ours and are never stopped.
 
 Commands that never touch the database (set_webhook, init_keyring, ...) stay on
-``BaseCommand``; ``tests/test_unmigrated_database.py`` names them, so a new command has to
+``BaseCommand``; ``tests/groupie/test_unmigrated_database.py`` names them, so a new command has to
 choose.
 
 ``counted`` is how their summary lines count things.

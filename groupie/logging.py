@@ -15,8 +15,8 @@ Nothing a person wrote may reach a log line. Three guards:
 - ``RedactSecretsFilter`` removes the secret segment of the legacy ``/webhook/<secret>`` route
   from every message.
 
-``tests/test_logs_hold_no_content.py`` drives the error paths with marker strings in every
-content field and finds none in any line.
+``tests/end_to_end/test_logs_hold_no_content.py`` drives the error paths with marker strings
+in every content field and finds none in any line.
 """
 
 from __future__ import annotations

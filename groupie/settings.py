@@ -125,10 +125,6 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
 ]
 
-# bench/ingest.py's baseline hook (a minimal durable view to compare the webhook with). Off
-# unless the benchmark turns it on; never in production.
-GROUPIE_BENCH_BASELINE = env.bool("GROUPIE_BENCH_BASELINE", default=False)
-
 ROOT_URLCONF = "groupie.urls"
 WSGI_APPLICATION = "groupie.wsgi.application"
 

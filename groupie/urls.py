@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
 from django.views.generic import RedirectView
@@ -35,6 +34,3 @@ urlpatterns = [
     # The site is the admin and the API: the root (and the admin's "View site") leads there.
     path("", RedirectView.as_view(url="/admin/", permanent=False), name="home"),
 ]
-
-if settings.GROUPIE_BENCH_BASELINE:
-    urlpatterns.append(path("bench/", include("bench.baseline")))

@@ -125,6 +125,11 @@ class ApiKey(models.Model):
         return self.revoked_at is None
 
 
+# The permission that lets a user read decrypted messages, names and titles, in the admin and
+# through the API (an API key holds it implicitly). Declared by ArchiveAccess below.
+DECRYPT_PERMISSION = "archive.view_decrypted"
+
+
 class ArchiveAccess(models.Model):
     """Holds the archive's permissions; no rows. Permissions are granted to staff in the admin."""
 

@@ -85,7 +85,7 @@ def staff_client(*, decrypt: bool, superuser: bool = False, perms: tuple[str, ..
     user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
     client = Client()
     client.force_login(user)
-    # Signing in writes its own audit entry (tests/test_sign_in_is_audited.py); the tests using
+    # Signing in writes its own audit entry (tests/browser/test_single_sign_on.py); the tests using
     # this client count the entries of what the user then did.
     AuditEntry.objects.filter(action="sign-in").delete()
     return client

@@ -3,6 +3,11 @@
 ``groupie`` (settings and shared plumbing) may be imported by every app, and imports no app
 except from ``groupie/urls.py``. No function-level import of our own packages: one that exists
 is almost always dodging a cycle, a sign the code sits in the wrong room.
+
+Inside ``messages/`` the same rule holds between its layers (``MESSAGES_LAYERS``): a module
+imports its own layer or lower ones, never a higher one, and the admin never imports the API
+(both are surfaces over the same actions). Every module of ``messages/`` has a layer, so a new
+one must be placed before it can be imported.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import ast
 import subprocess
 import sys
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 import pytest
@@ -25,6 +31,50 @@ ALLOWED = {
     "groupie": set(),
 }
 URLCONF = Path("groupie/urls.py")
+
+# The layers inside messages/, lowest first. A module's layer is the one of the longest dotted
+# prefix listed here (a trailing * matches the rest of a name); a module may import its own
+# layer and lower ones.
+FOUNDATION, STORES, READING, SEARCH_MEDIA, KEYS, ACTIONS, SURFACES = range(7)
+LAYER_NAMES = ("foundation", "stores", "reading", "search/media", "keys", "actions", "surfaces")
+MESSAGES_LAYERS = {
+    # The archive's vocabulary: plain dataclasses, models, encodings, the audit log.
+    "messages": FOUNDATION,  # the package's __init__
+    "messages.models": FOUNDATION,
+    "messages.stores.records": FOUNDATION,
+    "messages.telegram": FOUNDATION,
+    "messages.sortkey": FOUNDATION,
+    "messages.cursors": FOUNDATION,
+    "messages.audit": FOUNDATION,
+    "messages.outage": FOUNDATION,
+    # The store contract, its backends, and what stands directly on a store.
+    "messages.stores": STORES,
+    "messages.sealing": STORES,
+    "messages.pagination": STORES,
+    "messages.health": STORES,
+    # The read path: opening sealed records and shaping them for a reader.
+    "messages.reading": READING,
+    "messages.telegram_desktop*": READING,  # the Desktop export format, read and written
+    "messages.templatetags": READING,
+    "messages.search": SEARCH_MEDIA,
+    "messages.media": SEARCH_MEDIA,
+    "messages.transparency": SEARCH_MEDIA,  # the archive log (on main, merging with this)
+    "messages.keys": KEYS,
+    # Operator and write actions over all of the above.
+    "messages.services": ACTIONS,
+    "messages.importing": ACTIONS,
+    "messages.legacy_import": ACTIONS,
+    "messages.exporting": ACTIONS,
+    "messages.retention": ACTIONS,
+    "messages.apikeys": ACTIONS,
+    "messages.actions": ACTIONS,
+    "messages.transparency.actions": ACTIONS,
+    # What people and programs touch: nothing below imports these.
+    "messages.api": SURFACES,
+    "messages.admin": SURFACES,
+    "messages.management": SURFACES,
+    "messages.apps": SURFACES,
+}
 
 
 def _modules() -> list[Path]:
@@ -53,6 +103,74 @@ def _imports(tree: ast.AST) -> list[tuple[int, str, bool]]:
     return found
 
 
+def dotted(module: Path) -> str:
+    parts = module.with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _package(name: str) -> str:
+    """The part of messages a dotted name belongs to: ``messages.api.auth`` -> ``api``."""
+    return name.split(".")[1] if name.count(".") else ""
+
+
+def layer_of(name: str) -> int | None:
+    """The layer of module ``name`` inside messages/ (None if no prefix of it is listed)."""
+    if name == "messages":
+        return MESSAGES_LAYERS[name]
+    parts = name.split(".")
+    for end in range(len(parts), 1, -1):  # "messages" alone is the package, not a prefix
+        prefix = ".".join(parts[:end])
+        for pattern, layer in MESSAGES_LAYERS.items():
+            if prefix == pattern or (pattern.endswith("*") and fnmatchcase(prefix, pattern)):
+                return layer
+    return None
+
+
+def _imported_names(tree: ast.AST) -> list[tuple[int, str]]:
+    """(line, dotted name) for every absolute import of messages in ``tree``.
+
+    ``from messages.x import y`` also names ``messages.x.y`` (y may be a module); its layer is
+    the deepest one listed, so importing a name from a package counts as its own layer."""
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.extend(
+                (node.lineno, a.name) for a in node.names if a.name.split(".")[0] == "messages"
+            )
+        elif (
+            isinstance(node, ast.ImportFrom)
+            and node.level == 0
+            and node.module
+            and node.module.split(".")[0] == "messages"
+        ):
+            found.extend((node.lineno, f"{node.module}.{a.name}") for a in node.names)
+    return found
+
+
+def layer_violations(root: Path, modules: list[Path]) -> list[str]:
+    """Imports inside messages/ that go from a lower layer up, or from the admin to the API."""
+    problems = []
+    for module in modules:
+        if module.parts[0] != "messages":
+            continue
+        name = dotted(module)
+        own = layer_of(name)
+        if own is None:
+            problems.append(f"{module}: no layer in MESSAGES_LAYERS")
+            continue
+        tree = ast.parse((root / module).read_text(encoding="utf-8"), str(module))
+        for line, imported in _imported_names(tree):
+            target = layer_of(imported)
+            if target is not None and target > own:
+                problems.append(
+                    f"{module}:{line}: {LAYER_NAMES[own]} imports {imported} "
+                    f"({LAYER_NAMES[target]})"
+                )
+            elif _package(name) == "admin" and _package(imported) == "api":
+                problems.append(f"{module}:{line}: the admin imports the API ({imported})")
+    return problems
+
+
 def violations(root: Path, modules: list[Path]) -> list[str]:
     problems = []
     for module in modules:
@@ -74,6 +192,77 @@ def violations(root: Path, modules: list[Path]) -> list[str]:
 
 def test_imports_flow_one_way() -> None:
     assert violations(ROOT, _modules()) == []
+
+
+def test_every_module_of_messages_has_a_layer() -> None:
+    unplaced = [
+        str(module)
+        for module in _modules()
+        if module.parts[0] == "messages" and layer_of(dotted(module)) is None
+    ]
+    assert unplaced == []
+
+
+def test_imports_inside_messages_follow_its_layers() -> None:
+    assert layer_violations(ROOT, _modules()) == []
+
+
+@pytest.mark.parametrize(
+    ("module", "source", "expected"),
+    [
+        (
+            "messages/stores/orm.py",
+            "from messages.reading import opening\n",
+            "stores imports messages.reading.opening (reading)",
+        ),
+        (
+            "messages/services.py",
+            "from messages.api.auth import allowed_chats\n",
+            "actions imports messages.api.auth.allowed_chats (surfaces)",
+        ),
+        (
+            "messages/models.py",
+            "import messages.keys.actions\n",
+            "foundation imports messages.keys.actions (keys)",
+        ),
+        (
+            "messages/stores/records.py",
+            "from messages import sealing\n",
+            "foundation imports messages.sealing (stores)",
+        ),
+        (
+            "messages/admin/browser.py",
+            "from messages.api.auth import allowed_chats\n",
+            "the admin imports the API (messages.api.auth.allowed_chats)",
+        ),
+        (
+            "messages/telegram_desktop_format.py",
+            "from messages.services import archive\n",
+            "reading imports messages.services.archive (actions)",
+        ),
+        ("messages/novel.py", "import json\n", "messages/novel.py: no layer in MESSAGES_LAYERS"),
+    ],
+)
+def test_the_layer_walk_names_the_file_and_line_of_an_upward_import(
+    tmp_path: Path, module: str, source: str, expected: str
+) -> None:
+    path = tmp_path / module
+    path.parent.mkdir(parents=True)
+    path.write_text("from __future__ import annotations\n" + source, encoding="utf-8")
+    [problem] = layer_violations(tmp_path, [Path(module)])
+    assert problem.endswith(expected)
+    assert problem.startswith(f"{module}:2:") or "no layer" in problem
+
+
+def test_same_and_lower_layer_imports_pass(tmp_path: Path) -> None:
+    path = tmp_path / "messages" / "reading" / "opening.py"
+    path.parent.mkdir(parents=True)
+    path.write_text(
+        "from messages import sealing\nfrom messages.reading import fields\n"
+        "from messages.stores.records import ChatRecord\n",
+        encoding="utf-8",
+    )
+    assert layer_violations(tmp_path, [Path("messages/reading/opening.py")]) == []
 
 
 @pytest.mark.parametrize(

@@ -16,9 +16,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
-from messages.api.auth import DECRYPT_PERMISSION
 from messages.apikeys import do_create_api_key, do_delete_api_keys, do_revoke_api_keys
-from messages.models import ApiKey
+from messages.models import DECRYPT_PERMISSION, ApiKey
 
 
 class ChatIdsField(forms.Field):

@@ -26,11 +26,10 @@ from crypto.chatkeys import is_shredded
 from crypto.errors import KeyringError
 from messages import audit, cursors
 from messages.admin.readonly import ReadOnlyAdmin
-from messages.api.auth import DECRYPT_PERMISSION
 from messages.cursors import InvalidCursor
 from messages.media import files, serving
 from messages.media.files import MediaUnavailable
-from messages.models import AuditEntry, BrowsableChat, MediaFile, SearchIndex
+from messages.models import DECRYPT_PERMISSION, AuditEntry, BrowsableChat, MediaFile, SearchIndex
 from messages.pagination import paginate
 from messages.reading import as_admin, events, fields, opening
 from messages.search import index as search_index

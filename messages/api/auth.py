@@ -15,9 +15,7 @@ from rest_framework.request import Request
 from rest_framework.settings import api_settings
 
 from messages.apikeys import verify_api_key
-from messages.models import ApiKey
-
-DECRYPT_PERMISSION = "archive.view_decrypted"
+from messages.models import DECRYPT_PERMISSION, ApiKey
 
 
 class ApiKeyUser:

@@ -15,7 +15,7 @@ from playwright.sync_api import Page, expect
 from messages.models import AuditEntry, SignInIdentity
 from tests.browser.test_content_security_policy import COLLECT_VIOLATIONS
 from tests.conftest import OIDC_CLIENT
-from tests.test_metrics_complete import Delta
+from tests.groupie.test_metrics_complete import Delta
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 FORBIDDEN = ("django", "groupie", "messages", "webhooks", "rest_framework")
+# In tests/crypto/.
 CRYPTO_TESTS = ("test_envelope.py", "test_ttl_cache.py", "test_local_keyring.py")
 
 
@@ -40,7 +41,7 @@ if __name__ == "__main__":
                 str(tests / "scripts" / "crypto_alone.ini"),
                 "--rootdir",
                 str(tests.parent),
-                *(str(tests / name) for name in CRYPTO_TESTS),
+                *(str(tests / "crypto" / name) for name in CRYPTO_TESTS),
             ]
         )
     )

@@ -1,4 +1,5 @@
-"""Run by tests/test_sqlite_group_commit.py in its own process, on a SQLite file database.
+"""Run by tests/messages/stores/test_sqlite_group_commit.py in its own process, on a SQLite
+file database.
 
 Prints one JSON line with what it observed; the test asserts on it.
 """

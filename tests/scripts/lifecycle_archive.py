@@ -1,4 +1,5 @@
-"""Run by tests/test_key_lifecycle_interrupted.py in its own process, on a SQLite file database.
+"""Run by tests/messages/keys/test_key_lifecycle_interrupted.py in its own process, on a
+SQLite file database.
 
 ``populate CHATS PER_CHAT BIG``: migrates, creates the keyring and archives a few thousand
 messages (every fourth one edited) across a few hundred chats through the real

@@ -1,5 +1,6 @@
-"""Run by tests/test_a_shredded_chat_restarts_with_one_key_under_traffic.py, each action in a
-process of its own, as a web server's worker processes and an operator's command are, on the
+"""Run by
+tests/messages/keys/test_a_shredded_chat_restarts_with_one_key_under_traffic.py, each action
+in a process of its own, as a web server's worker processes and an operator's command are, on the
 database, store and keyring its environment names. On Firestore the store's key lease is
 shortened the same way in every process (the suite's FIRESTORE_LEASE), so a shred waits
 seconds, not fifteen. SHRED_CHATS says how many chats (8 by default).
