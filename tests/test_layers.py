@@ -43,6 +43,8 @@ MESSAGES_LAYERS = {
     "messages.models": FOUNDATION,
     "messages.stores.records": FOUNDATION,
     "messages.telegram": FOUNDATION,
+    "messages.telegram_events": FOUNDATION,
+    "messages.outcome": FOUNDATION,  # what an action reports or refuses
     "messages.sortkey": FOUNDATION,
     "messages.cursors": FOUNDATION,
     "messages.audit": FOUNDATION,
@@ -58,7 +60,7 @@ MESSAGES_LAYERS = {
     "messages.templatetags": READING,
     "messages.search": SEARCH_MEDIA,
     "messages.media": SEARCH_MEDIA,
-    "messages.transparency": SEARCH_MEDIA,  # the archive log (on main, merging with this)
+    "messages.transparency": SEARCH_MEDIA,  # the archive log
     "messages.keys": KEYS,
     # Operator and write actions over all of the above.
     "messages.services": ACTIONS,
@@ -66,6 +68,7 @@ MESSAGES_LAYERS = {
     "messages.legacy_import": ACTIONS,
     "messages.exporting": ACTIONS,
     "messages.retention": ACTIONS,
+    "messages.purging": ACTIONS,
     "messages.apikeys": ACTIONS,
     "messages.actions": ACTIONS,
     "messages.transparency.actions": ACTIONS,
@@ -74,6 +77,7 @@ MESSAGES_LAYERS = {
     "messages.admin": SURFACES,
     "messages.management": SURFACES,
     "messages.apps": SURFACES,
+    "messages.signin": SURFACES,  # single sign-on: the admin's way in
 }
 
 
