@@ -21,7 +21,7 @@ def bars(points: list[tuple[str, int]], *, title: str, every: int = 1) -> SafeSt
     top = max(v for _, v in points) or 1
     parts = [
         f'<svg class="chart" role="img" viewBox="0 0 {width} {HEIGHT + LABEL}" '
-        f'preserveAspectRatio="none" aria-label="{escape(title)}">'
+        f'aria-label="{escape(title)}">'
         f"<title>{escape(title)}</title>"
     ]
     for index, (label, value) in enumerate(points):

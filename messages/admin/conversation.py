@@ -65,7 +65,7 @@ def layout(
     with_files: bool = True,
 ) -> list[Day]:
     """``items`` (in any order) as days of blocks, oldest first."""
-    each: Sequence[Opened | None] = opened if opened is not None else [None] * len(items)
+    each: list[Opened | None] = list(opened) if opened is not None else [None] * len(items)
     pairs = sorted(zip(items, each, strict=True), key=lambda p: p[0].sort_key)
     quotes = _quotes(chat_id, [s for s, _ in pairs], reading=opened is not None)
     files = _files(chat_id, [s.message_id for s, _ in pairs]) if with_files else {}
