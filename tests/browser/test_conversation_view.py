@@ -31,7 +31,8 @@ def test_the_chat_reads_as_a_conversation_with_days_quotes_and_thumbnails(
     # in memory, then refuses concurrent audit writes with "table is locked").
     source = talk.locator("img.thumb").first.get_attribute("src")
     answer = page.request.get(f"{live_server.url}{source}")
-    assert answer.status == 200 and answer.headers["content-type"] == "image/jpeg"
+    assert answer.status == 200
+    assert answer.headers["content-type"] == "image/jpeg"
     with Image.open(io.BytesIO(answer.body())) as image:
         assert 0 < max(image.size) <= 320  # the sealed thumbnail, not the 1280 px file
     quote.click()
@@ -73,11 +74,15 @@ def test_the_html_export_is_one_self_contained_page(
     html = download.value.path().read_text(encoding="utf-8")
     assert "<script" not in html.lower()
     assert not re.search(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", html)
-    assert "@import" not in html and "url(http" not in html
-    assert TEAM_TITLE in html and "Exported by" in html and "lawyer-helper" in html
+    assert "@import" not in html
+    assert "url(http" not in html
+    assert TEAM_TITLE in html
+    assert "Exported by" in html
+    assert "lawyer-helper" in html
     assert "data:image/jpeg;base64," in html  # the photos travel inside the page
     done = AuditEntry.objects.get(action="chat-export-done")
-    assert done.filters["messages"] == 25 and done.filters["complete"] is True
+    assert done.filters["messages"] == 25
+    assert done.filters["complete"] is True
     assert AuditEntry.objects.get(action="chat-export").filters["format"] == "html"
 
 
