@@ -117,6 +117,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Dates shown in the signed-in viewer's own time zone (messages/admin/timezones.py).
+    "messages.admin.timezones.ViewerTimeZoneMiddleware",
     # Writes the audit log of decrypted views once the response has rendered well.
     "messages.audit.AuditOnSuccessMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -181,7 +183,7 @@ AUTH_PASSWORD_VALIDATORS = [
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
-# Dates as ISO 8601 in UTC everywhere in the admin (groupie/formats/en/formats.py).
+# One date format in the admin, in the viewer's time zone (groupie/formats/en/formats.py).
 FORMAT_MODULE_PATH = ["groupie.formats"]
 USE_I18N = True
 USE_TZ = True

@@ -514,3 +514,19 @@ class ReceivedUpdate(models.Model):
 
     def __str__(self) -> str:
         return f"update {self.update_id}"
+
+
+class ViewerSettings(models.Model):
+    """A staff member's own display settings: the time zone dates are shown in (stored dates
+    stay UTC). No row: the server's ``TIME_ZONE``."""
+
+    user = models.OneToOneField("auth.User", on_delete=models.CASCADE, related_name="+")
+    time_zone = models.CharField(max_length=64)
+
+    class Meta:
+        default_permissions = ()
+        verbose_name = "viewer settings"
+        verbose_name_plural = "viewer settings"
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.time_zone}"

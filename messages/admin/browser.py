@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django import forms
 from django.contrib import admin
 from django.contrib import messages as notices
 from django.core.exceptions import PermissionDenied
@@ -25,13 +24,16 @@ from crypto.blindindex import BadSearch, Search
 from crypto.chatkeys import is_shredded
 from crypto.errors import KeyringError
 from messages import audit, cursors
+from messages.admin import chatpages, conversation
+from messages.admin.access import may_read
+from messages.admin.filters import PAGE_SIZE, MessageFilterForm
 from messages.admin.readonly import ReadOnlyAdmin
 from messages.cursors import InvalidCursor
-from messages.media import files, serving
+from messages.media import files, serving, thumbnails
 from messages.media.files import MediaUnavailable
-from messages.models import DECRYPT_PERMISSION, AuditEntry, BrowsableChat, MediaFile, SearchIndex
+from messages.models import AuditEntry, BrowsableChat, MediaFile, SearchIndex
 from messages.pagination import paginate
-from messages.reading import as_admin, events, fields, opening
+from messages.reading import as_admin, events, opening
 from messages.search import index as search_index
 from messages.search import query as search_query
 from messages.search import scan
@@ -45,9 +47,7 @@ from messages.stores.records import (
     StoredRevision,
     StoreError,
 )
-from messages.telegram import KINDS
 
-PAGE_SIZE = 50
 MEMBER_EVENTS_SHOWN = 50  # the newest; the API pages through all of them
 MANAGE_INDEX_PERMISSION = "archive.manage_search_index"
 
@@ -57,45 +57,8 @@ class ChatShredded(Exception):
         self.chat = chat
 
 
-def can_decrypt(request: HttpRequest) -> bool:
-    return bool(request.user.has_perm(DECRYPT_PERMISSION))
-
-
-def _moment(label: str) -> forms.DateTimeField:
-    """A date and time picked in the browser's own picker (UTC, as the list shows dates); one
-    typed as 2026-11-02 09:00 is taken too."""
-    return forms.DateTimeField(
-        required=False,
-        label=label,
-        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
-    )
-
-
-class MessageFilterForm(forms.Form):
-    # Telegram's numeric user id (shown beside each sender's name); a name is not searched.
-    sender = forms.IntegerField(
-        required=False,
-        label="Sender's user id (a number)",
-        widget=forms.NumberInput(attrs={"placeholder": "e.g. 123456789"}),
-    )
-    since = _moment("Since (UTC)")
-    until = _moment("Until (UTC)")
-    kind = forms.ChoiceField(required=False, choices=[("", "any kind")] + [(k, k) for k in KINDS])
-    thread = forms.IntegerField(required=False, label="Topic id")
-    q = forms.CharField(required=False, max_length=200, label="Search text")
-
-    def query(self, chat_id: int) -> MessageQuery:
-        data = self.cleaned_data
-        return MessageQuery(
-            chats=(chat_id,),
-            user=data.get("sender"),
-            thread=data.get("thread"),
-            since=int(data["since"].timestamp()) if data.get("since") else None,
-            until=int(data["until"].timestamp()) if data.get("until") else None,
-            kind=data.get("kind") or None,
-            descending=True,
-            limit=PAGE_SIZE,
-        )
+def can_decrypt(request: HttpRequest, chat_id: int | None = None) -> bool:
+    return may_read(request, chat_id)
 
 
 @admin.register(BrowsableChat)
@@ -112,7 +75,23 @@ class ChatBrowserAdmin(ReadOnlyAdmin):
         wrap = self.admin_site.admin_view
         return [
             re_path(r"^$", wrap(self.chat_list), name="archive_browsablechat_changelist"),
+            re_path(r"^time-zone/$", wrap(self.time_zone), name="archive_time_zone"),
             re_path(r"^(?P<chat_id>-?\d{1,19})/$", wrap(self.chat_messages), name="archive_chat"),
+            re_path(
+                r"^(?P<chat_id>-?\d{1,19})/stats/$",
+                wrap(self.chat_stats),
+                name="archive_chat_stats",
+            ),
+            re_path(
+                r"^(?P<chat_id>-?\d{1,19})/export/$",
+                wrap(self.chat_export),
+                name="archive_chat_export",
+            ),
+            re_path(
+                r"^(?P<chat_id>-?\d{1,19})/senders/$",
+                wrap(self.chat_senders),
+                name="archive_chat_senders",
+            ),
             re_path(
                 r"^(?P<chat_id>-?\d{1,19})/search-index/$",
                 wrap(require_POST(self.search_index_switch)),
@@ -128,7 +107,58 @@ class ChatBrowserAdmin(ReadOnlyAdmin):
                 wrap(self.media_download),
                 name="archive_media",
             ),
+            re_path(
+                r"^(?P<chat_id>-?\d{1,19})/(?P<message_id>\d{1,19})/media/(?P<media_id>\d{1,19})/thumbnail/$",
+                wrap(self.media_thumbnail),
+                name="archive_media_thumbnail",
+            ),
         ]
+
+    # The pages below are in chatpages.py; each goes through _chat (a shredded chat's is 410).
+    def chat_stats(self, request: HttpRequest, chat_id: str) -> HttpResponseBase:
+        return self._with_chat(request, chat_id, chatpages.stats_page)
+
+    def chat_export(self, request: HttpRequest, chat_id: str) -> HttpResponseBase:
+        return self._with_chat(request, chat_id, chatpages.export)
+
+    def chat_senders(self, request: HttpRequest, chat_id: str) -> HttpResponseBase:
+        return self._with_chat(request, chat_id, chatpages.senders)
+
+    def time_zone(self, request: HttpRequest) -> HttpResponseBase:
+        return chatpages.time_zone_page(self, request)
+
+    def _with_chat(self, request: HttpRequest, chat_id: str, page: Any) -> HttpResponseBase:
+        try:
+            chat = self._chat(int(chat_id))
+        except ChatShredded as gone:
+            return self._shredded(request, gone.chat)
+        response: HttpResponseBase = page(self, request, chat)
+        return response
+
+    def media_thumbnail(
+        self, request: HttpRequest, chat_id: str, message_id: str, media_id: str
+    ) -> HttpResponseBase:
+        """A stored image's thumbnail, with the file's own checks; the file itself when it
+        has none (made before thumbnails were)."""
+        if not can_decrypt(request, int(chat_id)):
+            raise PermissionDenied
+        row = self._media_row(chat_id, message_id, media_id)
+        try:
+            return serving.thumbnail(request, row, channel=AuditEntry.ADMIN)
+        except thumbnails.NoThumbnail:
+            return self.media_download(request, chat_id, message_id, media_id)
+
+    def _media_row(self, chat_id: str, message_id: str, media_id: str) -> MediaFile:
+        if not (
+            _storable(int(chat_id)) and _storable(int(message_id)) and _storable(int(media_id))
+        ):
+            raise Http404("No such file.")
+        row = MediaFile.objects.filter(
+            pk=int(media_id), chat_id=int(chat_id), message_id=int(message_id)
+        ).first()
+        if row is None or row.status != MediaFile.STORED:
+            raise Http404("No such file.")
+        return row
 
     def _context(self, request: HttpRequest, title: str, **extra: Any) -> dict[str, Any]:
         return {
@@ -173,26 +203,30 @@ class ChatBrowserAdmin(ReadOnlyAdmin):
             chat = self._chat(int(chat_id))
         except ChatShredded as gone:
             return self._shredded(request, gone.chat)
+        reading = can_decrypt(request, chat.chat_id)
         # Every field is optional, so an empty query string is a valid, unfiltered form.
         form = MessageFilterForm(request.GET)
+        form.topics(chatpages.topics(chat, reading=reading))
+        sender = chatpages.resolve_sender(form, chat, reading=reading)
         if not form.is_valid():
-            rows, links, searched = [], None, None
-            if can_decrypt(request):  # the page still shows the chat's decrypted title
+            days, links, searched = [], None, None
+            if reading:  # the page still shows the chat's decrypted title
                 audit.record(
                     request, channel=AuditEntry.ADMIN, action="chat-detail", chat_id=chat.chat_id
                 )
         else:
-            if form.cleaned_data.get("q") and not can_decrypt(request):
+            if form.cleaned_data.get("q") and not reading:
                 raise PermissionDenied("Searching needs the permission to read decrypted text.")
-            rows, links, searched = self._messages(request, chat.chat_id, form)
+            days, links, searched = self._messages(request, chat.chat_id, form, sender)
         context = self._context(
             request,
             self._title(request, chat) or f"Chat {chat.chat_id}",
             chat=chat,
             form=form,
-            rows=rows,
+            days=days,
             links=links,
             searched=searched,
+            export_query=chatpages.export_query(request),
             search_index=SearchIndex.objects.filter(chat_id=chat.chat_id).first(),
             can_manage_index=request.user.has_perm(MANAGE_INDEX_PERMISSION),
             **self._chat_events(request, chat),
@@ -237,20 +271,25 @@ class ChatBrowserAdmin(ReadOnlyAdmin):
             raise Http404("Say index=on or index=off.")
         return HttpResponseRedirect(reverse("admin:archive_chat", args=[chat.chat_id]))
 
-    def _messages(self, request: HttpRequest, chat_id: int, form: MessageFilterForm) -> Any:
-        query = form.query(chat_id)
+    def _messages(
+        self, request: HttpRequest, chat_id: int, form: MessageFilterForm, sender: int | None
+    ) -> Any:
+        query = form.query(chat_id, sender)
         needle = form.cleaned_data.get("q")
         token = request.GET.get("cursor")
         if needle:
             return self._search(request, query, needle, token)
+        if token is None and form.cleaned_data.get("date"):
+            token = chatpages.jump_token(form.cleaned_data["date"])
         try:
             page = paginate(get_store(), request, query, ordering="-date", token=token)
         except InvalidCursor:
             raise Http404("That page link is not valid; start again from the chat.") from None
-        opened = opening.open_messages(page.items) if can_decrypt(request) else None
-        rows = [
-            as_admin.row(m, opened[i].opened if opened else None) for i, m in enumerate(page.items)
-        ]
+        reading = can_decrypt(request, chat_id)
+        opened = opening.open_messages(page.items) if reading else None
+        days = conversation.layout(
+            chat_id, page.items, [o.opened for o in opened] if opened is not None else None
+        )
         if opened is not None:  # even an empty page shows the decrypted title
             audit.record(
                 request,
@@ -260,7 +299,7 @@ class ChatBrowserAdmin(ReadOnlyAdmin):
                 message_ids=[f"{m.chat_id}:{m.message_id}" for m in page.items],
                 filters=_audit_filters(form),
             )
-        return rows, page, None
+        return days, chatpages.without_jump(page), None
 
     def _search(
         self, request: HttpRequest, query: MessageQuery, needle: str, token: str | None
@@ -277,8 +316,8 @@ class ChatBrowserAdmin(ReadOnlyAdmin):
         except InvalidCursor:
             raise Http404("That search link is not valid; search again.") from None
         result = scan.search(get_store(), query, search, want=PAGE_SIZE, after=after)
-        rows = [as_admin.row(m.stored, m.opened) for m in result.matches]
         found = [m.stored for m in result.matches]
+        days = conversation.layout(query.chats[0], found, [m.opened for m in result.matches])
         _audit_search(request, query, found, needle, scanned=result.scanned)
         resume = (
             cursors.encode(cursors.Cursor(result.resume_after, False, "search"))
@@ -287,10 +326,11 @@ class ChatBrowserAdmin(ReadOnlyAdmin):
         )
         searched = {
             "scanned": result.scanned,
-            "oldest": fields.iso_date(result.oldest_date) if result.oldest_date else None,
+            "found": len(found),
+            "oldest": result.oldest_date,
             "resume": resume,
         }
-        return rows, None, searched
+        return days, None, searched
 
     def _indexed_search(
         self,
@@ -306,9 +346,11 @@ class ChatBrowserAdmin(ReadOnlyAdmin):
         except InvalidCursor:
             raise Http404("That search link is not valid; search again.") from None
         opened = search_query.open_page(source, page.items)
-        rows = [as_admin.row(m.stored, m.opened) for m in opened]
+        days = conversation.layout(
+            query.chats[0], [m.stored for m in opened], [m.opened for m in opened]
+        )
         _audit_search(request, query, page.items, needle, indexed=True)
-        return rows, page, {"indexed": True}
+        return days, page, {"indexed": True, "found": len(opened)}
 
     def message_detail(self, request: HttpRequest, chat_id: str, message_id: str) -> HttpResponse:
         try:
@@ -367,7 +409,7 @@ class ChatBrowserAdmin(ReadOnlyAdmin):
         self, request: HttpRequest, chat_id: str, message_id: str, media_id: str
     ) -> HttpResponseBase:
         """A message's file, decrypted as it streams; needs the decrypt permission, audited."""
-        if not can_decrypt(request):
+        if not can_decrypt(request, int(chat_id)):
             raise PermissionDenied
         if not (
             _storable(int(chat_id)) and _storable(int(message_id)) and _storable(int(media_id))

@@ -7,6 +7,7 @@ an iterable of chunks and never holds a whole file. Nothing here logs or raises 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,6 +25,7 @@ from crypto.media import MediaIdentity
 from groupie import metrics
 from groupie.commands import counted
 from messages import sealing
+from messages.media import thumbnails
 from messages.media.archive import archive_id
 from messages.media.blobs import get_blob_store
 from messages.media.blobs.base import (
@@ -37,6 +39,7 @@ from messages.media.sniffing import SNIFF_BYTES, sniff
 from messages.models import MediaFile
 from messages.telegram import IncomingMessage, MediaRef
 
+logger = logging.getLogger(__name__)
 _NOTE_COLUMNS = (
     "chat_id",
     "message_id",
@@ -160,7 +163,7 @@ def store(row: MediaFile, chunks: Iterable[bytes]) -> bool:
             size = media.seal_stream(key, version, identity(row), sniffed(chunks), stream)
     except BlobExists:
         size = _sealed_before(row, name, version, head)
-    old_name = row.blob_name
+    old_name, old_version = row.blob_name, row.key_version
     stored = MediaFile.objects.filter(pk=row.pk).update(
         status=MediaFile.STORED,
         blob_name=name,
@@ -188,9 +191,23 @@ def store(row: MediaFile, chunks: Iterable[bytes]) -> bool:
     MediaFile.objects.filter(pk=row.pk).update(file_id="")  # not needed: the file is ours
     if old_name and old_name != name:
         blobs.delete([old_name])
+        thumbnails.delete(row, old_version)
     metrics.MEDIA_BYTES.inc(size)
     row.refresh_from_db()
+    _thumbnail(row)
     return True
+
+
+def _thumbnail(row: MediaFile) -> None:
+    """Seals the stored image's thumbnail, from the sealed file opened again (never from
+    bytes kept in the clear). A failure leaves the file without one: the admin shows the file
+    itself then, so the fetch does not fail for it."""
+    if not thumbnails.wanted(row):
+        return
+    try:
+        thumbnails.make(row, open_stream(row))
+    except (BlobStoreError, KeyringError, MediaUnavailable) as exc:
+        logger.warning("thumbnail not made: %s", type(exc).__name__, extra={"chat_id": row.chat_id})
 
 
 def _sealed_before(row: MediaFile, name: str, version: int, head: bytearray) -> int:
@@ -369,6 +386,7 @@ def verify(chat_id: int) -> Checked:
     rows = MediaFile.objects.filter(chat_id=chat_id, status=MediaFile.STORED)
     for row in rows.iterator():
         named.add(row.blob_name)
+        named |= thumbnails.names([row])
         where = f"chat {chat_id} message {row.message_id} {row.kind}"
         try:
             size = sum(len(chunk) for chunk in open_stream(row))

@@ -64,8 +64,15 @@ def test_the_admin_api_and_docs_load_without_a_violation(
     # A chat's page (filters with their date pickers) and a message's.
     page.goto(f"{base}/admin/archive/browsablechat/")
     page.locator("#result_list tbody tr th a").first.click()
-    page.locator("#result_list tbody tr th a").first.click()
+    page.locator("#id_sender").focus()  # the senders' suggestions: a script file, a fetch
+    expect(page.locator("#sender-names option")).not_to_have_count(0)
+    page.locator("#conversation .msg .meta a").first.click()
     expect(page.locator("#raw-json")).to_be_visible()
+    assert violations(page, console) == []
+    page.goto(f"{base}/admin/archive/browsablechat/")
+    page.locator("#result_list tbody tr th a").first.click()
+    page.click("#stats-link")
+    expect(page.locator("#per-day svg")).to_be_visible()
     assert violations(page, console) == []
 
 

@@ -74,7 +74,7 @@ def test_staff_with_the_permission_read_and_every_view_is_audited(demo: None) ->
 def test_filters_narrow_the_chat_page(demo: None) -> None:
     client = staff_client(decrypt=True)
     body = client.get(f"/admin/archive/browsablechat/{TEAM}/?kind=photo").content.decode()
-    assert "[photo]" in body
+    assert " · photo" in body
     assert "Never Friday." not in body
     bad = client.get(f"/admin/archive/browsablechat/{TEAM}/?since=yesterday")
     assert bad.status_code == 200

@@ -62,9 +62,12 @@ def run(command: str, *args: str) -> str:
     return out.getvalue().strip()
 
 
-def blobs_of(media_path: Path, chat_id: int = CHAT) -> list[Path]:
+def blobs_of(media_path: Path, chat_id: int = CHAT, *, thumbnails: bool = False) -> list[Path]:
+    """The chat's sealed files (their thumbnails too with ``thumbnails``)."""
     chat = media_path / "archives" / archive_id() / "chats" / str(chat_id)
-    return sorted(p for p in chat.rglob("*") if p.is_file())
+    return sorted(
+        p for p in chat.rglob("*") if p.is_file() and (thumbnails or ".thumb." not in p.name)
+    )
 
 
 def make_due() -> None:
@@ -548,7 +551,7 @@ def test_on_the_cloud_backends_with_cloud_storage(
     bucket = storage.Client(project="groupie-test", credentials=AnonymousCredentials()).bucket(
         gcs_bucket
     )
-    [blob] = list(bucket.list_blobs())
+    [blob] = [b for b in bucket.list_blobs() if ".thumb." not in b.name]
     assert blob.name == f"archives/{archive_id()}/chats/{CHAT}/4131/AQAD5Ynp0DFLAANX.1"
     assert PHOTO[:64] not in blob.download_as_bytes()
     media = api.get(f"/api/v1/messages/{CHAT}:4131/media/")

@@ -38,7 +38,12 @@ def test_staff_turn_the_index_on_and_the_search_box_uses_it(demo: None, run_work
     body = after.content.decode()
     assert "Search index: <strong>on</strong>" in body
     assert "Found with the chat's search index: 4 messages" in body
-    texts = [row["text"] for row in after.context["rows"]]
+    texts = [
+        entry.row["text"]
+        for day in after.context["days"]
+        for block in day.blocks
+        for entry in block.entries
+    ]
     # The four messages that say "staging", in any case (file names are not indexed).
     assert len(texts) == 4
     assert all("staging" in (t or "").casefold() for t in texts)
