@@ -40,6 +40,7 @@ from messages.stores.records import (
     DeleteResult,
     EventPage,
     EventQuery,
+    EventReseal,
     IndexEntry,
     MessageHistory,
     MessageId,
@@ -493,8 +494,30 @@ class ChatEvents(_Backend):
                 return
             after = page.items[-1].sort_key
 
+    def count_events(self, chat_id: int, key_versions: Collection[int]) -> dict[int, int]:
+        """How many of the chat's events are sealed with each of ``key_versions`` (a version
+        with none is left out): what key retirement must see at zero."""
+        if not key_versions:
+            return {}
+        with self._counted("count_events"):
+            return self._count_events(chat_id, set(key_versions))
+
+    def replace_event_envelopes(self, chat_id: int, reseals: Sequence[EventReseal]) -> int:
+        """Applies each reseal whose event still holds ``old`` (key rotation's re-sealing),
+        atomically per batch; returns how many events changed."""
+        if not reseals:
+            return 0
+        with self._counted("replace_event_envelopes"):
+            return self._replace_event_envelopes(chat_id, reseals)
+
     @abstractmethod
     def _put_event(self, event: SealedEvent) -> PutOutcome: ...
+
+    @abstractmethod
+    def _count_events(self, chat_id: int, key_versions: set[int]) -> dict[int, int]: ...
+
+    @abstractmethod
+    def _replace_event_envelopes(self, chat_id: int, reseals: Sequence[EventReseal]) -> int: ...
 
     @abstractmethod
     def _query_events(self, query: EventQuery) -> EventPage: ...

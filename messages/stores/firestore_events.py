@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+from collections.abc import Sequence
 from typing import Any
 
 from google.cloud.firestore_v1.base_query import FieldFilter
@@ -18,6 +19,7 @@ from crypto.chatkeys import ACTIVE
 from messages.stores.records import (
     EventPage,
     EventQuery,
+    EventReseal,
     InactiveChatKey,
     PutOutcome,
     SealedEvent,
@@ -26,6 +28,7 @@ from messages.stores.records import (
 
 IN_LIMIT = 30  # Firestore's limit on the values of one "in" filter
 DELETE_BATCH = 500
+RESEAL_BATCH = 400  # event reseals per transaction (one read and one write each)
 _FIELDS = ("chat_id", "event_id", "kind", "date", "message_id", "key_version", "envelope")
 
 
@@ -92,6 +95,42 @@ class FirestoreChatEvents:
             wanted = set(query.message_ids)
             found = [e for e in found if e.message_id in wanted]
         return EventPage(items=found[: query.limit], has_more=len(found) > query.limit)
+
+    def _count_events(self, chat_id: int, key_versions: set[int]) -> dict[int, int]:
+        counts = {}
+        chat = self.event_docs.where(filter=FieldFilter("chat_id", "==", chat_id))
+        for version in sorted(key_versions):
+            query = chat.where(filter=FieldFilter("key_version", "==", version))
+            [[aggregate]] = query.count().get()
+            if aggregate.value:
+                counts[version] = int(aggregate.value)
+        return counts
+
+    def _replace_event_envelopes(self, chat_id: int, reseals: Sequence[EventReseal]) -> int:
+        changed = 0
+        for start in range(0, len(reseals), RESEAL_BATCH):
+            batch = reseals[start : start + RESEAL_BATCH]
+            done: int = self._firestore.transactional(self._reseal_events)(
+                self.client.transaction(), chat_id, batch
+            )
+            changed += done
+        return changed
+
+    def _reseal_events(self, transaction: Any, chat_id: int, reseals: Sequence[EventReseal]) -> int:
+        refs = {r.sort_key: self.event_docs.document(f"{chat_id}:{r.sort_key}") for r in reseals}
+        held = {s.reference.path: s for s in transaction.get_all(list(refs.values()))}
+        changed = 0
+        for reseal in reseals:
+            ref = refs[reseal.sort_key]
+            snapshot = held.get(ref.path)
+            # Only where the event still holds what was opened: a compare-and-set.
+            if snapshot is None or not snapshot.exists:
+                continue
+            if bytes((snapshot.to_dict() or {})["envelope"]) != reseal.old:
+                continue
+            transaction.update(ref, {"envelope": reseal.new, "key_version": reseal.key_version})
+            changed += 1
+        return changed
 
     def _delete_events(self, chat_id: int, before: int | None) -> int:
         rows = self.event_docs.where(filter=FieldFilter("chat_id", "==", chat_id))

@@ -3,15 +3,18 @@ that checks the chat key is active, as ``orm_writes`` does for a revision."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.models import Count
 
 from crypto.chatkeys import ACTIVE
 from messages.models import ChatEvent, ChatKey
 from messages.stores.records import (
     EventPage,
     EventQuery,
+    EventReseal,
     InactiveChatKey,
     PutOutcome,
     SealedEvent,
@@ -61,6 +64,22 @@ class ORMChatEvents:
         rows = rows.order_by("-sort_key" if query.descending else "sort_key")
         found = [_event(row) for row in rows.values(*_COLUMNS, "envelope")[: query.limit + 1]]
         return EventPage(items=found[: query.limit], has_more=len(found) > query.limit)
+
+    def _count_events(self, chat_id: int, key_versions: set[int]) -> dict[int, int]:
+        rows = ChatEvent.objects.filter(chat_id=chat_id, key_version__in=key_versions)
+        counts = rows.values("key_version").annotate(n=Count("*")).order_by()
+        return {row["key_version"]: row["n"] for row in counts}
+
+    def _replace_event_envelopes(self, chat_id: int, reseals: Sequence[EventReseal]) -> int:
+        changed = 0
+        with transaction.atomic():
+            for r in reseals:
+                # Only where the event still holds what was opened: a compare-and-set.
+                rows = ChatEvent.objects.filter(
+                    chat_id=chat_id, sort_key=r.sort_key, envelope=r.old
+                )
+                changed += rows.update(envelope=r.new, key_version=r.key_version)
+        return changed
 
     def _delete_events(self, chat_id: int, before: int | None) -> int:
         rows = ChatEvent.objects.filter(chat_id=chat_id)

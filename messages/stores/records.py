@@ -275,6 +275,17 @@ StoredEvent = SealedEvent
 
 
 @dataclass(frozen=True)
+class EventReseal:
+    """Replace ``old`` by ``new`` (sealed with chat-key ``key_version``) in the chat's event at
+    ``sort_key``, if that event still holds ``old``."""
+
+    sort_key: str
+    old: bytes
+    new: bytes
+    key_version: int
+
+
+@dataclass(frozen=True)
 class EventQuery:
     """One chat's events; ``kinds`` and ``message_ids`` narrow it when given. ``after`` is the
     last sort_key seen, exclusive, in the direction of travel."""
