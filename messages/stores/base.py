@@ -37,6 +37,7 @@ from crypto.chatkeys import ChatKeyRecord, is_shredded
 from groupie import metrics
 from messages.stores.records import (
     ChatRecord,
+    ChatSnapshot,
     DeleteResult,
     EventPage,
     EventQuery,
@@ -494,6 +495,14 @@ class ChatEvents(_Backend):
                 return
             after = page.items[-1].sort_key
 
+    def note_event_chat(self, chat: ChatSnapshot, date: int) -> None:
+        """Upserts the chat's directory entry for an event dated ``date``: its type, its sealed
+        title (when given, and the event is the newest the entry has seen) and its first and
+        last dates, as a message would, but counting no message. So a chat the bot was just
+        added to (``my_chat_member``) is listed before its first message."""
+        with self._counted("note_event_chat"):
+            self._note_event_chat(chat, date)
+
     def count_events(self, chat_id: int, key_versions: Collection[int]) -> dict[int, int]:
         """How many of the chat's events are sealed with each of ``key_versions`` (a version
         with none is left out): what key retirement must see at zero."""
@@ -512,6 +521,9 @@ class ChatEvents(_Backend):
 
     @abstractmethod
     def _put_event(self, event: SealedEvent) -> PutOutcome: ...
+
+    @abstractmethod
+    def _note_event_chat(self, chat: ChatSnapshot, date: int) -> None: ...
 
     @abstractmethod
     def _count_events(self, chat_id: int, key_versions: set[int]) -> dict[int, int]: ...

@@ -17,6 +17,7 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 
 from crypto.chatkeys import ACTIVE
 from messages.stores.records import (
+    ChatSnapshot,
     EventPage,
     EventQuery,
     EventReseal,
@@ -95,6 +96,33 @@ class FirestoreChatEvents:
             wanted = set(query.message_ids)
             found = [e for e in found if e.message_id in wanted]
         return EventPage(items=found[: query.limit], has_more=len(found) > query.limit)
+
+    def _note_event_chat(self, chat: ChatSnapshot, date: int) -> None:
+        ref = self.client.collection("chats").document(str(chat.chat_id))
+
+        def upsert(transaction: Any) -> None:
+            snapshot = ref.get(transaction=transaction)
+            if not snapshot.exists:
+                created = {
+                    "chat_id": chat.chat_id,
+                    "type": chat.type,
+                    "sealed_title": chat.sealed_title,
+                }
+                dates = {"first_date": date, "last_date": date}
+                links = {"migrated_to_chat_id": None, "migrated_from_chat_id": None}
+                transaction.set(ref, {**created, **dates, **links})
+                return
+            held: Any = snapshot.to_dict()
+            changes: dict[str, Any] = {
+                "type": chat.type,
+                "first_date": min(held["first_date"], date),
+                "last_date": max(held["last_date"], date),
+            }
+            if chat.sealed_title is not None and date >= held["last_date"]:
+                changes["sealed_title"] = chat.sealed_title
+            transaction.update(ref, changes)
+
+        self._firestore.transactional(upsert)(self.client.transaction())
 
     def _count_events(self, chat_id: int, key_versions: set[int]) -> dict[int, int]:
         counts = {}

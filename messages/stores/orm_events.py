@@ -11,7 +11,9 @@ from django.db.models import Count
 
 from crypto.chatkeys import ACTIVE
 from messages.models import ChatEvent, ChatKey
+from messages.stores.orm_writes import _UPSERT_CHAT  # the upsert a new revision's chat takes
 from messages.stores.records import (
+    ChatSnapshot,
     EventPage,
     EventQuery,
     EventReseal,
@@ -64,6 +66,12 @@ class ORMChatEvents:
         rows = rows.order_by("-sort_key" if query.descending else "sort_key")
         found = [_event(row) for row in rows.values(*_COLUMNS, "envelope")[: query.limit + 1]]
         return EventPage(items=found[: query.limit], has_more=len(found) > query.limit)
+
+    def _note_event_chat(self, chat: ChatSnapshot, date: int) -> None:
+        # The same upsert as a message's (its row's message_count is not what is shown: counts
+        # come from the heads), so an event and a message racing on a new chat agree.
+        with connection.cursor() as cursor:
+            cursor.execute(_UPSERT_CHAT, (chat.chat_id, chat.type, chat.sealed_title, date, date))
 
     def _count_events(self, chat_id: int, key_versions: set[int]) -> dict[int, int]:
         rows = ChatEvent.objects.filter(chat_id=chat_id, key_version__in=key_versions)
