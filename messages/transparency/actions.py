@@ -11,8 +11,11 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.db import transaction
 from django.utils import timezone
 from django_tasks import task
+from django_tasks_db.compat import TaskResultStatus
+from django_tasks_db.models import DBTaskResult
 
 from crypto import note
 from crypto.envelope import message_identity
@@ -79,6 +82,32 @@ def publish_checkpoint() -> int:
         later = timezone.now() + timedelta(minutes=minutes)
         publish_checkpoint.using(run_after=later).enqueue()
     return result.checkpoint.size
+
+
+PUBLISHING_TASK = f"{__name__}.publish_checkpoint"
+DATABASE_TASKS = "django_tasks_db.DatabaseBackend"
+
+
+def ensure_publishing() -> bool:
+    """Queues the first ``publish_checkpoint`` of a chain when GROUPIE_CHECKPOINT_STORE is set,
+    tasks run from the database (``run_tasks``) and no publishing task is queued or running
+    already (so a restarted worker does not start a second chain). Returns whether it queued
+    one. Called by the task worker at start: a chain broken by a failed run (the alert
+    fires) starts again with the worker."""
+    if not settings.GROUPIE_CHECKPOINT_STORE:
+        return False
+    if settings.TASKS["default"]["BACKEND"] != DATABASE_TASKS:
+        return False  # Cloud Run: a Cloud Scheduler job publishes (docs/transparency.md)
+    with transaction.atomic():
+        waiting = DBTaskResult.objects.filter(
+            task_path=PUBLISHING_TASK,
+            status__in=(TaskResultStatus.READY, TaskResultStatus.RUNNING),
+        )
+        if waiting.exists():
+            return False
+        publish_checkpoint.enqueue()
+    logger.info("checkpoint publishing: the first task of the chain queued")
+    return True
 
 
 def do_verify_log(since_note: str | None = None) -> LogReport:
