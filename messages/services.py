@@ -195,7 +195,21 @@ def _sealed_event(incoming: IncomingEvent) -> tuple[bool, SealedEvent, bytes | N
     records = [(identity, sealed_plaintext(incoming.raw))]
     if incoming.chat_title and changed:  # sealed only when it is written
         records.append((title_identity(chat_id), incoming.chat_title.encode()))
-    key_version, [envelope, *title], _, _ = sealing.seal_all(chat_id, records)
+
+    def commit(key: bytes, version: int, sealed_event: bytes) -> bytes:
+        # The event's log leaf, as a revision's (docs/transparency.md).
+        return leaves.event_leaf(
+            key,
+            version,
+            chat_id=chat_id,
+            kind=incoming.kind,
+            event_id=incoming.update_id,
+            date=incoming.date,
+            envelope=sealed_event,
+            event=incoming.raw,
+        )
+
+    key_version, [envelope, *title], _, leaf = sealing.seal_all(chat_id, records, commit=commit)
     event = SealedEvent(
         chat_id=chat_id,
         kind=incoming.kind,
@@ -204,5 +218,6 @@ def _sealed_event(incoming: IncomingEvent) -> tuple[bool, SealedEvent, bytes | N
         message_id=incoming.message_id,
         key_version=key_version,
         envelope=envelope,
+        leaf=leaf,
     )
     return changed or key_version != active_version, event, title[0] if title else None

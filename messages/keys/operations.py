@@ -378,7 +378,7 @@ class Lifecycle:
             self.renew()
             version, key = self.chat_keys.active_key(chat_id)
             items = [_event_item(e) for e in batch]
-            reseals = []
+            reseals, logged = [], []
             for event, (identity, _), plaintext in zip(
                 batch, items, self._open(chat_id, items, report), strict=True
             ):
@@ -387,6 +387,9 @@ class Lifecycle:
                     continue  # reported: it stays under its old key, which is then not retired
                 new = envelope.seal(key, version, identity, plaintext)
                 reseals.append(EventReseal(event.sort_key, event.envelope, new, version))
+                logged.append(_resealed_event_leaf(key, version, event, new, plaintext))
+            # The new envelopes' leaves first, as for revisions.
+            self.store.add_pending_leaves(logged)
             changed += self.store.replace_event_envelopes(chat_id, reseals)
         return changed
 
@@ -600,6 +603,22 @@ def _resealed_leaf(
     return leaves.pending_record(
         revision.chat_id, revision.message_id, revision.edit_date, new, leaf
     )
+
+
+def _resealed_event_leaf(
+    key: bytes, version: int, event: SealedEvent, new: bytes, plaintext: bytes
+) -> PendingLeaf:
+    leaf = leaves.event_leaf(
+        key,
+        version,
+        chat_id=event.chat_id,
+        kind=event.kind,
+        event_id=event.event_id,
+        date=event.date,
+        envelope=new,
+        event=_committed_content(plaintext),
+    )
+    return leaves.pending_event(event.chat_id, event.event_id, event.date, new, leaf)
 
 
 def _batches(items: Iterable[T]) -> Iterator[list[T]]:

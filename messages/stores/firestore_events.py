@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -58,6 +59,13 @@ class FirestoreChatEvents:
                 )
             document = {name: getattr(event, name) for name in _FIELDS}
             transaction.create(ref, {**document, "sort_key": event.sort_key})
+            # Its log leaf in the same commit (as a revision's): never stored without it.
+            pending = event.pending_leaf(time.time_ns() // 1000)
+            if pending is not None:
+                leaf = {"key": pending.key, "leaf": pending.leaf, "created": pending.created}
+                transaction.set(
+                    self.client.collection("pending_leaves").document(pending.key), leaf
+                )
             return PutOutcome.CREATED
 
         outcome: PutOutcome = self._firestore.transactional(put)(self.client.transaction())

@@ -1,8 +1,10 @@
 """ORMStore's chat events (``base.ChatEvents``): one row per event, written in one statement
-that checks the chat key is active, as ``orm_writes`` does for a revision."""
+that checks the chat key is active, as ``orm_writes`` does for a revision, with its pending
+log leaf in the same transaction."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -11,7 +13,9 @@ from django.db.models import Count
 
 from crypto.chatkeys import ACTIVE
 from messages.models import ChatEvent, ChatKey
-from messages.stores.orm_writes import _UPSERT_CHAT  # the upsert a new revision's chat takes
+
+# The same statements as a revision's: its pending leaf, and its chat's directory upsert.
+from messages.stores.orm_writes import _UPSERT_CHAT, INSERT_LEAF
 from messages.stores.records import (
     ChatSnapshot,
     EventPage,
@@ -45,6 +49,10 @@ class ORMChatEvents:
                 _INSERT_EVENT, [*values, event.envelope, event.chat_id, event.key_version]
             )
             if cursor.rowcount == 1:
+                # Its log leaf in the same commit: an event is never stored without it.
+                pending = event.pending_leaf(time.time_ns() // 1000)
+                if pending is not None:
+                    cursor.execute(INSERT_LEAF, (pending.key, pending.leaf, pending.created))
                 return PutOutcome.CREATED
             stored = ChatEvent.objects.filter(chat_id=event.chat_id, sort_key=event.sort_key)
             if stored.exists():

@@ -18,7 +18,7 @@ from django_tasks_db.compat import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
 
 from crypto import note
-from crypto.envelope import message_identity
+from crypto.envelope import event_identity, message_identity
 from crypto.errors import CryptoError
 from groupie import metrics, strictjson
 from groupie.progress import Progress
@@ -26,7 +26,13 @@ from messages import audit, sealing
 from messages.models import LogCheckpoint
 from messages.stores import get_store
 from messages.stores.base import MessageStore
-from messages.stores.records import PendingLeaf, SealedRevision, record_leaf_key
+from messages.stores.records import (
+    PendingLeaf,
+    SealedEvent,
+    SealedRevision,
+    event_leaf_key,
+    record_leaf_key,
+)
 from messages.transparency import checkpoints, leaves, log
 from messages.transparency.verify import LogReport, verify_log
 
@@ -129,11 +135,13 @@ class BuildResult:
     appended: int = 0
     logged_already: int = 0
     unopenable: int = 0
+    events: int = 0
 
     def summary(self) -> str:
         return (
-            f"{self.revisions} revisions: {self.appended} leaves appended, "
-            f"{self.logged_already} logged already, {self.unopenable} could not be opened"
+            f"{self.revisions} revisions, {self.events} chat events: "
+            f"{self.appended} leaves appended, {self.logged_already} logged already, "
+            f"{self.unopenable} could not be opened"
         )
 
 
@@ -144,8 +152,9 @@ def _revisions(store: MessageStore, chats: list[int]) -> Iterator[SealedRevision
 
 def do_build_log(*, dry_run: bool, progress: Progress) -> BuildResult:
     """Appends a leaf for every stored revision that has none, chat by chat in (message,
-    edit date) order; resumable (a revision logged already is skipped). Each revision is
-    opened to commit to its content; one that does not open is counted and left out."""
+    edit date) order, then for every chat event that has none; resumable (a record logged
+    already is skipped). Each record is opened to commit to its content; one that does not
+    open is counted and left out."""
     store = get_store()
     chats = sorted(c.chat_id for c in store.list_chats())
     counts = store.count_revisions()
@@ -170,11 +179,51 @@ def do_build_log(*, dry_run: bool, progress: Progress) -> BuildResult:
             if len(batch) >= 500:
                 store.add_pending_leaves(batch)
                 batch = []
+    for event in _events(store, chats):
+        result.events += 1
+        if log.find(event_leaf_key(event.chat_id, event.event_id, event.date, event.envelope)):
+            result.logged_already += 1
+            continue
+        pending = _event_leaf_of(event)
+        if pending is None:
+            result.unopenable += 1
+            continue
+        result.appended += 1
+        if not dry_run:
+            batch.append(pending)
+            if len(batch) >= 500:
+                store.add_pending_leaves(batch)
+                batch = []
     if not dry_run:
         store.add_pending_leaves(batch)
         log.sequence(store)
         audit.record_command("build_log", filters={"summary": result.summary()})
     return result
+
+
+def _events(store: MessageStore, chats: list[int]) -> Iterator[SealedEvent]:
+    for chat in chats:
+        yield from store.iter_events(chat)
+
+
+def _event_leaf_of(event: SealedEvent) -> PendingLeaf | None:
+    identity = event_identity(event.chat_id, event.kind, event.event_id, event.date)
+    try:
+        key = sealing.chat_keys().key(event.chat_id, event.key_version)
+        body = strictjson.loads_stored(sealing.open_one(identity, event.envelope))
+    except (CryptoError, ValueError):
+        return None
+    leaf = leaves.event_leaf(
+        key,
+        event.key_version,
+        chat_id=event.chat_id,
+        kind=event.kind,
+        event_id=event.event_id,
+        date=event.date,
+        envelope=event.envelope,
+        event=body,
+    )
+    return leaves.pending_event(event.chat_id, event.event_id, event.date, event.envelope, leaf)
 
 
 def _where(revision: SealedRevision) -> tuple[int, int, int, bytes]:
