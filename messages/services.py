@@ -87,13 +87,13 @@ def archive(incoming: IncomingMessage, *, then: Callable[[], object] | None = No
         return outcome
 
 
-def _directory_entry(incoming: IncomingMessage, key_version: int) -> _Entry:
+def _directory_entry(incoming: IncomingMessage | IncomingEvent, key_version: int) -> _Entry:
     title = (incoming.chat_title or "").encode()
     digest = hashlib.blake2b(title, digest_size=16).digest()  # not the title itself, in memory
     return key_version, incoming.chat_type, digest, incoming.date
 
 
-def _changes_directory(incoming: IncomingMessage, key_version: int) -> bool:
+def _changes_directory(incoming: IncomingMessage | IncomingEvent, key_version: int) -> bool:
     """Whether this message must write its chat's directory entry: the first this process has
     seen of the chat in a minute, a new type, title or key version (a chat started again after
     a shred), or a message older than any seen (a backfill moves first_date)."""
@@ -158,30 +158,66 @@ def _sealed(incoming: IncomingMessage) -> SealedMessage:
 def archive_event(incoming: IncomingEvent) -> PutOutcome:
     """Seals one chat event (a reaction, reaction totals, a membership change: the whole
     Telegram object) and stores it durably. Idempotent: a redelivered update is a DUPLICATE
-    and changes nothing. Raises StoreError or KeyringError when either backend fails."""
+    and changes nothing. Raises StoreError or KeyringError when either backend fails.
+
+    The chat's directory entry is written as a message's is (type, sealed title, dates; no
+    message counted), so a chat whose first update is an event (the bot added to it) is
+    listed at once."""
     with metrics.ARCHIVE_SECONDS.time():
         store = get_store()
-        identity = event_identity(
-            incoming.chat_id, incoming.kind, incoming.update_id, incoming.date
-        )
         for attempt in range(1, _SEAL_ATTEMPTS + 1):
-            key_version, [envelope], _, _ = sealing.seal_all(
-                incoming.chat_id, [(identity, sealed_plaintext(incoming.raw))]
-            )
-            event = SealedEvent(
-                chat_id=incoming.chat_id,
-                kind=incoming.kind,
-                event_id=incoming.update_id,
-                date=incoming.date,
-                message_id=incoming.message_id,
-                key_version=key_version,
-                envelope=envelope,
-            )
+            changed, event, title = _sealed_event(incoming)
             try:
-                return store.put_event(event)
+                outcome = store.put_event(event)
+                break
             except InactiveChatKey:
                 # Rotated or shredded since this process cached the key: as archive() does.
                 sealing.chat_keys().forget(incoming.chat_id)
                 if attempt == _SEAL_ATTEMPTS:
                     raise StoreError("the chat's key kept changing while archiving") from None
-        raise AssertionError("unreachable")  # pragma: no cover
+        if changed:
+            # After the event (whose put checked the key active), whatever its outcome: a
+            # redelivery after this failed writes it then.
+            chat = ChatSnapshot(incoming.chat_id, incoming.chat_type, title)
+            store.note_event_chat(chat, incoming.date)
+            entry = _directory_entry(incoming, event.key_version)
+            transaction.on_commit(lambda: _directory.set(incoming.chat_id, entry))
+        return outcome
+
+
+def _sealed_event(incoming: IncomingEvent) -> tuple[bool, SealedEvent, bytes | None]:
+    """The event sealed, whether the chat's directory entry needs writing, and the chat's
+    title sealed for it (when it does and the chat has one), under the same key version."""
+    chat_id = incoming.chat_id
+    identity = event_identity(chat_id, incoming.kind, incoming.update_id, incoming.date)
+    active_version = sealing.chat_keys().active_key(chat_id)[0]
+    changed = _changes_directory(incoming, active_version)
+    records = [(identity, sealed_plaintext(incoming.raw))]
+    if incoming.chat_title and changed:  # sealed only when it is written
+        records.append((title_identity(chat_id), incoming.chat_title.encode()))
+
+    def commit(key: bytes, version: int, sealed_event: bytes) -> bytes:
+        # The event's log leaf, as a revision's (docs/transparency.md).
+        return leaves.event_leaf(
+            key,
+            version,
+            chat_id=chat_id,
+            kind=incoming.kind,
+            event_id=incoming.update_id,
+            date=incoming.date,
+            envelope=sealed_event,
+            event=incoming.raw,
+        )
+
+    key_version, [envelope, *title], _, leaf = sealing.seal_all(chat_id, records, commit=commit)
+    event = SealedEvent(
+        chat_id=chat_id,
+        kind=incoming.kind,
+        event_id=incoming.update_id,
+        date=incoming.date,
+        message_id=incoming.message_id,
+        key_version=key_version,
+        envelope=envelope,
+        leaf=leaf,
+    )
+    return changed or key_version != active_version, event, title[0] if title else None

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from messages.telegram import InvalidMessage, read_id, read_int
+from messages.telegram import _chat_title as chat_title_of  # as a message's chat is titled
 
 # Update fields that carry a chat event the archive keeps.
 REACTION, REACTION_COUNT = "message_reaction", "message_reaction_count"
@@ -37,6 +38,7 @@ class IncomingEvent:
     message_id: int  # the message reacted to; 0 for membership events
     date: int
     raw: Mapping[str, Any]  # the whole object: the sealed plaintext
+    chat_title: str | None = None  # sealed into the chat's directory entry, never kept plain
 
     @property
     def update_kind(self) -> str:
@@ -73,6 +75,7 @@ def parse_event(update_id: int, kind: str, event: object) -> IncomingEvent:
         message_id=message_id,
         date=date,
         raw=event,
+        chat_title=chat_title_of(chat),
     )
 
 

@@ -5,6 +5,7 @@ shows anything sealed; the admin's URLs (browser.py) route here."""
 from __future__ import annotations
 
 import base64
+import itertools
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime
@@ -179,8 +180,10 @@ def senders(admin: ChatBrowserAdmin, request: HttpRequest, chat: ChatRecord) -> 
 
 def export(admin: ChatBrowserAdmin, request: HttpRequest, chat: ChatRecord) -> HttpResponseBase:
     """The chat (with the page's filters) as NDJSON, Telegram Desktop's JSON or one HTML page,
-    streamed as an attachment. Audited twice: when it starts (who, chat, format, filters) and
-    when it ends (how many messages, and whether it is complete)."""
+    streamed as an attachment; NDJSON with ``proofs=1`` carries a signed checkpoint and each
+    message's inclusion proof, as the API's export does (``python -m crypto.verify_export``).
+    Audited twice: when it starts (who, chat, format, filters) and when it ends (how many
+    messages, and whether it is complete)."""
     if not may_read(request, chat.chat_id):
         raise PermissionDenied
     layout = request.GET.get("format", "")
@@ -188,6 +191,9 @@ def export(admin: ChatBrowserAdmin, request: HttpRequest, chat: ChatRecord) -> H
         return HttpResponseBadRequest("Say format=ndjson, format=telegram or format=html.")
     if request.GET.get("q"):
         return HttpResponseBadRequest("An export takes the filters, not a search: clear it.")
+    proofs = request.GET.get("proofs", "0")
+    if proofs not in ("0", "1") or (proofs == "1" and layout != "ndjson"):
+        return HttpResponseBadRequest("Say proofs=1 (with format=ndjson) or proofs=0.")
     form = MessageFilterForm(request.GET)
     sender = resolve_sender(form, chat, reading=True)
     if not form.is_valid():
@@ -201,11 +207,15 @@ def export(admin: ChatBrowserAdmin, request: HttpRequest, chat: ChatRecord) -> H
         channel=AuditEntry.ADMIN,
         action="chat-export",
         chat_id=chat.chat_id,
-        filters={"format": layout, **filters},
+        filters={"format": layout, **filters, **({"proofs": "1"} if proofs == "1" else {})},
     )
     content_type, extension = FORMATS[layout]
     if layout == "ndjson":
-        chunks: Iterator[tuple[str, int]] = exporting.ndjson([chat], query)
+        chunks: Iterator[tuple[str, int]] = exporting.ndjson([chat], query, proofs=proofs == "1")
+        if proofs == "1":
+            # Its first chunk is the checkpoint, signed now: a failure to make it is a 5xx
+            # before the 200, not a file cut short (docs/transparency.md).
+            chunks = itertools.chain([next(chunks)], chunks)
     elif layout == "telegram":
         chunks = exporting.telegram([chat], query)
     else:

@@ -27,7 +27,7 @@ from crypto.chatkeys import (
     ChatKeys,
     is_shredded,
 )
-from crypto.envelope import message_identity, title_identity
+from crypto.envelope import event_identity, message_identity, title_identity
 from crypto.errors import CryptoError, DecryptionError, KeyringError
 from crypto.keyrings.base import Keyring
 from groupie import strictjson
@@ -38,9 +38,11 @@ from messages.models import SearchIndex
 from messages.search import index as search_index
 from messages.stores.base import MessageStore
 from messages.stores.records import (
+    EventReseal,
     IndexEntry,
     PendingLeaf,
     Reseal,
+    SealedEvent,
     SealedRevision,
     StoredMessage,
 )
@@ -274,10 +276,14 @@ class Lifecycle:
             report.counts["media files would be re-sealed"] = sum(
                 files.count_under(c, vs) for c, vs in pending.items()
             )
+            report.counts["events would be re-sealed"] = sum(
+                sum(self.store.count_events(c, vs).values()) for c, vs in pending.items()
+            )
             report.counts["key versions would be retired"] = sum(map(len, pending.values()))
             return report
         report.counts["revisions re-sealed"] = 0
         report.counts["media files re-sealed"] = 0
+        report.counts["events re-sealed"] = 0
         report.counts["key versions retired"] = 0
         superseded_at = [
             r.changed_at or r.created_at for c in pending for r in chats[c] if r.state == SUPERSEDED
@@ -289,8 +295,10 @@ class Lifecycle:
             try:
                 if batch:
                     report.counts["revisions re-sealed"] += self._reseal(chat, batch, report)
-                else:  # the chat's last batch is done: its title and media, then retire
+                else:  # the chat's last batch is done: its title, events and media, then retire
                     self._reseal_title(chat, pending[chat], report)
+                    events = self._reseal_events(chat, pending[chat], report)
+                    report.counts["events re-sealed"] += events
                     media = files.reseal(chat, pending[chat])
                     report.counts["media files re-sealed"] += media.done
                     report.failures += media.failures
@@ -359,10 +367,37 @@ class Lifecycle:
         # A newer message may have replaced the title meanwhile, sealed with the active key.
         self.store.replace_chat_title(chat_id, old, new)
 
+    def _reseal_events(self, chat_id: int, versions: list[int], report: Report) -> int:
+        """Re-seals the chat's events (reactions, membership) still under ``versions`` with
+        the active key; returns how many changed. Iterating by sort_key is safe while they
+        change: a reseal keeps an event's place."""
+        wanted = set(versions)
+        superseded = (e for e in self.store.iter_events(chat_id) if e.key_version in wanted)
+        changed = 0
+        for batch in _batches(superseded):
+            self.renew()
+            version, key = self.chat_keys.active_key(chat_id)
+            items = [_event_item(e) for e in batch]
+            reseals, logged = [], []
+            for event, (identity, _), plaintext in zip(
+                batch, items, self._open(chat_id, items, report), strict=True
+            ):
+                self.step()
+                if plaintext is None:
+                    continue  # reported: it stays under its old key, which is then not retired
+                new = envelope.seal(key, version, identity, plaintext)
+                reseals.append(EventReseal(event.sort_key, event.envelope, new, version))
+                logged.append(_resealed_event_leaf(key, version, event, new, plaintext))
+            # The new envelopes' leaves first, as for revisions.
+            self.store.add_pending_leaves(logged)
+            changed += self.store.replace_event_envelopes(chat_id, reseals)
+        return changed
+
     def _retire(self, chat_id: int, versions: list[int], report: Report) -> int:
         """Retires the versions once nothing stored names them any more."""
         counts = self.store.count_revisions(chat_id)
         left = sum(counts.get((chat_id, v), 0) for v in versions)
+        left += sum(self.store.count_events(chat_id, versions).values())
         chat = self.store.get_chat(chat_id)
         title = chat.sealed_title if chat is not None else None
         if title is not None and _version_or_none(title) in versions:
@@ -401,6 +436,7 @@ class Lifecycle:
             report.counts["key versions would be destroyed"] = len(live)
             report.counts["messages would be deleted"] = chat.message_count if chat else 0
             report.counts["revisions would be deleted"] = sum(counts.values())
+            report.counts["events would be deleted"] = len(list(self.store.iter_events(chat_id)))
             report.counts["media files would be deleted"] = files.count_media_before(chat_id, 2**62)
             return report
 
@@ -426,13 +462,14 @@ class Lifecycle:
         report.counts["key versions destroyed"] = len(destroyed or [])
         report.counts["messages deleted"] = deleted.messages
         report.counts["revisions deleted"] = deleted.revisions
+        report.counts["events deleted"] = deleted.events
         report.counts["media files deleted"] = media
         return report
 
     # -- verify_archive -------------------------------------------------------------------------
 
     def verify_archive(self, *, chat_id: int | None) -> Report:
-        """Opens every revision, head and title; checks each chat's keys. Shredded chats are
+        """Opens every revision, head, title and event; checks each chat's keys. Shredded chats are
         reported as such, and as a failure only if records of theirs remain."""
         report = Report("verify_archive")
         chats = self.keys_by_chat(chat_id)
@@ -445,6 +482,7 @@ class Lifecycle:
         report.counts["chats"] = len(directory)
         report.counts["revisions opened"] = 0
         report.counts["heads opened"] = 0
+        report.counts["events opened"] = 0
         report.counts["media files opened"] = 0
         report.counts["shredded chats"] = len(shredded)
         report.notes += [f"chat {c}: shredded" for c in shredded]
@@ -477,6 +515,12 @@ class Lifecycle:
             if chat.sealed_title is not None:
                 title = [(title_identity(chat.chat_id), chat.sealed_title)]
                 self._open(chat.chat_id, title, report)
+            for batch_events in _batches(self.store.iter_events(chat.chat_id)):
+                self.renew()
+                events_opened = self._open(
+                    chat.chat_id, [_event_item(e) for e in batch_events], report
+                )
+                report.counts["events opened"] += _count(events_opened)
             media = files.verify(chat.chat_id)
             report.counts["media files opened"] += media.done
             report.failures += media.failures
@@ -517,11 +561,7 @@ class Lifecycle:
         opened: list[bytes | None] = []
         for (identity, _), result in zip(items, self.chat_keys.open_many(items), strict=True):
             if isinstance(result, CryptoError):
-                what = (
-                    "title"
-                    if identity.purpose == envelope.TITLE_PURPOSE
-                    else f"message {identity.message_id} revision {identity.revision}"
-                )
+                what = _what(identity)
                 report.fail(f"chat {chat_id} {what}: {type(result).__name__}")
                 opened.append(None)
             else:
@@ -565,6 +605,22 @@ def _resealed_leaf(
     )
 
 
+def _resealed_event_leaf(
+    key: bytes, version: int, event: SealedEvent, new: bytes, plaintext: bytes
+) -> PendingLeaf:
+    leaf = leaves.event_leaf(
+        key,
+        version,
+        chat_id=event.chat_id,
+        kind=event.kind,
+        event_id=event.event_id,
+        date=event.date,
+        envelope=new,
+        event=_committed_content(plaintext),
+    )
+    return leaves.pending_event(event.chat_id, event.event_id, event.date, new, leaf)
+
+
 def _batches(items: Iterable[T]) -> Iterator[list[T]]:
     iterator = iter(items)
     while batch := list(itertools.islice(iterator, BATCH)):
@@ -577,6 +633,21 @@ def _count(opened: list[bytes | None]) -> int:
 
 def _head_item(head: StoredMessage) -> tuple[envelope.Identity, bytes]:
     return message_identity(head.chat_id, head.message_id, head.edit_date), head.envelope
+
+
+def _event_item(event: SealedEvent) -> tuple[envelope.Identity, bytes]:
+    identity = event_identity(event.chat_id, event.kind, event.event_id, event.date)
+    return identity, event.envelope
+
+
+def _what(identity: envelope.Identity) -> str:
+    """A record named by its identity, for a failure line."""
+    if identity.purpose == envelope.TITLE_PURPOSE:
+        return "title"
+    if identity.purpose.startswith(f"{envelope.EVENT_PURPOSE}:"):
+        kind = identity.purpose.removeprefix(f"{envelope.EVENT_PURPOSE}:")
+        return f"event {identity.message_id} ({kind})"
+    return f"message {identity.message_id} revision {identity.revision}"
 
 
 def _version_or_none(sealed: bytes) -> int | None:

@@ -37,9 +37,11 @@ from crypto.chatkeys import ChatKeyRecord, is_shredded
 from groupie import metrics
 from messages.stores.records import (
     ChatRecord,
+    ChatSnapshot,
     DeleteResult,
     EventPage,
     EventQuery,
+    EventReseal,
     IndexEntry,
     MessageHistory,
     MessageId,
@@ -493,8 +495,41 @@ class ChatEvents(_Backend):
                 return
             after = page.items[-1].sort_key
 
+    def note_event_chat(self, chat: ChatSnapshot, date: int) -> None:
+        """Upserts the chat's directory entry for an event dated ``date``: its type, its sealed
+        title (when given, and the event is the newest the entry has seen) and its first and
+        last dates, as a message would, but counting no message. So a chat the bot was just
+        added to (``my_chat_member``) is listed before its first message."""
+        with self._counted("note_event_chat"):
+            self._note_event_chat(chat, date)
+
+    def count_events(self, chat_id: int, key_versions: Collection[int]) -> dict[int, int]:
+        """How many of the chat's events are sealed with each of ``key_versions`` (a version
+        with none is left out): what key retirement must see at zero."""
+        if not key_versions:
+            return {}
+        with self._counted("count_events"):
+            return self._count_events(chat_id, set(key_versions))
+
+    def replace_event_envelopes(self, chat_id: int, reseals: Sequence[EventReseal]) -> int:
+        """Applies each reseal whose event still holds ``old`` (key rotation's re-sealing),
+        atomically per batch; returns how many events changed."""
+        if not reseals:
+            return 0
+        with self._counted("replace_event_envelopes"):
+            return self._replace_event_envelopes(chat_id, reseals)
+
     @abstractmethod
     def _put_event(self, event: SealedEvent) -> PutOutcome: ...
+
+    @abstractmethod
+    def _note_event_chat(self, chat: ChatSnapshot, date: int) -> None: ...
+
+    @abstractmethod
+    def _count_events(self, chat_id: int, key_versions: set[int]) -> dict[int, int]: ...
+
+    @abstractmethod
+    def _replace_event_envelopes(self, chat_id: int, reseals: Sequence[EventReseal]) -> int: ...
 
     @abstractmethod
     def _query_events(self, query: EventQuery) -> EventPage: ...

@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import time
+from collections.abc import Sequence
 from typing import Any
 
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from crypto.chatkeys import ACTIVE
 from messages.stores.records import (
+    ChatSnapshot,
     EventPage,
     EventQuery,
+    EventReseal,
     InactiveChatKey,
     PutOutcome,
     SealedEvent,
@@ -26,6 +30,7 @@ from messages.stores.records import (
 
 IN_LIMIT = 30  # Firestore's limit on the values of one "in" filter
 DELETE_BATCH = 500
+RESEAL_BATCH = 400  # event reseals per transaction (one read and one write each)
 _FIELDS = ("chat_id", "event_id", "kind", "date", "message_id", "key_version", "envelope")
 
 
@@ -54,6 +59,13 @@ class FirestoreChatEvents:
                 )
             document = {name: getattr(event, name) for name in _FIELDS}
             transaction.create(ref, {**document, "sort_key": event.sort_key})
+            # Its log leaf in the same commit (as a revision's): never stored without it.
+            pending = event.pending_leaf(time.time_ns() // 1000)
+            if pending is not None:
+                leaf = {"key": pending.key, "leaf": pending.leaf, "created": pending.created}
+                transaction.set(
+                    self.client.collection("pending_leaves").document(pending.key), leaf
+                )
             return PutOutcome.CREATED
 
         outcome: PutOutcome = self._firestore.transactional(put)(self.client.transaction())
@@ -92,6 +104,69 @@ class FirestoreChatEvents:
             wanted = set(query.message_ids)
             found = [e for e in found if e.message_id in wanted]
         return EventPage(items=found[: query.limit], has_more=len(found) > query.limit)
+
+    def _note_event_chat(self, chat: ChatSnapshot, date: int) -> None:
+        ref = self.client.collection("chats").document(str(chat.chat_id))
+
+        def upsert(transaction: Any) -> None:
+            snapshot = ref.get(transaction=transaction)
+            if not snapshot.exists:
+                created = {
+                    "chat_id": chat.chat_id,
+                    "type": chat.type,
+                    "sealed_title": chat.sealed_title,
+                }
+                dates = {"first_date": date, "last_date": date}
+                links = {"migrated_to_chat_id": None, "migrated_from_chat_id": None}
+                transaction.set(ref, {**created, **dates, **links})
+                return
+            held: Any = snapshot.to_dict()
+            changes: dict[str, Any] = {
+                "type": chat.type,
+                "first_date": min(held["first_date"], date),
+                "last_date": max(held["last_date"], date),
+            }
+            if chat.sealed_title is not None and date >= held["last_date"]:
+                changes["sealed_title"] = chat.sealed_title
+            transaction.update(ref, changes)
+
+        self._firestore.transactional(upsert)(self.client.transaction())
+
+    def _count_events(self, chat_id: int, key_versions: set[int]) -> dict[int, int]:
+        counts = {}
+        chat = self.event_docs.where(filter=FieldFilter("chat_id", "==", chat_id))
+        for version in sorted(key_versions):
+            query = chat.where(filter=FieldFilter("key_version", "==", version))
+            [[aggregate]] = query.count().get()
+            if aggregate.value:
+                counts[version] = int(aggregate.value)
+        return counts
+
+    def _replace_event_envelopes(self, chat_id: int, reseals: Sequence[EventReseal]) -> int:
+        changed = 0
+        for start in range(0, len(reseals), RESEAL_BATCH):
+            batch = reseals[start : start + RESEAL_BATCH]
+            done: int = self._firestore.transactional(self._reseal_events)(
+                self.client.transaction(), chat_id, batch
+            )
+            changed += done
+        return changed
+
+    def _reseal_events(self, transaction: Any, chat_id: int, reseals: Sequence[EventReseal]) -> int:
+        refs = {r.sort_key: self.event_docs.document(f"{chat_id}:{r.sort_key}") for r in reseals}
+        held = {s.reference.path: s for s in transaction.get_all(list(refs.values()))}
+        changed = 0
+        for reseal in reseals:
+            ref = refs[reseal.sort_key]
+            snapshot = held.get(ref.path)
+            # Only where the event still holds what was opened: a compare-and-set.
+            if snapshot is None or not snapshot.exists:
+                continue
+            if bytes((snapshot.to_dict() or {})["envelope"]) != reseal.old:
+                continue
+            transaction.update(ref, {"envelope": reseal.new, "key_version": reseal.key_version})
+            changed += 1
+        return changed
 
     def _delete_events(self, chat_id: int, before: int | None) -> int:
         rows = self.event_docs.where(filter=FieldFilter("chat_id", "==", chat_id))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 MessageId = tuple[int, int]  # (chat_id, message_id)
@@ -94,6 +94,13 @@ class SealedMessage:
             return None
         key = record_leaf_key(self.chat_id, self.message_id, self.edit_date, self.envelope)
         return PendingLeaf(key, self.leaf, created)
+
+
+def event_leaf_key(chat_id: int, event_id: int, date: int, envelope: bytes) -> str:
+    """An event leaf's key: the event and its envelope's digest (as ``record_leaf_key``; the
+    prefix keeps it apart from every revision's)."""
+    digest = hashlib.sha256(envelope).hexdigest()[:32]
+    return f"e:{chat_id}:{date}:{event_id}:{digest}"
 
 
 def record_leaf_key(chat_id: int, message_id: int, edit_date: int, envelope: bytes) -> str:
@@ -265,13 +272,33 @@ class SealedEvent:
     message_id: int
     key_version: int
     envelope: bytes
+    # Its archive-log leaf (``crypto.logleaf``), written in the event's own commit; a write
+    # only (an event read back has None).
+    leaf: bytes | None = field(default=None, compare=False, repr=False)
 
     @property
     def sort_key(self) -> str:
         return event_sort_key(self.date, self.event_id)
 
+    def pending_leaf(self, created: int) -> PendingLeaf | None:
+        if self.leaf is None:
+            return None
+        key = event_leaf_key(self.chat_id, self.event_id, self.date, self.envelope)
+        return PendingLeaf(key, self.leaf, created)
+
 
 StoredEvent = SealedEvent
+
+
+@dataclass(frozen=True)
+class EventReseal:
+    """Replace ``old`` by ``new`` (sealed with chat-key ``key_version``) in the chat's event at
+    ``sort_key``, if that event still holds ``old``."""
+
+    sort_key: str
+    old: bytes
+    new: bytes
+    key_version: int
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,14 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.db import transaction
 from django.utils import timezone
 from django_tasks import task
+from django_tasks_db.compat import TaskResultStatus
+from django_tasks_db.models import DBTaskResult
 
 from crypto import note
-from crypto.envelope import message_identity
+from crypto.envelope import event_identity, message_identity
 from crypto.errors import CryptoError
 from groupie import metrics, strictjson
 from groupie.progress import Progress
@@ -23,7 +26,13 @@ from messages import audit, sealing
 from messages.models import LogCheckpoint
 from messages.stores import get_store
 from messages.stores.base import MessageStore
-from messages.stores.records import PendingLeaf, SealedRevision, record_leaf_key
+from messages.stores.records import (
+    PendingLeaf,
+    SealedEvent,
+    SealedRevision,
+    event_leaf_key,
+    record_leaf_key,
+)
 from messages.transparency import checkpoints, leaves, log
 from messages.transparency.verify import LogReport, verify_log
 
@@ -81,6 +90,32 @@ def publish_checkpoint() -> int:
     return result.checkpoint.size
 
 
+PUBLISHING_TASK = f"{__name__}.publish_checkpoint"
+DATABASE_TASKS = "django_tasks_db.DatabaseBackend"
+
+
+def ensure_publishing() -> bool:
+    """Queues the first ``publish_checkpoint`` of a chain when GROUPIE_CHECKPOINT_STORE is set,
+    tasks run from the database (``run_tasks``) and no publishing task is queued or running
+    already (so a restarted worker does not start a second chain). Returns whether it queued
+    one. Called by the task worker at start: a chain broken by a failed run (the alert
+    fires) starts again with the worker."""
+    if not settings.GROUPIE_CHECKPOINT_STORE:
+        return False
+    if settings.TASKS["default"]["BACKEND"] != DATABASE_TASKS:
+        return False  # Cloud Run: a Cloud Scheduler job publishes (docs/transparency.md)
+    with transaction.atomic():
+        waiting = DBTaskResult.objects.filter(
+            task_path=PUBLISHING_TASK,
+            status__in=(TaskResultStatus.READY, TaskResultStatus.RUNNING),
+        )
+        if waiting.exists():
+            return False
+        publish_checkpoint.enqueue()
+    logger.info("checkpoint publishing: the first task of the chain queued")
+    return True
+
+
 def do_verify_log(since_note: str | None = None) -> LogReport:
     """Sequences what is pending, then verifies (``messages.transparency.verify``); the
     earlier checkpoint's signature must hold. Audited with its summary."""
@@ -100,11 +135,13 @@ class BuildResult:
     appended: int = 0
     logged_already: int = 0
     unopenable: int = 0
+    events: int = 0
 
     def summary(self) -> str:
         return (
-            f"{self.revisions} revisions: {self.appended} leaves appended, "
-            f"{self.logged_already} logged already, {self.unopenable} could not be opened"
+            f"{self.revisions} revisions, {self.events} chat events: "
+            f"{self.appended} leaves appended, {self.logged_already} logged already, "
+            f"{self.unopenable} could not be opened"
         )
 
 
@@ -115,8 +152,9 @@ def _revisions(store: MessageStore, chats: list[int]) -> Iterator[SealedRevision
 
 def do_build_log(*, dry_run: bool, progress: Progress) -> BuildResult:
     """Appends a leaf for every stored revision that has none, chat by chat in (message,
-    edit date) order; resumable (a revision logged already is skipped). Each revision is
-    opened to commit to its content; one that does not open is counted and left out."""
+    edit date) order, then for every chat event that has none; resumable (a record logged
+    already is skipped). Each record is opened to commit to its content; one that does not
+    open is counted and left out."""
     store = get_store()
     chats = sorted(c.chat_id for c in store.list_chats())
     counts = store.count_revisions()
@@ -141,11 +179,51 @@ def do_build_log(*, dry_run: bool, progress: Progress) -> BuildResult:
             if len(batch) >= 500:
                 store.add_pending_leaves(batch)
                 batch = []
+    for event in _events(store, chats):
+        result.events += 1
+        if log.find(event_leaf_key(event.chat_id, event.event_id, event.date, event.envelope)):
+            result.logged_already += 1
+            continue
+        pending = _event_leaf_of(event)
+        if pending is None:
+            result.unopenable += 1
+            continue
+        result.appended += 1
+        if not dry_run:
+            batch.append(pending)
+            if len(batch) >= 500:
+                store.add_pending_leaves(batch)
+                batch = []
     if not dry_run:
         store.add_pending_leaves(batch)
         log.sequence(store)
         audit.record_command("build_log", filters={"summary": result.summary()})
     return result
+
+
+def _events(store: MessageStore, chats: list[int]) -> Iterator[SealedEvent]:
+    for chat in chats:
+        yield from store.iter_events(chat)
+
+
+def _event_leaf_of(event: SealedEvent) -> PendingLeaf | None:
+    identity = event_identity(event.chat_id, event.kind, event.event_id, event.date)
+    try:
+        key = sealing.chat_keys().key(event.chat_id, event.key_version)
+        body = strictjson.loads_stored(sealing.open_one(identity, event.envelope))
+    except (CryptoError, ValueError):
+        return None
+    leaf = leaves.event_leaf(
+        key,
+        event.key_version,
+        chat_id=event.chat_id,
+        kind=event.kind,
+        event_id=event.event_id,
+        date=event.date,
+        envelope=event.envelope,
+        event=body,
+    )
+    return leaves.pending_event(event.chat_id, event.event_id, event.date, event.envelope, leaf)
 
 
 def _where(revision: SealedRevision) -> tuple[int, int, int, bytes]:

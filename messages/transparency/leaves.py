@@ -1,5 +1,5 @@
-"""The leaves the archive writes: a record's (made where it is sealed, with the chat key in
-hand) and a deletion's tombstone. The byte format is ``crypto.logleaf``'s."""
+"""The leaves the archive writes: a record's and an event's (made where it is sealed, with the
+chat key in hand) and a deletion's tombstone. The byte format is ``crypto.logleaf``'s."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 from crypto import logleaf
 from messages.stores.base import MessageStore
-from messages.stores.records import PendingLeaf, record_leaf_key
+from messages.stores.records import PendingLeaf, event_leaf_key, record_leaf_key
 
 
 def now_micros() -> int:
@@ -39,6 +39,36 @@ def record_leaf(
         envelope=envelope,
         commitment=logleaf.commitment(opening, message),
     )
+
+
+def event_leaf(
+    chat_key: bytes,
+    key_version: int,
+    *,
+    chat_id: int,
+    kind: str,
+    event_id: int,
+    date: int,
+    envelope: bytes,
+    event: Mapping[str, Any] | str,
+) -> bytes:
+    """The leaf of one sealed chat event (``event``: the Telegram object, as sealed)."""
+    opening = logleaf.event_opening_key(chat_key, chat_id, kind, event_id, date)
+    return logleaf.event_leaf(
+        chat_id=chat_id,
+        kind=kind,
+        event_id=event_id,
+        date=date,
+        key_version=key_version,
+        envelope=envelope,
+        commitment=logleaf.commitment(opening, event),
+    )
+
+
+def pending_event(
+    chat_id: int, event_id: int, date: int, envelope: bytes, leaf: bytes
+) -> PendingLeaf:
+    return PendingLeaf(event_leaf_key(chat_id, event_id, date, envelope), leaf, now_micros())
 
 
 def pending_record(

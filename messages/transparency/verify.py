@@ -8,9 +8,12 @@
   an RFC 6962 consistency proof from the tree as recomputed;
 - every revision in the store has a leaf with its envelope's digest (else it was added, or
   rewritten, behind the archive's back), and every record leaf has its revision in the store or
-  a later tombstone that accounts for its deletion (else it was deleted behind its back).
+  a later tombstone that accounts for its deletion (else it was deleted behind its back);
+- the same for chat events (reactions, membership): every event in the store has an event
+  leaf with its envelope's digest, and every event leaf its event or a later tombstone.
 
-Each problem names the record as (chat, message, version) where one is concerned.
+Each problem names the record as (chat, message, version), or an event as (chat, event, kind),
+where one is concerned.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import Any
 
 from crypto import logleaf, note, tlog
 from messages.stores.base import MessageStore
-from messages.stores.records import record_leaf_key
+from messages.stores.records import event_leaf_key, record_leaf_key
 from messages.transparency import checkpoints, log
 
 Identity = tuple[int, int, int]
@@ -50,6 +53,9 @@ class _Log:
         default_factory=lambda: defaultdict(list)
     )
     tombstones: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    events: dict[logleaf.EventIdentity, list[tuple[int, dict[str, Any]]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
 
 
 def _name(identity: Identity, versions: dict[tuple[int, int], list[int]]) -> str:
@@ -78,6 +84,8 @@ def _read_log(report: LogReport) -> _Log:
             report.problems.append(f"log leaf {entry.index}: its stored hash is not its leaf's")
         if fields["type"] == logleaf.RECORD:
             read.records[logleaf.identity(fields)].append((entry.index, fields))
+        elif fields["type"] == logleaf.EVENT:
+            read.events[logleaf.event_identity(fields)].append((entry.index, fields))
         else:
             read.tombstones.append((entry.index, fields))
     report.counts["leaves"] = len(read.hashes)
@@ -179,6 +187,49 @@ def _check_store(store: MessageStore, read: _Log, report: LogReport) -> None:
         )
 
 
+def _event_name(identity: logleaf.EventIdentity) -> str:
+    chat, kind, event_id, date = identity
+    return f"chat {chat} event {event_id} ({kind}, date {date})"
+
+
+def _tombstoned(read: _Log, leaves: list[tuple[int, dict[str, Any]]]) -> bool:
+    last_index, fields = leaves[-1]
+    return any(
+        index > last_index and logleaf.covers(tombstone, fields)
+        for index, tombstone in read.tombstones
+    )
+
+
+def _check_events(store: MessageStore, read: _Log, report: LogReport) -> None:
+    chats = (
+        {c.chat_id for c in store.list_chats()}
+        | {i[0] for i in read.records}
+        | {i[0] for i in read.events}
+    )
+    present: set[logleaf.EventIdentity] = set()
+    report.counts["events"] = 0
+    for chat in sorted(chats):
+        for event in store.iter_events(chat):
+            identity = (chat, event.kind, event.event_id, event.date)
+            present.add(identity)
+            report.counts["events"] += 1
+            if event_leaf_key(chat, event.event_id, event.date, event.envelope) in read.keys:
+                continue
+            if identity in read.events:
+                report.problems.append(
+                    f"{_event_name(identity)}: rewritten (its envelope is not the one logged)"
+                )
+            else:
+                report.problems.append(f"{_event_name(identity)}: added (it has no leaf)")
+    for identity, leaves in read.events.items():
+        if identity in present:
+            continue
+        if _tombstoned(read, leaves):
+            report.counts["events deleted under a tombstone"] += 1
+            continue
+        report.problems.append(f"{_event_name(identity)}: missing (deleted without a tombstone)")
+
+
 def verify_log(store: MessageStore, since: note.Checkpoint | None = None) -> LogReport:
     """Reads the whole log and every revision of the store (after sequencing what was
     pending: the caller does that)."""
@@ -186,4 +237,5 @@ def verify_log(store: MessageStore, since: note.Checkpoint | None = None) -> Log
     read = _read_log(report)
     _check_checkpoints(read, report, since)
     _check_store(store, read, report)
+    _check_events(store, read, report)
     return report

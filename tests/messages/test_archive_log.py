@@ -256,7 +256,7 @@ def test_build_log_gives_an_existing_archive_its_leaves_and_is_resumable(
     PendingLeaf.objects.all().delete()  # an archive from before the log
     out = StringIO()
     call_command("build_log", "--dry-run", "--no-progress", stdout=out)
-    assert "4 revisions: 4 leaves appended" in out.getvalue()
+    assert "4 revisions, 0 chat events: 4 leaves appended" in out.getvalue()
     assert log.size() == 0
     call_command("build_log", "--no-progress", stdout=StringIO())
     assert log.size() == 4

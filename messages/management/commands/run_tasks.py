@@ -1,5 +1,7 @@
 """manage.py run_tasks [--concurrency N] [--batch]: run queued background tasks (media
-fetches, search index builds) on one box, several at a time."""
+fetches, search index builds, checkpoint publishing) on one box, several at a time. At start
+it queues the checkpoint-publishing chain when GROUPIE_CHECKPOINT_STORE is set and none is
+queued (``messages.transparency.actions.ensure_publishing``)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from django.core.management.base import CommandParser
 
 from groupie.commands import ArchiveCommand
 from groupie.taskworker import TaskWorkers
+from messages.transparency.actions import ensure_publishing
 
 
 class Command(ArchiveCommand):
@@ -48,4 +51,6 @@ class Command(ArchiveCommand):
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, stop)
+        if ensure_publishing():
+            self.stdout.write("run_tasks: checkpoint publishing queued (GROUPIE_CHECKPOINT_STORE)")
         workers.run()

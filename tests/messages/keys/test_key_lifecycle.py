@@ -69,7 +69,8 @@ def test_archive_rotate_rewrap_reencrypt_and_shred(
     keyring = sealing.get_keyring()
     assert summary("verify_archive").startswith(
         f"verify_archive: 3 chats, {3 * (MESSAGES_PER_CHAT + 1)} revisions opened, "
-        f"{3 * MESSAGES_PER_CHAT} heads opened, 0 media files opened, 0 shredded chats, 0 failed"
+        f"{3 * MESSAGES_PER_CHAT} heads opened, 0 events opened, 0 media files opened, "
+        "0 shredded chats, 0 failed"
     )
 
     # Routine KEK rotation: a new primary, the chat keys move, the old version is disabled.
@@ -96,8 +97,9 @@ def test_archive_rotate_rewrap_reencrypt_and_shred(
     assert "7 revisions would be re-sealed" in summary(
         "reencrypt_messages", "--chat", str(A), "--dry-run"
     )
-    assert "7 revisions re-sealed, 0 media files re-sealed, 1 key version retired" in summary(
-        "reencrypt_messages", "--chat", str(A)
+    assert (
+        "7 revisions re-sealed, 0 media files re-sealed, 0 events re-sealed, 1 key version retired"
+        in summary("reencrypt_messages", "--chat", str(A))
     )
     keys_a = get_store().get_chat_keys(A)
     assert next((k.version, k.state, k.wrapped) for k in keys_a) == (1, RETIRED, b"")

@@ -1,6 +1,7 @@
 """The store contract's chat events (reactions, membership), run unchanged against every
 store backend: idempotent puts, a chat's timeline in pages, narrowing by kind and message,
-refusal under a key no longer active, deletion with the chat or before a date."""
+refusal under a key no longer active, deletion with the chat or before a date, re-sealing
+and counting by key version (key rotation)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from messages.stores.base import MessageStore
 from messages.stores.orm import ORMStore
 from messages.stores.records import (
     EventQuery,
+    EventReseal,
     InactiveChatKey,
     PutOutcome,
     SealedEvent,
@@ -117,3 +119,27 @@ def test_events_go_with_their_chat_and_with_old_messages(store: MessageStore) ->
     assert store.delete_chat(A).events == 2
     assert store.query_events(EventQuery(A)).items == []
     assert ids(store.query_events(EventQuery(B)).items) == [4]
+
+
+def test_event_envelopes_are_replaced_by_compare_and_set_and_counted_by_key_version(
+    store: MessageStore,
+) -> None:
+    first, second = event(A, 1, 100), event(A, 2, 101)
+    put(store, first)
+    put(store, second)
+    put(store, event(B, 3, 100))
+    assert store.count_events(A, {1, 2}) == {1: 2}
+    new = os.urandom(40)
+    reseals = [
+        EventReseal(first.sort_key, first.envelope, new, 2),
+        EventReseal(second.sort_key, b"not what it holds", os.urandom(40), 2),
+        EventReseal("00000000999.00000000000000000999", b"gone", os.urandom(40), 2),
+    ]
+    assert store.replace_event_envelopes(A, reseals) == 1
+    assert store.count_events(A, {1, 2}) == {1: 1, 2: 1}
+    assert store.count_events(B, {1, 2}) == {1: 1}
+    assert store.count_events(A, set()) == {}
+    stored = {e.event_id: e for e in store.iter_events(A)}
+    assert (stored[1].envelope, stored[1].key_version) == (new, 2)
+    assert stored[2] == second
+    assert store.replace_event_envelopes(A, reseals[:1]) == 0  # done already: nothing changes
