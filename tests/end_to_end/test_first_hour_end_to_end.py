@@ -102,8 +102,12 @@ def test_from_a_fresh_archive_to_a_bot_archiving(tmp_path: Path) -> None:
             assert got.status_code == 200, got.text
             assert got.content == jpeg
             assert got.headers["content-type"] == "image/jpeg"
-            [blob] = [p for p in (tmp_path / "media").rglob("*") if p.is_file()]
-            assert jpeg[:100] not in blob.read_bytes()
+            # The file and its thumbnail, both sealed: no byte of the photo in the clear.
+            blobs = [p for p in (tmp_path / "media").rglob("*") if p.is_file()]
+            assert [p.name for p in blobs if ".thumb." not in p.name] != []
+            for blob in blobs:
+                assert jpeg[:100] not in blob.read_bytes()
+                assert b"\xff\xd8\xff" not in blob.read_bytes()[:64]
 
             command("createsuperuser", "--noinput", "--username", "newcomer", "--email", "n@x.org")
             with httpx.Client(base_url=base, follow_redirects=True) as browser:
