@@ -6,12 +6,15 @@ edit of every tenth of them (150), then measures the message tables (heads and r
 their indexes) and, apart, the tables beside them (chats, search tokens, pending log leaves):
 
 - SQLite: ``SUM(pgsize)`` from the ``dbstat`` virtual table, per table and index;
-- PostgreSQL: ``pg_total_relation_size`` (table, TOAST and indexes), after ``VACUUM ANALYZE``.
+- PostgreSQL: ``pg_total_relation_size`` (table, TOAST and indexes), after ``VACUUM ANALYZE``;
+- Firestore (``--firestore``, on the emulator the tests use): the documents of each collection
+  (writes and stored bytes are billed per document).
 
 Figures are reported and written under bench/results/, not asserted.
 
     .venv/bin/python bench/storage_bytes.py [--messages 1500] [--edit-every 10]
         [--database-url postgres://…/groupie_bench]   # emptied first: its name must hold 'bench'
+        [--firestore]
 """
 
 from __future__ import annotations
@@ -48,8 +51,9 @@ def helper_main() -> None:
     headers = {"X-Telegram-Bot-Api-Secret-Token": payload["secret"]}
 
     def post(update: dict[str, Any]) -> None:
+        body = json.dumps(update)
         response = client.post(
-            "/telegram/webhook/", json.dumps(update), content_type="application/json", headers=headers
+            "/telegram/webhook/", body, content_type="application/json", headers=headers
         )
         if response.status_code != 200:
             raise RuntimeError(f"update {update['update_id']}: {response.status_code}")
@@ -64,7 +68,18 @@ def helper_main() -> None:
         message["text"] = f"edited {seq}"
         post({"update_id": messages + seq + 1, "edited_message": message})
         edits += 1
+    if payload.get("firestore"):
+        print(json.dumps({"messages": messages, "edits": edits, **_documents()}))
+        return
     print(json.dumps({"messages": messages, "edits": edits, **_sizes(connection)}))
+
+
+def _documents() -> dict[str, Any]:
+    from messages.stores import get_store
+
+    store: Any = get_store()
+    counts = {c.id: len(list(c.select([]).stream())) for c in store.collections}
+    return {"documents": counts}
 
 
 def _sizes(connection: Any) -> dict[str, Any]:
@@ -98,6 +113,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--messages", type=int, default=1500, help="new messages archived")
     parser.add_argument("--edit-every", type=int, default=10, help="edit every Nth message")
     common.add_database_url(parser)
+    parser.add_argument(
+        "--firestore", action="store_true", help="count Firestore documents (on the emulator)"
+    )
     args = parser.parse_args()
     common.check_database_url(parser, args)
     return args
@@ -113,7 +131,10 @@ def main() -> int:
             "messages": args.messages,
             "edit_every": args.edit_every,
             "secret": env["WEBHOOK_SECRET"],
+            "firestore": args.firestore,
         }
+        if args.firestore:
+            return _firestore(env, payload, command)
         found = common.django_helper("bench.storage_bytes", env, payload)
     message_bytes = sum(found["bytes"][t] for t in MESSAGE_TABLES)
     summary = {
@@ -132,6 +153,43 @@ def main() -> int:
     )
     print(f"command: {command}")
     print(f"results: {common.write_results(summary, 'storage')}")
+    return 0
+
+
+def _firestore(env: dict[str, str], payload: dict[str, Any], command: str) -> int:
+    if str(common.ROOT) not in sys.path:
+        sys.path.insert(0, str(common.ROOT))
+    from tests.peers.firestore import start_emulator
+
+    process, host = start_emulator()
+    try:
+        env = {
+            **env,
+            "GROUPIE_STORE": "firestore",
+            "GCP_PROJECT_ID": "storage-bench",
+            "FIRESTORE_EMULATOR_HOST": host,
+        }
+        found = common.django_helper("bench.storage_bytes", env, payload)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    documents = found["documents"]
+    records = documents.get("messages", 0) + documents.get("revisions", 0)
+    summary = {
+        "command": command,
+        "database": "firestore emulator",
+        **found,
+        "message_documents": records,
+        "per_message": round(records / found["messages"], 3),
+    }
+    print(f"firestore: {found['messages']} messages, {found['edits']} edits")
+    for collection, count in documents.items():
+        print(f"  {collection:28} {count:>7} documents")
+    print(
+        f"message documents (messages + revisions): {records}, {summary['per_message']} per message"
+    )
+    print(f"command: {command}")
+    print(f"results: {common.write_results(summary, 'storage-firestore')}")
     return 0
 
 
