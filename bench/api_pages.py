@@ -372,8 +372,7 @@ def sealed_rows(
         incoming = parse_update(update)
         assert isinstance(incoming, IncomingMessage)  # noqa: S101 - generated messages only
         head = head_row(incoming)
-        heads.append(head)
-        revisions.append(revision_row(head))
+        heads.append(head)  # the head holds the only version: no revision row
         tally = tallies.setdefault(
             head.chat_id, ChatTally(incoming.chat_type, incoming.chat_title or "")
         )
@@ -382,7 +381,8 @@ def sealed_rows(
 
 
 def revision_row(head: Any) -> Any:
-    """The MessageRevision row put_message stores beside a head row."""
+    """A head's version as a MessageRevision row: put_message stores one when an edit
+    supersedes that version."""
     from messages.models import MessageRevision
 
     return MessageRevision(
