@@ -269,27 +269,28 @@ class ORMStore(MessageStore):
         limit: int,
     ) -> list[SealedRevision]:
         # Two keyset reads, merged: the heads (each message's newest version) and the
-        # superseded versions' rows, each on its natural key (chat_id, message_id[, edit_date]),
-        # the key version a filter beside it as before.
-        def read(rows: QuerySet[Any]) -> list[SealedRevision]:
+        # superseded versions' rows, each a range of its natural key (chat_id, message_id[,
+        # edit_date]) from the position on, the key version a filter beside it. (A head is
+        # one per message: its order is message_id's, which the index gives without a sort.)
+        def read(rows: QuerySet[Any], *order: str) -> list[SealedRevision]:
             rows = rows.filter(chat_id=chat_id)
             if key_version is not None:
                 rows = rows.filter(key_version=key_version)
             if after is not None:
                 message_id, edit_date = after
-                rows = rows.filter(
-                    Q(message_id__gt=message_id) | Q(message_id=message_id, edit_date__gt=edit_date)
+                rows = rows.filter(message_id__gte=message_id).filter(
+                    Q(message_id__gt=message_id) | Q(edit_date__gt=edit_date)
                 )
             columns = ("message_id", "edit_date", "key_version", "envelope")
-            found = rows.order_by("message_id", "edit_date").values_list(*columns)[:limit]
+            found = rows.order_by(*order).values_list(*columns)[:limit]
             return [
                 SealedRevision(chat_id, message_id, edit_date, version, bytes(envelope))
                 for message_id, edit_date, version, envelope in found
             ]
 
-        return merged_versions(
-            read(Message.objects.all()), read(MessageRevision.objects.all()), limit
-        )
+        heads = read(Message.objects.all(), "message_id")
+        superseded = read(MessageRevision.objects.all(), "message_id", "edit_date")
+        return merged_versions(heads, superseded, limit)
 
     def _count_revisions(self, chat_id: int | None) -> dict[tuple[int, int], int]:
         counts: dict[tuple[int, int], int] = {}
