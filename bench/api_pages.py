@@ -24,8 +24,9 @@ and wrapped by the keyring through ChatKeys and the store, as archive() does) wi
 ``messages.services.sealed_plaintext`` of the Telegram message, as archive() seals it, and the
 index fields come from ``webhooks.updates.parse_update``. Message rows (version_count 1; the
 head holds the only version, so no revision row) are bulk-inserted in batches, then the Chat
-directory rows (counts, first/last date, the title sealed with ``title_identity``). A loaded SQLite archive is cached under
-var/bench-cache/, keyed by the parameters and the migrations (``--no-cache`` to rebuild).
+directory rows (counts, first/last date, the title sealed with ``title_identity``). A loaded
+SQLite archive is cached under var/bench-cache/, keyed by the parameters and the migrations
+(``--no-cache`` to rebuild).
 PostgreSQL is loaded each run and ANALYZEd afterwards, as autovacuum would soon do on a live
 database.
 
