@@ -15,7 +15,7 @@ DEV_ENV := DJANGO_DEBUG=1 \
 	DJANGO_SECURE_SSL_REDIRECT=0
 
 .PHONY: setup run manage api-key static test test-deps fuzz lint lint-delivery lock container-smoke \
-	bench-ingest bench-api bench-rotation bench-peer bench-search clean
+	bench-ingest bench-api bench-rotation bench-peer bench-search bench-storage clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -183,6 +183,11 @@ bench-rotation: setup $(VENV)/.installed
 
 bench-peer: setup $(VENV)/.installed
 	$(BIN)/python bench/peer.py
+
+# The message tables' bytes per message for the bench-peer corpus (BENCH_DATABASE_URL: a
+# PostgreSQL database whose name holds 'bench', emptied first; default a SQLite file).
+bench-storage: setup $(VENV)/.installed
+	$(BIN)/python bench/storage_bytes.py $(if $(BENCH_DATABASE_URL),--database-url $(BENCH_DATABASE_URL))
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

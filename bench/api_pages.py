@@ -22,10 +22,11 @@ tables: each message is sealed with ``messages.sealing.seal`` under its chat's r
 and wrapped by the keyring through ChatKeys and the store, as archive() does) with the identity
 ``messages.services.message_identity(chat_id, message_id, 0)``, the plaintext is
 ``messages.services.sealed_plaintext`` of the Telegram message, as archive() seals it, and the
-index fields come from ``webhooks.updates.parse_update``. Message and MessageRevision rows
-(version_count 1) are bulk-inserted in batches, then the Chat directory rows (counts, first/last
-date, the title sealed with ``title_identity``). A loaded SQLite archive is cached under
-var/bench-cache/, keyed by the parameters and the migrations (``--no-cache`` to rebuild).
+index fields come from ``webhooks.updates.parse_update``. Message rows (version_count 1; the
+head holds the only version, so no revision row) are bulk-inserted in batches, then the Chat
+directory rows (counts, first/last date, the title sealed with ``title_identity``). A loaded
+SQLite archive is cached under var/bench-cache/, keyed by the parameters and the migrations
+(``--no-cache`` to rebuild).
 PostgreSQL is loaded each run and ANALYZEd afterwards, as autovacuum would soon do on a live
 database.
 
@@ -372,8 +373,7 @@ def sealed_rows(
         incoming = parse_update(update)
         assert isinstance(incoming, IncomingMessage)  # noqa: S101 - generated messages only
         head = head_row(incoming)
-        heads.append(head)
-        revisions.append(revision_row(head))
+        heads.append(head)  # the head holds the only version: no revision row
         tally = tallies.setdefault(
             head.chat_id, ChatTally(incoming.chat_type, incoming.chat_title or "")
         )
@@ -382,7 +382,8 @@ def sealed_rows(
 
 
 def revision_row(head: Any) -> Any:
-    """The MessageRevision row put_message stores beside a head row."""
+    """A head's version as a MessageRevision row: put_message stores one when an edit
+    supersedes that version."""
     from messages.models import MessageRevision
 
     return MessageRevision(

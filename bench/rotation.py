@@ -171,7 +171,7 @@ def loader_main() -> None:
                     Message.objects.bulk_create(heads)
                     MessageRevision.objects.bulk_create(rows)
                 loaded += len(heads)
-                revisions += len(rows)
+                revisions += len(heads) + len(rows)  # every version: the heads' and the rest
                 bar.update(len(batch))
             api_pages.write_chats(tallies)
             api_pages.finish_database()  # folds the WAL in and closes the connection
@@ -191,8 +191,8 @@ def loader_main() -> None:
 
 
 def sealed_rows(batch: list[Generated], tallies: dict[int, Any]) -> tuple[list[Any], list[Any]]:
-    """Message and MessageRevision rows, sealed as archive() seals them: an edited message has
-    its original and its edit as revisions, and the edit as its head."""
+    """Message and MessageRevision rows, sealed as archive() seals them: the head holds the
+    newest version, and an edited message's original is its one revision row."""
     from messages.telegram import IncomingMessage
     from webhooks.updates import parse_update
 
@@ -201,13 +201,12 @@ def sealed_rows(batch: list[Generated], tallies: dict[int, Any]) -> tuple[list[A
         incoming = parse_update(item.update)
         assert isinstance(incoming, IncomingMessage)  # noqa: S101 - generated messages only
         head = api_pages.head_row(incoming)
-        revisions.append(api_pages.revision_row(head))
         if item.edit is not None:
+            revisions.append(api_pages.revision_row(head))  # superseded by the edit
             edited = parse_update(item.edit)
             assert isinstance(edited, IncomingMessage)  # noqa: S101
             head = api_pages.head_row(edited)
             head.version_count = 2
-            revisions.append(api_pages.revision_row(head))
         heads.append(head)
         tally = tallies.setdefault(
             incoming.chat_id, api_pages.ChatTally(incoming.chat_type, incoming.chat_title or "")

@@ -321,6 +321,20 @@ def do_reencrypt_messages(
     )
 
 
+def do_compact_envelopes(
+    *, chat_id: int | None = None, dry_run: bool = False, run: RunOptions | None = None
+) -> Report:
+    """Deletes the revision records that repeat their head's version (an archive stored
+    before each version's envelope was kept once); resumable, audited."""
+    return _perform(
+        "compact_envelopes",
+        lambda lc: lc.compact_envelopes(chat_id=chat_id, dry_run=dry_run),
+        run or RunOptions(),
+        dry_run=dry_run,
+        chat_id=chat_id,
+    )
+
+
 def do_shred_chat(chat_id: int, *, dry_run: bool = False, run: RunOptions | None = None) -> Report:
     """Destroys every version of the chat's key, then deletes its records and asks the store to
     erase what deleted records leave behind. Run again after an interruption, it finishes."""

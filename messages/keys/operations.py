@@ -49,6 +49,7 @@ from messages.stores.records import (
 from messages.transparency import leaves
 
 BATCH = 200
+COMPACT_BATCH = 500  # revision records read per batch by compact_envelopes
 T = TypeVar("T")
 CAS_ATTEMPTS = 5
 CLOCK_MARGIN = 1.0  # seconds: a key's changed_at may come from another machine's clock
@@ -467,6 +468,33 @@ class Lifecycle:
         return report
 
     # -- verify_archive -------------------------------------------------------------------------
+
+    def compact_envelopes(self, *, chat_id: int | None, dry_run: bool) -> Report:
+        """Deletes the revision records that repeat their head's version, chat by chat in
+        batches of COMPACT_BATCH, each all or nothing: an archive stored before each version's
+        envelope was kept once then holds it once. Reads are right before, during and after;
+        interrupted, running it again carries on (what is deleted stays deleted)."""
+        report = Report("compact_envelopes", dry_run=dry_run)
+        if chat_id is not None and self.store.get_chat(chat_id) is None:
+            raise NotInArchive(f"chat {chat_id} is not in the archive")
+        chats = [chat_id] if chat_id is not None else [c.chat_id for c in self.store.list_chats()]
+        removed = "duplicates would be deleted" if dry_run else "duplicates deleted"
+        report.counts["chats"] = len(chats)
+        report.counts["revision records read"] = 0
+        report.counts[removed] = 0
+        for chat in self.progress.iterate(chats, len(chats), "chats"):
+            after = None
+            while True:
+                self.step()
+                batch = self.store.compact_envelopes(
+                    chat, after=after, limit=COMPACT_BATCH, dry_run=dry_run
+                )
+                if batch.scanned == 0 or batch.last is None:
+                    break
+                report.counts["revision records read"] += batch.scanned
+                report.counts[removed] += batch.removed
+                after = batch.last
+        return report
 
     def verify_archive(self, *, chat_id: int | None) -> Report:
         """Opens every revision, head, title and event; checks each chat's keys. Shredded chats are

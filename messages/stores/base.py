@@ -2,7 +2,9 @@
 
 A message is (chat_id, message_id). Each Telegram revision of it is kept, identified by its
 ``edit_date`` (0 for the original): a replay of a revision changes nothing, an edit adds one,
-and the head is the revision with the latest edit_date whatever order they arrived in.
+and the head is the revision with the latest edit_date whatever order they arrived in. Each
+revision's envelope is stored once: the head holds the newest, and a revision record exists
+only for a superseded one (so a new message is one record; docs/performance.md).
 Lists show one entry per message (its head), ordered by ``sort_key``.
 
 The contract has six parts, one class each, and a store is all six (``MessageStore``):
@@ -38,6 +40,7 @@ from groupie import metrics
 from messages.stores.records import (
     ChatRecord,
     ChatSnapshot,
+    Compaction,
     DeleteResult,
     EventPage,
     EventQuery,
@@ -282,8 +285,9 @@ class Maintenance(_Backend):
         after: tuple[int, int] | None = None,
         limit: int = 500,
     ) -> list[SealedRevision]:
-        """Up to ``limit`` of a chat's revisions in (message_id, edit_date) order, after the
-        ``after`` position, only those sealed with ``key_version`` if given."""
+        """Up to ``limit`` of a chat's revisions (every version: the heads' and the superseded
+        ones') in (message_id, edit_date) order, after the ``after`` position, only those
+        sealed with ``key_version`` if given."""
         with self._counted("revisions"):
             return self._revisions(chat_id, key_version, after, limit)
 
@@ -314,6 +318,18 @@ class Maintenance(_Backend):
             return 0
         with self._counted("replace_envelopes"):
             return self._replace_envelopes(chat_id, reseals)
+
+    def compact_envelopes(
+        self, chat_id: int, *, after: int | None = None, limit: int = 500, dry_run: bool = False
+    ) -> Compaction:
+        """Deletes, among up to ``limit`` of the chat's revision records after message_id
+        ``after`` (in position order), those that repeat their head's version (same edit_date
+        and envelope): what an archive stored before each version's envelope was kept once
+        holds for every message. Each batch is all or nothing and safe beside concurrent
+        writes; running it again finds nothing more to delete. Reads never depend on it.
+        With ``dry_run``, counts what it would delete and deletes nothing."""
+        with self._counted("compact_envelopes"):
+            return self._compact_envelopes(chat_id, after, limit, dry_run)
 
     def replace_chat_title(self, chat_id: int, old: bytes, new: bytes) -> bool:
         """Replaces the chat's sealed title if it still is ``old``."""
@@ -366,6 +382,11 @@ class Maintenance(_Backend):
 
     @abstractmethod
     def _replace_envelopes(self, chat_id: int, reseals: Sequence[Reseal]) -> int: ...
+
+    @abstractmethod
+    def _compact_envelopes(
+        self, chat_id: int, after: int | None, limit: int, dry_run: bool
+    ) -> Compaction: ...
 
     @abstractmethod
     def _replace_chat_title(self, chat_id: int, old: bytes, new: bytes) -> bool: ...

@@ -4,17 +4,21 @@ Documents (all top-level collections, so no collection-group queries are needed)
 
 - ``chats/{chat_id}``: type, sealed_title, first_date, last_date, message_count, migration links;
 - ``messages/{chat_id}:{message_id}``: the head (index fields, key_version, envelope,
-  version_count, sort_key) and, in an indexed chat, ``search_tokens``: the blind tokens of every
-  revision's terms, each prefixed with its chat-key version (4 bytes), in one array;
-- ``revisions/{chat_id}:{message_id}:{edit_date}``: one per revision (key_version, envelope);
+  version_count, sort_key): the newest version, and, in an indexed chat, ``search_tokens``: the
+  blind tokens of every revision's terms, each prefixed with its chat-key version (4 bytes), in
+  one array;
+- ``revisions/{chat_id}:{message_id}:{edit_date}``: one per superseded version (key_version,
+  envelope): each version's envelope is stored once, the newest in the head;
 - ``chat_keys/{chat_id}:{version}``: wrapped chat keys, with their state;
 - ``chat_events/{chat_id}:{sort_key}``: reactions and membership events (``firestore_events``);
 - ``readiness/{host}:{pid}``: a timestamp each readiness probe writes (proof of write access).
 
-A new message (the common case) is one batched commit that creates its head and revision:
-no transaction and no read. ``create`` makes a replay, or an original arriving after its edit,
-fail the commit with AlreadyExists, and the full path (a transaction: one batched read of
-revision, head and key, then the writes) handles those and edits. The chat's document is read
+A new message (the common case) is one batched commit that creates its head (one document,
+with its log leaf's when the log is on): no transaction and no read. ``create`` makes a replay,
+or an original arriving after its edit, fail the commit with AlreadyExists, and the full path
+(a transaction: one batched read of revision, head and key, then the writes) handles those and
+edits: an edit newer than the head moves the head's version into a revision document and takes
+its place; one older (delivered late) becomes a revision document. The chat's document is read
 and written only when the archive service says its entry changed (a new chat, type, title or
 key version, or a minute since this process last wrote it), never per message, and counts are
 ``count()`` aggregations: no document the whole chat shares is written per message.
@@ -68,6 +72,7 @@ from messages.stores.firestore_events import FirestoreChatEvents
 from messages.stores.records import (
     HEAD_FIELDS,
     ChatRecord,
+    Compaction,
     DeleteResult,
     InactiveChatKey,
     IndexEntry,
@@ -82,8 +87,9 @@ from messages.stores.records import (
     SealedMessage,
     SealedRevision,
     StoredMessage,
-    StoredRevision,
     StoreError,
+    merged_versions,
+    versions_of,
 )
 
 QUERY_BOUND_FACTOR = 24  # a query's stream may take 24 times a single call's bound (2 min)
@@ -204,13 +210,12 @@ class FirestoreStore(FirestoreChatEvents, MessageStore):
         return began is not None and time.monotonic() - began < self.key_lease
 
     def _create_original(self, message: SealedMessage) -> PutOutcome:
-        """The common case: one commit, no read. The head is created first: a revision
-        exists only beside its head, so when this commit fails it fails on its first write
-        (the emulator, unlike Firestore, applies a commit's writes up to the one that fails)."""
-        revision_ref, head_ref, _, _ = self._refs(message)
+        """The common case: one commit, no read, one message document. The head is created
+        first: when this commit fails it fails on its first write (the emulator, unlike
+        Firestore, applies a commit's writes up to the one that fails)."""
+        _, head_ref, _, _ = self._refs(message)
         batch = self.client.batch()
         batch.create(head_ref, _new_head(message))
-        batch.create(revision_ref, _revision_fields(message))
         self._add_leaf(batch, message)
         batch.commit(retry=self._write_retry, timeout=self.write_timeout)
         return PutOutcome.CREATED
@@ -242,17 +247,15 @@ class FirestoreStore(FirestoreChatEvents, MessageStore):
     def _put_original(self, transaction: Any, message: SealedMessage) -> PutOutcome:
         """A new message without a lease on its key, or one that changes the chat's entry: it
         reads only its chat-key document (and the chat's, when that changes) and creates the
-        revision and the head. ``create`` fails the commit with AlreadyExists if either
-        exists, so a replay, or an original arriving after its edit, never overwrites
-        anything: the caller then takes the full path."""
-        revision_ref, head_ref, chat_ref, key_ref = self._refs(message)
+        head. ``create`` fails the commit with AlreadyExists if it exists, so a replay, or an
+        original arriving after its edit, never overwrites anything: the caller then takes
+        the full path."""
+        _, head_ref, chat_ref, key_ref = self._refs(message)
         changed = message.chat.changed
         key, *chat = self._read(transaction, [key_ref, chat_ref] if changed else [key_ref])
         if not _is_active(key):
             raise _FullPath  # a replay is still a DUPLICATE: only the full path can tell
-        # The head first, as in _create_original.
         transaction.create(head_ref, _new_head(message))
-        transaction.create(revision_ref, _revision_fields(message))
         self._add_leaf(transaction, message)
         if changed:
             self._touch_chat(transaction, chat_ref, chat[0], message)
@@ -263,19 +266,26 @@ class FirestoreStore(FirestoreChatEvents, MessageStore):
         changed = message.chat.changed
         refs = [revision_ref, head_ref, key_ref, *([chat_ref] if changed else [])]
         revision, head, key, *chat = self._read(transaction, refs)
-        if revision.exists:
+        current: Any = head.to_dict() if head.exists else None
+        if revision.exists or (current is not None and current["edit_date"] == message.edit_date):
             return PutOutcome.DUPLICATE
         self._require_active(key, message)
-        transaction.create(revision_ref, _revision_fields(message))
         self._add_leaf(transaction, message)
-        if head.exists:
-            current: Any = head.to_dict()
+        if current is not None:
             changes: dict[str, Any] = {
                 "version_count": current["version_count"] + 1,
                 "edited": True,
             }
             if message.edit_date > current["edit_date"]:
+                # The head's version is superseded: it moves to a revision document (``set``:
+                # in an archive not yet compacted one may hold it already).
+                superseded = self.revision_docs.document(
+                    f"{message.chat_id}:{message.message_id}:{current['edit_date']}"
+                )
+                transaction.set(superseded, _superseded_fields(current))
                 changes.update({name: getattr(message, name) for name in HEAD_FIELDS})
+            else:
+                transaction.create(revision_ref, _revision_fields(message))
             if message.search_tokens:
                 # The union with what earlier versions added (the head was read above).
                 held = _tokens_of(current)
@@ -379,14 +389,17 @@ class FirestoreStore(FirestoreChatEvents, MessageStore):
             s.reference.path: s.to_dict() if s.exists else None
             for s in transaction.get_all(list(unique.values()))
         }
+        # A version's envelope is in its head or in a revision document (in both only in an
+        # archive not yet compacted: both hold the same envelope and both are replaced).
         changed = 0
         for reseal, revision_ref, head_ref in zip(reseals, revision_refs, head_refs, strict=True):
             update = {"envelope": reseal.new, "key_version": reseal.key_version}
             revision = held[revision_ref.path]
+            found = False
             if revision is not None and bytes(revision["envelope"]) == reseal.old:
                 transaction.update(revision_ref, update)
                 revision.update(update)
-                changed += 1
+                found = True
             head = held[head_ref.path]
             if (
                 head is not None
@@ -395,6 +408,8 @@ class FirestoreStore(FirestoreChatEvents, MessageStore):
             ):
                 transaction.update(head_ref, update)
                 head.update(update)
+                found = True
+            changed += found
         return changed
 
     def _replace_chat_title(self, chat_id: int, old: bytes, new: bytes) -> bool:
@@ -412,10 +427,11 @@ class FirestoreStore(FirestoreChatEvents, MessageStore):
         return done
 
     def _delete_chat(self, chat_id: int) -> DeleteResult:
-        result = DeleteResult(
-            messages=self._delete_where(self.messages, chat_id),
-            revisions=self._delete_where(self.revision_docs, chat_id),
-        )
+        # Revisions counts every version: each head's and each superseded one's (in an
+        # archive not yet compacted, a head's duplicate record is counted as well).
+        messages = self._delete_where(self.messages, chat_id)
+        superseded = self._delete_where(self.revision_docs, chat_id)
+        result = DeleteResult(messages=messages, revisions=messages + superseded)
         chat = self.chats.document(str(chat_id))
         if chat.get().exists:
             chat.delete()
@@ -459,8 +475,12 @@ class FirestoreStore(FirestoreChatEvents, MessageStore):
             for snapshot in [*revisions, *page]:
                 batch.delete(snapshot.reference)
             batch.commit()
+            at_head = {(s.get("message_id"), s.get("edit_date")) for s in page}
+            superseded = [
+                s for s in revisions if (s.get("message_id"), s.get("edit_date")) not in at_head
+            ]
             result.messages += len(page)
-            result.revisions += len(revisions)
+            result.revisions += len(page) + len(superseded)
 
     def _count_messages_before(self, chat_id: int, before: int) -> int:
         query = self._where(
@@ -498,26 +518,23 @@ class FirestoreStore(FirestoreChatEvents, MessageStore):
         return found
 
     def _get_message(self, chat_id: int, message_id: int) -> MessageHistory | None:
-        head = self.messages.document(f"{chat_id}:{message_id}").get()
-        if not head.exists:
+        snapshot = self.messages.document(f"{chat_id}:{message_id}").get()
+        if not snapshot.exists:
             return None
-        revisions = [
-            s.to_dict()
-            for s in self._where(
-                self._where(self.revision_docs, "chat_id", "==", chat_id),
-                "message_id",
-                "==",
-                message_id,
-            ).stream()
+        head = _stored(snapshot.to_dict())
+        superseded = [
+            (data["edit_date"], bytes(data["envelope"]))
+            for data in (
+                s.to_dict()
+                for s in self._where(
+                    self._where(self.revision_docs, "chat_id", "==", chat_id),
+                    "message_id",
+                    "==",
+                    message_id,
+                ).stream()
+            )
         ]
-        revisions.sort(key=lambda r: r["edit_date"])
-        return MessageHistory(
-            head=_stored(head.to_dict()),
-            revisions=[
-                StoredRevision(version=n, edit_date=r["edit_date"], envelope=bytes(r["envelope"]))
-                for n, r in enumerate(revisions, start=1)
-            ],
-        )
+        return MessageHistory(head=head, revisions=versions_of(head, superseded))
 
     def _get_messages(self, ids: set[MessageId]) -> dict[MessageId, StoredMessage]:
         refs = [self.messages.document(f"{c}:{m}") for c, m in ids]
@@ -646,30 +663,82 @@ class FirestoreStore(FirestoreChatEvents, MessageStore):
         after: tuple[int, int] | None,
         limit: int,
     ) -> list[SealedRevision]:
-        q = self._where(self.revision_docs, "chat_id", "==", chat_id)
-        if key_version is not None:
-            q = self._where(q, "key_version", "==", key_version)
-        found = [s.to_dict() for s in self._keyset(q, ("message_id", "edit_date"), after, limit)]
-        return [
-            SealedRevision(
-                chat_id, d["message_id"], d["edit_date"], _key_version(d), bytes(d["envelope"])
-            )
-            for d in found
-        ]
+        # Two keyset reads, merged: the heads (each message's newest version) and the
+        # superseded versions' documents, each on (chat_id[, key_version], message_id,
+        # edit_date) (firestore.indexes.json).
+        def read(collection: Any) -> list[SealedRevision]:
+            q = self._where(collection, "chat_id", "==", chat_id)
+            if key_version is not None:
+                q = self._where(q, "key_version", "==", key_version)
+            page = self._keyset(q, ("message_id", "edit_date"), after, limit)
+            return [
+                SealedRevision(
+                    chat_id, d["message_id"], d["edit_date"], _key_version(d), bytes(d["envelope"])
+                )
+                for d in (s.to_dict() for s in page)
+            ]
+
+        return merged_versions(read(self.messages), read(self.revision_docs), limit)
 
     def _count_revisions(self, chat_id: int | None) -> dict[tuple[int, int], int]:
-        q: Any = self.revision_docs
-        if chat_id is not None:
-            q = self._where(q, "chat_id", "==", chat_id)
-        # Only the two fields are needed (the emulator ignores the projection: no matter).
-        q = q.select(["chat_id", "key_version"])
         counts: Counter[tuple[int, int]] = Counter()
-        for snapshot in q.stream():
-            data = snapshot.to_dict()
-            if data.get("key_version") is None:  # written before the field existed
-                data = snapshot.reference.get().to_dict()
-            counts[data["chat_id"], _key_version(data)] += 1
+        heads: set[tuple[int, int, int]] = set()
+        for collection in (self.messages, self.revision_docs):
+            q: Any = collection
+            if chat_id is not None:
+                q = self._where(q, "chat_id", "==", chat_id)
+            # Only these fields are needed (the emulator ignores the projection: no matter).
+            q = q.select(["chat_id", "message_id", "edit_date", "key_version"])
+            for snapshot in q.stream():
+                data = snapshot.to_dict()
+                if data.get("key_version") is None:  # written before the field existed
+                    data = snapshot.reference.get().to_dict()
+                position = (data["chat_id"], data["message_id"], data["edit_date"])
+                if collection is self.messages:
+                    heads.add(position)
+                elif position in heads:
+                    continue  # a head's duplicate (an archive not yet compacted)
+                counts[data["chat_id"], _key_version(data)] += 1
         return dict(counts)
+
+    def _compact_envelopes(
+        self, chat_id: int, after: int | None, limit: int, dry_run: bool
+    ) -> Compaction:
+        q = self._where(self.revision_docs, "chat_id", "==", chat_id)
+        if after is not None:
+            q = self._where(q, "message_id", ">", after)
+        limit = min(limit, BATCH_LIMIT // 2)  # a head read and a delete each, in one transaction
+        batch = list(q.order_by("message_id").order_by("edit_date").limit(limit).stream())
+        if not batch:
+            return Compaction(scanned=0, removed=0, last=None)
+        removed: int = self._run(self._drop_duplicates, chat_id, batch, dry_run)
+        last = batch[-1].get("message_id")
+        if len(batch) == limit and batch[0].get("message_id") != last:
+            last -= 1  # the last message may have more documents: read it again next time
+        return Compaction(scanned=len(batch), removed=removed, last=last)
+
+    def _drop_duplicates(
+        self, transaction: Any, chat_id: int, batch: list[Any], dry_run: bool
+    ) -> int:
+        """Deletes the documents of ``batch`` that repeat their head's version, reading the
+        heads in the transaction: an edit that moves a head's version into its document
+        meanwhile makes this transaction retry (and then keep that document)."""
+        message_ids = sorted({s.get("message_id") for s in batch})
+        refs = [self.messages.document(f"{chat_id}:{m}") for m in message_ids]
+        heads = {h.get("message_id"): h.to_dict() for h in transaction.get_all(refs) if h.exists}
+        removed = 0
+        for snapshot in batch:
+            data = snapshot.to_dict()
+            head = heads.get(data["message_id"])
+            if (
+                head is not None
+                and head["edit_date"] == data["edit_date"]
+                and bytes(head["envelope"]) == bytes(data["envelope"])
+            ):
+                if not dry_run:
+                    transaction.delete(snapshot.reference)
+                removed += 1
+        return removed
 
     # -- the search index ---------------------------------------------------------------------
 
@@ -864,6 +933,17 @@ def _revision_fields(message: SealedMessage) -> dict[str, Any]:
         "edit_date": message.edit_date,
         "key_version": message.key_version,
         "envelope": message.envelope,
+    }
+
+
+def _superseded_fields(head: dict[str, Any]) -> dict[str, Any]:
+    """The revision document of a head's version when an edit supersedes it."""
+    return {
+        "chat_id": head["chat_id"],
+        "message_id": head["message_id"],
+        "edit_date": head["edit_date"],
+        "key_version": _key_version(head),
+        "envelope": head["envelope"],
     }
 
 

@@ -11,6 +11,7 @@ from django.db import DatabaseError, DataError, IntegrityError, connection, tran
 from django.db.models import (
     BooleanField,
     Count,
+    Exists,
     ExpressionWrapper,
     OuterRef,
     Q,
@@ -29,6 +30,7 @@ from messages.stores.base import MessageStore
 from messages.stores.orm_events import ORMChatEvents
 from messages.stores.records import (
     ChatRecord,
+    Compaction,
     DeleteResult,
     InactiveChatKey,
     IndexEntry,
@@ -42,8 +44,9 @@ from messages.stores.records import (
     SealedMessage,
     SealedRevision,
     StoredMessage,
-    StoredRevision,
     StoreError,
+    merged_versions,
+    versions_of,
 )
 from messages.stores.records import (
     PendingLeaf as PendingLeafRecord,
@@ -159,13 +162,16 @@ class ORMStore(ORMChatEvents, MessageStore):
             return True
 
     def _replace_envelopes(self, chat_id: int, reseals: Sequence[Reseal]) -> int:
+        # A version's envelope is in its head or in a revision row; in both only in an archive
+        # not yet compacted (then both hold the same envelope and both are replaced).
         changed = 0
         with transaction.atomic(), connection.cursor() as cursor:
             for r in reseals:
                 row = (r.new, r.key_version, chat_id, r.message_id, r.edit_date, r.old)
                 cursor.execute(_RESEAL_REVISION, row)
-                changed += cursor.rowcount
+                in_row = cursor.rowcount
                 cursor.execute(_RESEAL_HEAD, row)
+                changed += bool(in_row or cursor.rowcount)
         return changed
 
     def _replace_chat_title(self, chat_id: int, old: bytes, new: bytes) -> bool:
@@ -174,11 +180,11 @@ class ORMStore(ORMChatEvents, MessageStore):
 
     def _delete_chat(self, chat_id: int) -> DeleteResult:
         with transaction.atomic():
-            revisions, _ = MessageRevision.objects.filter(chat_id=chat_id).delete()
+            superseded = _delete_revision_rows(MessageRevision.objects.filter(chat_id=chat_id))
             SearchToken.objects.filter(chat_id=chat_id).delete()
             messages, _ = Message.objects.filter(chat_id=chat_id).delete()
             chats, _ = Chat.objects.filter(chat_id=chat_id).delete()
-        return DeleteResult(messages=messages, revisions=revisions, chats=chats)
+        return DeleteResult(messages=messages, revisions=messages + superseded, chats=chats)
 
     def _delete_messages_before(self, chat_id: int, before: int) -> DeleteResult:
         result = DeleteResult()
@@ -188,13 +194,13 @@ class ORMStore(ORMChatEvents, MessageStore):
                 ids = list(old.values_list("message_id", flat=True)[:PURGE_BATCH])
                 if not ids:
                     return result
-                revisions, _ = MessageRevision.objects.filter(
-                    chat_id=chat_id, message_id__in=ids
-                ).delete()
+                superseded = _delete_revision_rows(
+                    MessageRevision.objects.filter(chat_id=chat_id, message_id__in=ids)
+                )
                 SearchToken.objects.filter(chat_id=chat_id, message_id__in=ids).delete()
                 messages, _ = Message.objects.filter(chat_id=chat_id, message_id__in=ids).delete()
             result.messages += messages
-            result.revisions += revisions
+            result.revisions += messages + superseded
 
     def _count_messages_before(self, chat_id: int, before: int) -> int:
         return Message.objects.filter(chat_id=chat_id, date__lt=before).count()
@@ -206,10 +212,10 @@ class ORMStore(ORMChatEvents, MessageStore):
         row = heads.values(*_STORED_FIELDS).first()
         if row is None:
             return None
-        revisions = MessageRevision.objects.filter(chat_id=chat_id, message_id=message_id).order_by(
-            "edit_date"
-        )
-        return MessageHistory(head=_stored(row), revisions=_revisions(revisions))
+        head = _stored(row)
+        rows = MessageRevision.objects.filter(chat_id=chat_id, message_id=message_id)
+        superseded = rows.exclude(edit_date=head.edit_date).values_list("edit_date", "envelope")
+        return MessageHistory(head=head, revisions=versions_of(head, superseded))
 
     def _get_messages(self, ids: set[MessageId]) -> dict[MessageId, StoredMessage]:
         by_chat: dict[int, list[int]] = {}
@@ -263,27 +269,78 @@ class ORMStore(ORMChatEvents, MessageStore):
         after: tuple[int, int] | None,
         limit: int,
     ) -> list[SealedRevision]:
-        rows = MessageRevision.objects.filter(chat_id=chat_id)
-        if key_version is not None:
-            rows = rows.filter(key_version=key_version)
-        if after is not None:
-            message_id, edit_date = after
-            rows = rows.filter(
-                Q(message_id__gt=message_id) | Q(message_id=message_id, edit_date__gt=edit_date)
-            )
-        columns = ("message_id", "edit_date", "key_version", "envelope")
-        found = rows.order_by("message_id", "edit_date").values_list(*columns)[:limit]
-        return [
-            SealedRevision(chat_id, message_id, edit_date, version, bytes(envelope))
-            for message_id, edit_date, version, envelope in found
-        ]
+        # Two keyset reads, merged: the heads (each message's newest version) and the
+        # superseded versions' rows, each a range of its natural key (chat_id, message_id[,
+        # edit_date]) from the position on, the key version a filter beside it. (A head is
+        # one per message: its order is message_id's, which the index gives without a sort.)
+        def read(rows: QuerySet[Any], *order: str) -> list[SealedRevision]:
+            rows = rows.filter(chat_id=chat_id)
+            if key_version is not None:
+                rows = rows.filter(key_version=key_version)
+            if after is not None:
+                message_id, edit_date = after
+                rows = rows.filter(message_id__gte=message_id).filter(
+                    Q(message_id__gt=message_id) | Q(edit_date__gt=edit_date)
+                )
+            columns = ("message_id", "edit_date", "key_version", "envelope")
+            found = rows.order_by(*order).values_list(*columns)[:limit]
+            return [
+                SealedRevision(chat_id, message_id, edit_date, version, bytes(envelope))
+                for message_id, edit_date, version, envelope in found
+            ]
+
+        heads = read(Message.objects.all(), "message_id")
+        superseded = read(MessageRevision.objects.all(), "message_id", "edit_date")
+        return merged_versions(heads, superseded, limit)
 
     def _count_revisions(self, chat_id: int | None) -> dict[tuple[int, int], int]:
-        rows = MessageRevision.objects.all()
-        if chat_id is not None:
-            rows = rows.filter(chat_id=chat_id)
-        counts = rows.values("chat_id", "key_version").annotate(n=Count("*")).order_by()
-        return {(r["chat_id"], r["key_version"]): r["n"] for r in counts}
+        counts: dict[tuple[int, int], int] = {}
+        for rows in (Message.objects.all(), _superseded(MessageRevision.objects.all())):
+            if chat_id is not None:
+                rows = rows.filter(chat_id=chat_id)
+            by_key = rows.values("chat_id", "key_version").annotate(n=Count("*")).order_by()
+            for r in by_key:
+                key = (r["chat_id"], r["key_version"])
+                counts[key] = counts.get(key, 0) + r["n"]
+        return counts
+
+    def _compact_envelopes(
+        self, chat_id: int, after: int | None, limit: int, dry_run: bool
+    ) -> Compaction:
+        # The heads are locked (PostgreSQL) before their duplicates are deleted: an edit,
+        # which locks its head too, either finishes first (its head then no longer matches)
+        # or waits and finds no row for the version it supersedes (and writes one).
+        rows = MessageRevision.objects.filter(chat_id=chat_id)
+        if after is not None:
+            rows = rows.filter(message_id__gt=after)
+        with transaction.atomic():
+            batch = list(
+                rows.order_by("message_id", "edit_date").values_list(
+                    "message_id", "edit_date", "envelope"
+                )[:limit]
+            )
+            if not batch:
+                return Compaction(scanned=0, removed=0, last=None)
+            message_ids = sorted({message_id for message_id, _, _ in batch})
+            heads = Message.objects.filter(chat_id=chat_id, message_id__in=message_ids)
+            if connection.vendor == "postgresql":
+                heads = heads.select_for_update()
+            held = {
+                (m, e): bytes(envelope)
+                for m, e, envelope in heads.values_list("message_id", "edit_date", "envelope")
+            }
+            duplicates = [(m, e) for m, e, envelope in batch if held.get((m, e)) == bytes(envelope)]
+            condition = Q(pk__in=[])
+            for message_id, edit_date in duplicates:
+                condition |= Q(message_id=message_id, edit_date=edit_date)
+            removed = len(duplicates)
+            if duplicates and not dry_run:
+                removed, _ = MessageRevision.objects.filter(condition, chat_id=chat_id).delete()
+        # The last message of a full batch may have more rows: it is read again next time.
+        last = batch[-1][0] if len(batch) < limit else batch[-1][0] - 1
+        if len(batch) == limit and last < batch[0][0]:
+            last = batch[-1][0]  # one message with more rows than a batch: move on
+        return Compaction(scanned=len(batch), removed=removed, last=last)
 
     def _add_search_tokens(self, chat_id: int, entries: Sequence[IndexEntry]) -> None:
         rows = [
@@ -362,11 +419,23 @@ def _stored(values: dict[str, Any]) -> StoredMessage:
     return StoredMessage(**{**values, "envelope": bytes(values["envelope"])})
 
 
-def _revisions(rows: Iterable[MessageRevision]) -> list[StoredRevision]:
-    return [
-        StoredRevision(version=number, edit_date=r.edit_date, envelope=bytes(r.envelope))
-        for number, r in enumerate(rows, start=1)
-    ]
+def _superseded(rows: QuerySet[MessageRevision]) -> QuerySet[MessageRevision]:
+    """The rows of superseded versions: without, in an archive not yet compacted, those at
+    their head's position (the head holds that version)."""
+    at_head = Message.objects.filter(
+        chat_id=OuterRef("chat_id"),
+        message_id=OuterRef("message_id"),
+        edit_date=OuterRef("edit_date"),
+    )
+    return rows.exclude(Exists(at_head))
+
+
+def _delete_revision_rows(rows: QuerySet[MessageRevision]) -> int:
+    """Deletes ``rows``; returns how many were superseded versions (not duplicates of a head,
+    in an archive not yet compacted)."""
+    superseded = _superseded(rows).count()
+    rows.delete()
+    return superseded
 
 
 @contextmanager

@@ -1,11 +1,20 @@
 """How ORMStore writes a message revision: the webhook's hot path, in raw SQL (the ORM's
-per-query overhead was most of a request's cost), by one of three named strategies:
+per-query overhead was most of a request's cost).
 
-- ``put_in_one_statement`` (PostgreSQL): the three upserts as one statement of data-modifying
-  CTEs, so a write is one round trip in autocommit instead of five;
+Each version's envelope is stored once: the head (``Message``) holds the newest version, and a
+``MessageRevision`` row exists only for a superseded one. A new message is one row; an edit
+moves the head's envelope into a revision row and puts its own in the head (an edit older than
+the head, arriving late, is a revision row only). The edit path reads the head with a row lock,
+so concurrent edits of one message are serialized.
+
+By one of three named strategies:
+
+- ``put_in_one_statement`` (PostgreSQL): a new message's head, with the chat's row, tokens and
+  log leaf, as one statement of data-modifying CTEs (one round trip in autocommit); a message
+  already stored (a replay, an edit) then takes ``put_in_transaction``;
 - ``put_by_group_commit`` (an SQLite file, outside a caller's transaction): handed to the
   process's writer thread, which commits waiting writes together (``sqlite_writer``);
-- ``put_in_transaction`` (anything else): the three upserts in one transaction.
+- ``put_in_transaction`` (anything else): the same statements in one transaction.
 
 Each returns the outcome, or None when nothing was stored because the record's chat-key
 version is no longer active (not an exception: in a group commit that would fail the whole
@@ -35,7 +44,7 @@ _CHAT_COLUMNS = "chat_id, type, sealed_title, first_date, last_date, message_cou
 
 
 def _key_is_active(lock: str) -> str:
-    """The revision is inserted only if its chat-key version is the chat's active one, in the
+    """The record is written only if its chat-key version is the chat's active one, in the
     same statement. On PostgreSQL the check takes a share lock on the key row, so a rotation or
     shred (which updates that row) either waits for this write or makes it find the key no
     longer active; SQLite serializes writers anyway."""
@@ -45,23 +54,57 @@ def _key_is_active(lock: str) -> str:
     )"""  # noqa: S608
 
 
-_REVISION_ON_CONFLICT = "ON CONFLICT (chat_id, message_id, edit_date) DO NOTHING"
+_FOR_UPDATE = {"postgresql": "FOR UPDATE", "sqlite": ""}  # SQLite serializes writers
+_FOR_SHARE = {"postgresql": "FOR SHARE", "sqlite": ""}
 
 
-def _newer(column: str) -> str:
-    """Takes the incoming value only when the incoming revision is the newer one. In an
-    upsert's SET every expression sees the row as it was, so the comparison is consistent."""
-    return (
-        f"{column} = CASE WHEN excluded.edit_date > {_MESSAGE}.edit_date "
-        f"THEN excluded.{column} ELSE {_MESSAGE}.{column} END"
-    )
+def _lock(locks: dict[str, str]) -> str:
+    return locks.get(connection.vendor, "")
 
 
-_HEAD_ON_CONFLICT = f"""ON CONFLICT (chat_id, message_id) DO UPDATE SET
-        version_count = {_MESSAGE}.version_count + 1,
-        {", ".join(_newer(c) for c in HEAD_FIELDS if c not in ("date", "edit_date"))},
-        {_newer("edit_date")}
-    RETURNING version_count"""
+def _insert_head(lock: str) -> str:
+    """A new message's head, inserted only if its chat-key version is active (see
+    _key_is_active) and the message is not stored yet: one row, nothing to update."""
+    return f"""
+    INSERT INTO {_MESSAGE} ({_HEAD_COLUMNS})
+    SELECT %s, %s, %s, 1, {", ".join(["%s"] * len(HEAD_FIELDS))}
+    WHERE {_key_is_active(lock)}
+    ON CONFLICT (chat_id, message_id) DO NOTHING
+"""
+
+
+# The edit path, in a transaction: the head under a row lock (concurrent edits of a message
+# wait for each other), then the key's state (shared lock, as above).
+_HEAD_OF = f"""
+    SELECT edit_date, key_version, envelope FROM {_MESSAGE}
+    WHERE chat_id = %s AND message_id = %s {{lock}}
+"""  # noqa: S608
+_KEY_ACTIVE = f"""
+    SELECT 1 FROM {_CHAT_KEY} WHERE chat_id = %s AND version = %s AND state = '{ACTIVE}' {{lock}}
+"""  # noqa: S608
+# The head's version, superseded, becomes a revision row. An upsert: in an archive written
+# before envelopes were stored once, a row for that version may exist already (the same
+# envelope, unless compact_envelopes' batch is deleting it: then this waits and inserts).
+_SUPERSEDE = f"""
+    INSERT INTO {_REVISION} ({_REVISION_COLUMNS}) VALUES (%s, %s, %s, %s, %s)
+    ON CONFLICT (chat_id, message_id, edit_date)
+    DO UPDATE SET key_version = excluded.key_version, envelope = excluded.envelope
+"""  # noqa: S608
+# An edit older than the head (delivered late): a revision row only.
+_INSERT_REVISION = f"""
+    INSERT INTO {_REVISION} ({_REVISION_COLUMNS}) VALUES (%s, %s, %s, %s, %s)
+    ON CONFLICT (chat_id, message_id, edit_date) DO NOTHING
+"""  # noqa: S608
+_NEWER_HEAD = f"""
+    UPDATE {_MESSAGE} SET version_count = version_count + 1,
+        {", ".join(f"{c} = %s" for c in HEAD_FIELDS)}
+    WHERE chat_id = %s AND message_id = %s
+"""  # noqa: S608
+_ONE_MORE_VERSION = f"""
+    UPDATE {_MESSAGE} SET version_count = version_count + 1
+    WHERE chat_id = %s AND message_id = %s
+"""  # noqa: S608
+
 
 # The chat's row is written only when the archive service says its entry changed (a new chat,
 # type, title or key version, or a minute since this process last wrote it): never per
@@ -76,24 +119,13 @@ _CHAT_ON_CONFLICT = f"""ON CONFLICT (chat_id) DO UPDATE SET
             WHEN excluded.sealed_title IS NOT NULL AND excluded.last_date >= {_CHAT}.last_date
             THEN excluded.sealed_title ELSE {_CHAT}.sealed_title END"""
 
-# Three statements that SQLite (3.35+) and PostgreSQL both speak, each an atomic upsert on a
-# unique index.
-_INSERT_REVISION = f"""
-    INSERT INTO {_REVISION} ({_REVISION_COLUMNS})
-    SELECT %s, %s, %s, %s, %s WHERE {_key_is_active(lock="")}
-    {_REVISION_ON_CONFLICT}
-"""
-_UPSERT_HEAD = f"""
-    INSERT INTO {_MESSAGE} ({_HEAD_COLUMNS})
-    VALUES (%s, %s, %s, 1, {", ".join(["%s"] * len(HEAD_FIELDS))})
-    {_HEAD_ON_CONFLICT}
-"""  # noqa: S608
 _UPSERT_CHAT = f"""
     INSERT INTO {_CHAT} ({_CHAT_COLUMNS}) VALUES (%s, %s, %s, %s, %s, 0)
     {_CHAT_ON_CONFLICT}
 """  # noqa: S608
 
-# PostgreSQL: the same upserts as one statement. The casts type the parameters, which a SELECT
+
+# PostgreSQL: a new message as one statement. The casts type the parameters, which a SELECT
 # list would otherwise leave as text.
 _CASTS = {
     "date": "bigint",
@@ -106,23 +138,17 @@ _CASTS = {
     "key_version": "integer",
     "envelope": "bytea",
 }
-_PUT_REVISION_AND_HEAD_POSTGRESQL = f"""
-    WITH revision AS (
-        INSERT INTO {_REVISION} ({_REVISION_COLUMNS})
-        SELECT %s::bigint, %s::bigint, %s::bigint, %s::integer, %s::bytea
-        WHERE {_key_is_active(lock="FOR SHARE")}
-        {_REVISION_ON_CONFLICT}
-        RETURNING 1
-    ), head AS (
+_PUT_HEAD_POSTGRESQL = f"""
+    WITH head AS (
         INSERT INTO {_MESSAGE} ({_HEAD_COLUMNS})
         SELECT %s::bigint, %s::bigint, %s::varchar, 1,
             {", ".join(f"%s::{_CASTS[c]}" for c in HEAD_FIELDS)}
-        FROM revision
-        {_HEAD_ON_CONFLICT}
-    )"""  # noqa: S608
-# With the chat's row, when its entry changed, and with the revision's search tokens, when its
-# chat is indexed (a replay, which inserts no revision, adds none: they came the first time):
-# more CTEs, still one statement.
+        WHERE {_key_is_active(lock="FOR SHARE")}
+        ON CONFLICT (chat_id, message_id) DO NOTHING
+        RETURNING 1
+    )"""
+# With the chat's row, when its entry changed, and with the message's search tokens, when its
+# chat is indexed: more CTEs, still one statement.
 _CHAT_POSTGRESQL = f""", chat AS (
         INSERT INTO {_CHAT} ({_CHAT_COLUMNS})
         SELECT %s::bigint, %s::varchar, %s::bytea, %s::bigint, %s::bigint, 0
@@ -131,26 +157,27 @@ _CHAT_POSTGRESQL = f""", chat AS (
     )"""  # noqa: S608
 _TOKENS_POSTGRESQL = f""", tokens AS (
         INSERT INTO {_TOKEN} (chat_id, token, message_id, key_version)
-        SELECT %s::bigint, unnest(%s::bigint[]), %s::bigint, %s::integer FROM revision
+        SELECT %s::bigint, unnest(%s::bigint[]), %s::bigint, %s::integer FROM head
         ON CONFLICT DO NOTHING
     )"""  # noqa: S608
 # And the revision's pending log leaf, keyed by the revision: one small row, no hot one.
 _LEAF_POSTGRESQL = f""", leaf AS (
         INSERT INTO {_LEAF} (key, leaf, created)
-        SELECT %s::varchar, %s::bytea, %s::bigint FROM revision
+        SELECT %s::varchar, %s::bytea, %s::bigint FROM head
         ON CONFLICT DO NOTHING
     )"""  # noqa: S608
 # (with the chat's row, with tokens, with a leaf) -> the statement
 _PUT_POSTGRESQL = {
-    (chat, tokens, leaf): _PUT_REVISION_AND_HEAD_POSTGRESQL  # noqa: S608 - our own names only
+    (chat, tokens, leaf): _PUT_HEAD_POSTGRESQL  # noqa: S608 - our own names only
     + (_CHAT_POSTGRESQL if chat else "")
     + (_TOKENS_POSTGRESQL if tokens else "")
     + (_LEAF_POSTGRESQL if leaf else "")
-    + "\n    SELECT version_count FROM head\n"
+    + "\n    SELECT 1 FROM head\n"
     for chat in (False, True)
     for tokens in (False, True)
     for leaf in (False, True)
 }
+
 # The same tokens on SQLite, or in a transaction: after the revision and head.
 INSERT_TOKEN = f"""
     INSERT INTO {_TOKEN} (chat_id, token, message_id, key_version) VALUES (%s, %s, %s, %s)
@@ -164,18 +191,6 @@ INSERT_LEAF = f"""
 _REVISION_EXISTS = f"""
     SELECT 1 FROM {_REVISION} WHERE chat_id = %s AND message_id = %s AND edit_date = %s
 """  # noqa: S608
-
-
-def _revision_row(message: SealedMessage) -> tuple[Any, ...]:
-    return (
-        message.chat_id,
-        message.message_id,
-        message.edit_date,
-        message.key_version,
-        message.envelope,
-        message.chat_id,
-        message.key_version,
-    )
 
 
 def _head_row(message: SealedMessage) -> tuple[Any, ...]:
@@ -205,19 +220,48 @@ def token_rows(
     return [(chat_id, token_value(t), message_id, key_version) for t in sorted(tokens)]
 
 
-def _not_stored(cursor: Any, message: SealedMessage) -> PutOutcome | None:
-    """Nothing was inserted: the revision was stored before (DUPLICATE), or its key is no
-    longer active (None)."""
-    cursor.execute(_REVISION_EXISTS, (message.chat_id, message.message_id, message.edit_date))
-    return PutOutcome.DUPLICATE if cursor.fetchone() is not None else None
+def _key_row(message: SealedMessage) -> tuple[Any, ...]:
+    return (message.chat_id, message.key_version)
+
+
+def _revise(cursor: Any, message: SealedMessage) -> PutOutcome | None:
+    """A revision of a message whose head exists (else None: its key is not active, as the
+    head's insert found): DUPLICATE if that version is stored, None if the key is no longer
+    active, else REVISED, with the newer version in the head and the other in a revision row."""
+    chat_id, message_id = message.chat_id, message.message_id
+    cursor.execute(_HEAD_OF.format(lock=_lock(_FOR_UPDATE)), (chat_id, message_id))
+    head = cursor.fetchone()
+    if head is None:
+        return None
+    head_edit_date, head_key_version, head_envelope = head
+    if head_edit_date == message.edit_date:
+        return PutOutcome.DUPLICATE
+    cursor.execute(_REVISION_EXISTS, (chat_id, message_id, message.edit_date))
+    if cursor.fetchone() is not None:
+        return PutOutcome.DUPLICATE
+    cursor.execute(_KEY_ACTIVE.format(lock=_lock(_FOR_SHARE)), _key_row(message))
+    if cursor.fetchone() is None:
+        return None
+    if message.edit_date > head_edit_date:
+        superseded = (chat_id, message_id, head_edit_date, head_key_version, head_envelope)
+        cursor.execute(_SUPERSEDE, superseded)
+        fields = tuple(getattr(message, name) for name in HEAD_FIELDS)
+        cursor.execute(_NEWER_HEAD, (*fields, chat_id, message_id))
+    else:
+        row = (chat_id, message_id, message.edit_date, message.key_version, message.envelope)
+        cursor.execute(_INSERT_REVISION, row)
+        cursor.execute(_ONE_MORE_VERSION, (chat_id, message_id))
+    return PutOutcome.REVISED
 
 
 def _put_with(cursor: Any, message: SealedMessage) -> PutOutcome | None:
-    cursor.execute(_INSERT_REVISION, _revision_row(message))
-    if cursor.rowcount == 0:
-        return _not_stored(cursor, message)
-    cursor.execute(_UPSERT_HEAD, _head_row(message))
-    (version_count,) = cursor.fetchone()
+    cursor.execute(_insert_head(_lock(_FOR_SHARE)), (*_head_row(message), *_key_row(message)))
+    if cursor.rowcount == 1:
+        outcome: PutOutcome | None = PutOutcome.CREATED
+    else:
+        outcome = _revise(cursor, message)
+        if outcome is not PutOutcome.REVISED:
+            return outcome
     if message.search_tokens:
         rows = token_rows(
             message.chat_id, message.message_id, message.key_version, message.search_tokens
@@ -228,7 +272,7 @@ def _put_with(cursor: Any, message: SealedMessage) -> PutOutcome | None:
     leaf = _leaf_row(message)
     if leaf is not None:
         cursor.execute(INSERT_LEAF, leaf)
-    return PutOutcome.CREATED if version_count == 1 else PutOutcome.REVISED
+    return outcome
 
 
 Then = Callable[[], object] | None  # a write that belongs with the record (see put_message)
@@ -252,7 +296,10 @@ def put_by_group_commit(message: SealedMessage, then: Then = None) -> PutOutcome
 
 def put_in_one_statement(message: SealedMessage, then: Then = None) -> PutOutcome | None:
     outcome = _put_in_one_statement(message)
-    if outcome is not None and then is not None:
+    if outcome is None:
+        # Stored already (a replay, an edit) or its key is not active: the edit path decides.
+        return put_in_transaction(message, then)
+    if then is not None:
         # Its own short transaction: measured faster on PostgreSQL than the one statement
         # in a transaction with it (bench-ingest: 900 against 625 updates/s, 1 in 10 a photo).
         with transaction.atomic():
@@ -261,7 +308,9 @@ def put_in_one_statement(message: SealedMessage, then: Then = None) -> PutOutcom
 
 
 def _put_in_one_statement(message: SealedMessage) -> PutOutcome | None:
-    parameters: tuple[Any, ...] = (*_revision_row(message), *_head_row(message))
+    """A new message in one statement: CREATED, or None when the message is stored already
+    or its key is not active (the caller's transaction then tells which)."""
+    parameters: tuple[Any, ...] = (*_head_row(message), *_key_row(message))
     if message.chat.changed:
         parameters = (*parameters, *_chat_row(message))
     if message.search_tokens:
@@ -277,9 +326,7 @@ def _put_in_one_statement(message: SealedMessage) -> PutOutcome | None:
     with nested, connection.cursor() as cursor:
         cursor.execute(statement, parameters)
         row = cursor.fetchone()
-        if row is None:
-            return _not_stored(cursor, message)
-    return PutOutcome.CREATED if row[0] == 1 else PutOutcome.REVISED
+    return PutOutcome.CREATED if row is not None else None
 
 
 def put_message(message: SealedMessage, then: Then = None) -> PutOutcome | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -164,6 +165,21 @@ class SealedRevision:
         return (self.message_id, self.edit_date)
 
 
+def merged_versions(
+    heads: Iterable[SealedRevision], superseded: Iterable[SealedRevision], limit: int
+) -> list[SealedRevision]:
+    """The first ``limit`` versions, in position order, of two keyset reads from the same
+    position: the heads (each message's newest version) and the superseded versions' records.
+    A record at its head's position (an archive stored before each version's envelope was
+    kept once, not yet compacted) is the head's version: it is counted once, as the head.
+
+    Each read took up to ``limit`` in position order, so everything up to the ``limit``-th
+    version of the merge was read by both."""
+    by_position = {r.position: r for r in superseded}
+    by_position.update({r.position: r for r in heads})
+    return [by_position[p] for p in sorted(by_position)[:limit]]
+
+
 @dataclass(frozen=True)
 class Reseal:
     """Replace ``old`` by ``new`` (sealed with chat-key ``key_version``) in one revision, and in
@@ -180,6 +196,30 @@ class Reseal:
 class MessageHistory:
     head: StoredMessage
     revisions: list[StoredRevision]
+
+
+def versions_of(
+    head: StoredMessage, superseded: Iterable[tuple[int, bytes]]
+) -> list[StoredRevision]:
+    """A message's versions, numbered in edit_date order: the superseded ones, given as
+    (edit_date, envelope), and the head's (the newest). A record at the head's edit_date (an
+    archive not yet compacted) is the head's version, counted once."""
+    envelopes = {edit_date: bytes(envelope) for edit_date, envelope in superseded}
+    envelopes[head.edit_date] = head.envelope
+    return [
+        StoredRevision(version=number, edit_date=edit_date, envelope=envelopes[edit_date])
+        for number, edit_date in enumerate(sorted(envelopes), start=1)
+    ]
+
+
+@dataclass(frozen=True)
+class Compaction:
+    """One batch of ``compact_envelopes``: records read, duplicates removed, and the last
+    message_id done (where the next batch starts), None when there was nothing left."""
+
+    scanned: int
+    removed: int
+    last: int | None
 
 
 # A token as a search looks for it: (chat_id, chat-key version, token).

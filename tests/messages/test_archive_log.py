@@ -12,13 +12,14 @@ import subprocess
 import sys
 from io import StringIO
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from crypto import note, tlog
-from messages.models import AuditEntry, LogLeaf, MessageRevision, PendingLeaf
+from messages.models import AuditEntry, LogLeaf, Message, MessageRevision, PendingLeaf
 from messages.stores import get_store
 from messages.stores.firestore import FirestoreStore
 from messages.transparency import checkpoints, log
@@ -47,30 +48,38 @@ def archive(webhook: Webhook, chat_id: int, count: int, start: int = 1) -> None:
             assert webhook.post(fix).status_code == 200
 
 
-def delete_revision(chat_id: int, message_id: int, edit_date: int) -> None:
-    """Behind the archive's back: straight at the database or Firestore."""
-    store = get_store()
-    if isinstance(store, FirestoreStore):
-        store.revision_docs.document(f"{chat_id}:{message_id}:{edit_date}").delete()
-    else:
-        MessageRevision.objects.filter(
-            chat_id=chat_id, message_id=message_id, edit_date=edit_date
-        ).delete()
-
-
-def rewrite_revision(chat_id: int, message_id: int, edit_date: int) -> None:
+def version_record(chat_id: int, message_id: int, edit_date: int) -> Any:
+    """Where a version's envelope is stored: a revision record if the version is superseded,
+    else the message's head (each version's envelope is stored once). A Firestore document
+    reference, or a model instance."""
     store = get_store()
     if isinstance(store, FirestoreStore):
         ref = store.revision_docs.document(f"{chat_id}:{message_id}:{edit_date}")
-        envelope = bytes(ref.get().to_dict()["envelope"])
-        ref.update({"envelope": envelope[:-1] + bytes([envelope[-1] ^ 1])})
+        if ref.get().exists:
+            return ref
+        return store.messages.document(f"{chat_id}:{message_id}")
+    revision = MessageRevision.objects.filter(
+        chat_id=chat_id, message_id=message_id, edit_date=edit_date
+    ).first()
+    return revision or Message.objects.get(
+        chat_id=chat_id, message_id=message_id, edit_date=edit_date
+    )
+
+
+def delete_revision(chat_id: int, message_id: int, edit_date: int) -> None:
+    """Behind the archive's back: straight at the database or Firestore."""
+    version_record(chat_id, message_id, edit_date).delete()
+
+
+def rewrite_revision(chat_id: int, message_id: int, edit_date: int) -> None:
+    record = version_record(chat_id, message_id, edit_date)
+    if isinstance(get_store(), FirestoreStore):
+        envelope = bytes(record.get().to_dict()["envelope"])
+        record.update({"envelope": envelope[:-1] + bytes([envelope[-1] ^ 1])})
     else:
-        row = MessageRevision.objects.get(
-            chat_id=chat_id, message_id=message_id, edit_date=edit_date
-        )
-        envelope = bytes(row.envelope)
-        row.envelope = envelope[:-1] + bytes([envelope[-1] ^ 1])
-        row.save()
+        envelope = bytes(record.envelope)
+        record.envelope = envelope[:-1] + bytes([envelope[-1] ^ 1])
+        record.save()
 
 
 def add_revision_behind_the_back(chat_id: int, message_id: int) -> None:

@@ -125,8 +125,10 @@ late_versions = sorted(
 with connection.cursor() as cursor:
     cursor.execute("SELECT COUNT(*), SUM(version_count) FROM archive_message")
     messages, versions = cursor.fetchone()
+    # Each version once: the heads' and the superseded ones' (revision rows).
     cursor.execute("SELECT COUNT(*) FROM archive_messagerevision")
-    (revisions,) = cursor.fetchone()
+    (superseded,) = cursor.fetchone()
+    revisions = messages + superseded
     (counted,) = [sum(c.message_count for c in get_store().list_chats())]
 print(
     json.dumps(

@@ -454,3 +454,133 @@ def test_delete_chat_keeps_the_keys_for_the_shred_record(store: MessageStore) ->
     store.delete_chat(A)
     assert [k.version for k in store.get_chat_keys(A)] == [1]
     assert store.count_revisions(A) == {}
+
+
+# -- each version's envelope is stored once (issue 32) --------------------------------------------
+
+
+def message_records(store: MessageStore) -> int:
+    """How many message records (heads and revision records) the store holds: rows on the
+    ORM, documents on Firestore (what its writes and stored bytes are billed by)."""
+    from messages.models import Message, MessageRevision
+
+    if isinstance(store, ORMStore):
+        return Message.objects.count() + MessageRevision.objects.count()
+    collections = (store.messages, store.revision_docs)  # type: ignore[attr-defined]
+    return sum(len(list(c.select([]).stream())) for c in collections)
+
+
+def test_a_new_message_is_one_record_and_each_edit_one_more(store: MessageStore) -> None:
+    first, second = sealed(A, 1, 100), sealed(A, 2, 100)
+    assert put(store, first) is PutOutcome.CREATED
+    assert put(store, second) is PutOutcome.CREATED  # Firestore: the leased batch path
+    assert message_records(store) == 2
+    assert put(store, first) is PutOutcome.DUPLICATE
+    edit = sealed(A, 1, 100, edit_date=300)
+    assert put(store, edit) is PutOutcome.REVISED
+    assert message_records(store) == 3
+    late = sealed(A, 1, 100, edit_date=200)  # an older edit delivered after a newer one
+    assert put(store, late) is PutOutcome.REVISED
+    assert put(store, late) is PutOutcome.DUPLICATE
+    assert put(store, edit) is PutOutcome.DUPLICATE
+    assert message_records(store) == 4
+    history = store.get_message(A, 1)
+    assert history is not None
+    assert [(r.version, r.edit_date, r.envelope) for r in history.revisions] == [
+        (1, 0, first.envelope),
+        (2, 200, late.envelope),
+        (3, 300, edit.envelope),
+    ]
+    assert (history.head.envelope, history.head.version_count) == (edit.envelope, 3)
+    assert [r.position for r in store.iter_revisions(A)] == [(1, 0), (1, 200), (1, 300), (2, 0)]
+    assert store.count_revisions(A) == {(A, 1): 4}
+
+
+def test_an_edit_that_comes_before_its_original_still_stores_each_version_once(
+    store: MessageStore,
+) -> None:
+    original, edit = sealed(A, 1, 100), sealed(A, 1, 100, edit_date=50)
+    assert put(store, edit) is PutOutcome.CREATED
+    assert put(store, original) is PutOutcome.REVISED
+    assert message_records(store) == 2
+    history = store.get_message(A, 1)
+    assert history is not None
+    assert [r.envelope for r in history.revisions] == [original.envelope, edit.envelope]
+    assert history.head.envelope == edit.envelope
+
+
+def store_twice_behind_the_back(store: MessageStore, chat_id: int) -> int:
+    """Gives every head a revision record of its own version, as an archive written before
+    each version's envelope was stored once holds; returns how many."""
+    heads = list(store.iter_heads(chat_id))
+    for head in heads:
+        fields = {
+            "chat_id": head.chat_id,
+            "message_id": head.message_id,
+            "edit_date": head.edit_date,
+            "key_version": head.key_version,
+            "envelope": head.envelope,
+        }
+        if isinstance(store, ORMStore):
+            from messages.models import MessageRevision
+
+            MessageRevision.objects.create(**fields)
+        else:
+            name = f"{head.chat_id}:{head.message_id}:{head.edit_date}"
+            store.revision_docs.document(name).set(fields)  # type: ignore[attr-defined]
+    return len(heads)
+
+
+def test_an_archive_stored_twice_reads_the_same_and_compacts_in_resumable_batches(
+    store: MessageStore,
+) -> None:
+    for message_id in range(1, 8):
+        put(store, sealed(A, message_id, 100))
+    edit = sealed(A, 3, 100, edit_date=40)
+    put(store, edit)
+    put(store, sealed(B, 1, 100))
+    before = (
+        [r.position for r in store.iter_revisions(A, batch_size=3)],
+        store.count_revisions(),
+        store.get_message(A, 3),
+    )
+    assert store_twice_behind_the_back(store, A) == 7
+    assert message_records(store) == 9 + 7
+    after = (
+        [r.position for r in store.iter_revisions(A, batch_size=3)],
+        store.count_revisions(),
+        store.get_message(A, 3),
+    )
+    assert after == before  # the duplicates are read as the heads' versions, once
+    dry = store.compact_envelopes(A, limit=4, dry_run=True)
+    assert (dry.scanned, dry.removed) == (4, 3)  # (3, 0) is a superseded version: kept
+    assert message_records(store) == 16
+    removed, last = 0, None
+    while True:
+        batch = store.compact_envelopes(A, after=last, limit=4)
+        if batch.scanned == 0:
+            break
+        removed, last = removed + batch.removed, batch.last
+    assert removed == 7
+    assert message_records(store) == 9
+    assert store.compact_envelopes(A).removed == 0  # run again: nothing left
+    assert [r.position for r in store.iter_revisions(A, batch_size=3)] == before[0]
+    assert store.get_message(A, 3) == before[2]
+
+
+def test_an_edit_and_a_reseal_of_an_archive_stored_twice_keep_every_version(
+    store: MessageStore,
+) -> None:
+    original = sealed(A, 1, 100)
+    put(store, original)
+    store_twice_behind_the_back(store, A)
+    edit = sealed(A, 1, 100, edit_date=60)
+    assert put(store, edit) is PutOutcome.REVISED
+    rotate(store, A)
+    reseals = [Reseal(1, 0, original.envelope, b"new original", 2)]
+    assert store.replace_envelopes(A, reseals) == 1
+    history = store.get_message(A, 1)
+    assert history is not None
+    assert [r.envelope for r in history.revisions] == [b"new original", edit.envelope]
+    assert store.count_revisions(A) == {(A, 2): 1, (A, 1): 1}
+    assert store.compact_envelopes(A).removed == 0  # the edit's move took its place
