@@ -4,7 +4,6 @@ and the commands that run until stopped keep their INFO lines."""
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -13,7 +12,7 @@ from collections.abc import Callable
 import pytest
 
 from groupie.logging import quiet_one_off_commands
-from tests import ROOT
+from tests import ROOT, archive_environment
 
 INFO_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ INFO ", re.MULTILINE)
 
@@ -21,20 +20,7 @@ INFO_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ INFO ", re.MULTILIN
 @pytest.fixture(scope="module")
 def manage(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., str]:
     directory = tmp_path_factory.mktemp("archive")
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("GROUPIE_", "KMS_", "FIRESTORE_", "DATABASE_", "LOCAL_KEYRING"))
-    }
-    env.update(
-        DJANGO_SETTINGS_MODULE="groupie.settings",
-        DJANGO_SECRET_KEY="test-secret-key-not-for-production-0123456789abcdef",
-        WEBHOOK_SECRET="test-webhook-secret_0123456789",
-        DJANGO_ALLOWED_HOSTS="localhost",
-        DATABASE_URL=f"sqlite:///{directory / 'db.sqlite3'}",
-        LOCAL_KEYRING_PATH=str(directory / "keyring.json"),
-        GROUPIE_MEDIA_PATH=str(directory / "media"),
-    )
+    env = archive_environment(directory)
 
     def run(*args: str, log_format: str = "text") -> str:
         result = subprocess.run(

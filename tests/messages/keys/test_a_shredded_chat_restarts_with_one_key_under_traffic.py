@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from tests import ROOT
+from tests import ROOT, archive_environment
 
 SCRIPT = ROOT / "tests" / "scripts" / "shred_under_traffic.py"
 PROCESSES, THREADS = 4, 2  # 8 writers, as in the probe
@@ -32,27 +32,9 @@ TIMEOUT = 120.0
 
 
 def _environment(directory: Path, **extra: str) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("GROUPIE_", "KMS_", "FIRESTORE_", "DATABASE_", "LOCAL_KEYRING"))
-    }
-    env.update(
-        DJANGO_SETTINGS_MODULE="groupie.settings",
-        DJANGO_SECRET_KEY="test-secret-key-not-for-production-0123456789abcdef",
-        WEBHOOK_SECRET="test-webhook-secret_0123456789",
-        DJANGO_DEBUG="0",
-        DJANGO_ALLOWED_HOSTS="localhost",
-        DATABASE_URL=f"sqlite:///{directory / 'db.sqlite3'}",
-        LOCAL_KEYRING_PATH=str(directory / "keyring.json"),
-        GROUPIE_MEDIA_PATH=str(directory / "media"),
-        GROUPIE_KEYRING="local",
-        GROUPIE_LOG_LEVEL="ERROR",
-        PYTHONPATH=str(ROOT),
-        PYTHONUNBUFFERED="1",
+    return archive_environment(
+        directory, GROUPIE_KEYRING="local", GROUPIE_LOG_LEVEL="ERROR", **extra
     )
-    env.update(extra)
-    return env
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ seconds; the test waits for a progress line on stderr (printed once a run has go
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import signal
@@ -30,7 +29,7 @@ from typing import IO, Any
 
 import pytest
 
-from tests import ROOT
+from tests import ROOT, archive_environment
 
 SCRIPT = ROOT / "tests" / "scripts" / "lifecycle_archive.py"
 
@@ -43,27 +42,9 @@ TIMEOUT = 120.0  # per command; generous for a loaded CI machine
 
 
 def _environment(directory: Path) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("GROUPIE_", "KMS_", "FIRESTORE_", "DATABASE_", "LOCAL_KEYRING"))
-    }
-    env.update(
-        DJANGO_SETTINGS_MODULE="groupie.settings",
-        DJANGO_SECRET_KEY="test-secret-key-not-for-production-0123456789abcdef",
-        WEBHOOK_SECRET="test-webhook-secret_0123456789",
-        DJANGO_DEBUG="0",
-        DJANGO_ALLOWED_HOSTS="localhost",
-        DATABASE_URL=f"sqlite:///{directory / 'db.sqlite3'}",
-        LOCAL_KEYRING_PATH=str(directory / "keyring.json"),
-        GROUPIE_MEDIA_PATH=str(directory / "media"),
-        GROUPIE_STORE="orm",
-        GROUPIE_KEYRING="local",
-        GROUPIE_LOG_LEVEL="WARNING",
-        PYTHONPATH=str(ROOT),
-        PYTHONUNBUFFERED="1",
+    return archive_environment(
+        directory, GROUPIE_STORE="orm", GROUPIE_KEYRING="local", GROUPIE_LOG_LEVEL="WARNING"
     )
-    return env
 
 
 @dataclass
