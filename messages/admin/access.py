@@ -65,11 +65,16 @@ def may_see(request: HttpRequest, chat_id: int) -> bool:
 
 def scoped(request: HttpRequest, rows: QuerySet[Any], *, keep_none: bool = False) -> QuerySet[Any]:
     """``rows`` (of a model with a ``chat_id``) less those of chats this user does not see;
-    with ``keep_none``, rows of no chat stay (an audit entry of a command run)."""
+    with ``keep_none``, rows of no chat stay (an every-chat grant), and of the audit log's
+    (a model with ``message_ids``) those naming no message (a command's summary): an API
+    listing across chats names messages of chats this user may not know of."""
     visible = visible_chats(request)
     if visible == ALL_CHATS:
         return rows
     wanted = Q(chat_id__in=visible)
     if keep_none:
-        wanted |= Q(chat_id__isnull=True)
+        unnamed = Q(chat_id__isnull=True)
+        if any(f.name == "message_ids" for f in rows.model._meta.fields):
+            unnamed &= Q(message_ids=[])
+        wanted |= unnamed
     return rows.filter(wanted)

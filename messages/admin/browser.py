@@ -198,7 +198,16 @@ class ChatBrowserAdmin(ReadOnlyAdmin):
         store = get_store()
         chats = [c for c in store.list_chats() if may_see(request, c.chat_id)]
         shredded = [c for c in store.shredded_chats() if may_see(request, c.chat_id)]
-        rows = [{"chat": c, "title": self._title(request, c)} for c in chats]
+        rows = [
+            {
+                "chat": c,
+                "title": self._title(request, c),
+                # A link to a chat this user does not see would tell it exists.
+                "migrated_to": _seen(request, c.migrated_to_chat_id),
+                "migrated_from": _seen(request, c.migrated_from_chat_id),
+            }
+            for c in chats
+        ]
         if can_decrypt(request) and chats:
             audit.record(request, channel=AuditEntry.ADMIN, action="chat-list")
         context = self._context(request, "Chats", rows=rows, shredded=shredded)
@@ -461,6 +470,10 @@ def _with_trouble(rows: QuerySet[MediaFile]) -> list[tuple[MediaFile, str | None
                 trouble = "unavailable"
         found.append((row, trouble))
     return found
+
+
+def _seen(request: HttpRequest, chat_id: int | None) -> int | None:
+    return chat_id if chat_id is not None and may_see(request, chat_id) else None
 
 
 def _storable(value: int) -> bool:

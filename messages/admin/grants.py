@@ -5,7 +5,8 @@ their own permissions, which superusers have; the model's add/change/delete perm
 not exist. Every change goes through the same actions as ``grant_chat_access`` and
 ``set_legal_hold`` (``messages.grants``, ``messages.legal_hold``), which validate and audit
 it. A grant is made or revoked, never edited; a hold's reason is changed by setting it
-again."""
+again. Granting is as strong as reading every chat (a manager may grant themselves any): give
+``archive.manage_chat_access`` to few."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from messages.access import MANAGE_ACCESS_PERMISSION, MANAGE_HOLD_PERMISSION
+from messages.admin.access import scoped
 from messages.grants import do_grant_chat_access, do_revoke_grants
 from messages.legal_hold import do_release_legal_hold, do_set_legal_hold
 from messages.models import ChatAccess, LegalHold
@@ -79,6 +81,10 @@ class ChatAccessAdmin(_ManagedBy):
     list_filter = ("group",)
     search_fields = ("user__username", "group__name", "=chat_id")
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ChatAccess]:
+        # A limited reader who may view grants sees those of its chats (and every-chat ones).
+        return scoped(request, super().get_queryset(request), keep_none=True)
+
     @admin.display(description="chats", ordering="chat_id")
     def chats(self, grant: ChatAccess) -> str:
         return "every chat" if grant.chat_id is None else str(grant.chat_id)
@@ -128,6 +134,10 @@ class LegalHoldAdmin(_ManagedBy):
     permission = MANAGE_HOLD_PERMISSION
     form = LegalHoldForm
     list_display = ("chat_id", "reason", "since", "by")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[LegalHold]:
+        return scoped(request, super().get_queryset(request))
+
     search_fields = ("=chat_id",)
 
     def get_form(

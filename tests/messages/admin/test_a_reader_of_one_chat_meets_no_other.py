@@ -8,6 +8,7 @@ import html
 import json
 import re
 from collections import deque
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import Permission, User
@@ -187,3 +188,21 @@ def test_superusers_read_every_chat_without_a_grant(demo: None) -> None:
     client.force_login(boss)
     for chat in get_store().list_chats():
         assert client.get(f"/admin/archive/browsablechat/{chat.chat_id}/").status_code == 200
+
+
+def test_the_audit_log_leaves_out_entries_naming_other_chats_messages(
+    other_chats_read_by_a_superuser: list[int], make_api_client: Any
+) -> None:
+    # An API listing across every chat: one entry of no chat naming messages of each.
+    make_api_client().get("/api/v1/messages/?page_size=500")
+    across = AuditEntry.objects.get(action="message-list", channel=AuditEntry.API)
+    assert across.chat_id is None
+    client = _reader(TEAM)
+    assert client.get(f"/admin/archive/auditentry/{across.pk}/change/").status_code == 302
+    listing = client.get("/admin/archive/auditentry/").content.decode()
+    assert f"/admin/archive/auditentry/{across.pk}/change/" not in listing
+    boss = User.objects.get(username="boss")
+    everything = Client()
+    everything.force_login(boss)
+    listing = everything.get("/admin/archive/auditentry/").content.decode()
+    assert f"/admin/archive/auditentry/{across.pk}/change/" in listing
