@@ -31,7 +31,7 @@ def readable_chats(user: Any) -> Readable:
     anyone without the decrypt permission, or signed out)."""
     if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
         return frozenset()
-    if user.is_superuser:
+    if getattr(user, "is_superuser", False):  # an API key's principal is none
         return ALL_CHATS
     if not user.has_perm(DECRYPT_PERMISSION):
         return frozenset()
