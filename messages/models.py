@@ -530,3 +530,54 @@ class ViewerSettings(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id}: {self.time_zone}"
+
+
+class ChatAccess(models.Model):
+    """A grant: which chats a user, or every member of a group, may read decrypted.
+
+    Reading also needs ``archive.view_decrypted`` (what a user may do); grants say where.
+    ``chat_id`` None grants every chat, present and future. Superusers need none. Made and
+    revoked only through ``messages.grants`` (audited), never edited in place."""
+
+    user = models.ForeignKey(
+        "auth.User", null=True, blank=True, on_delete=models.CASCADE, related_name="chat_access"
+    )
+    group = models.ForeignKey(
+        "auth.Group", null=True, blank=True, on_delete=models.CASCADE, related_name="chat_access"
+    )
+    chat_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    granted_at = models.DateTimeField(auto_now_add=True)
+    granted_by = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = "chat access grant"
+        default_permissions = ("view",)
+        permissions = [("manage_chat_access", "Can grant and revoke access to chats")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(user__isnull=True, group__isnull=False)
+                | models.Q(user__isnull=False, group__isnull=True),
+                name="chat_access_user_or_group",
+            )
+        ]
+
+    def __str__(self) -> str:
+        who = f"user {self.user}" if self.user_id else f"group {self.group}"
+        return f"{who}: {'every chat' if self.chat_id is None else f'chat {self.chat_id}'}"
+
+
+class LegalHold(models.Model):
+    """A chat that nothing may delete (purge, retention, shred, media deletion) until the
+    hold is released. Set and released only through ``messages.legal_hold`` (audited)."""
+
+    chat_id = models.BigIntegerField(primary_key=True)
+    reason = models.TextField()
+    since = models.DateTimeField(auto_now_add=True)
+    by = models.CharField(max_length=200)
+
+    class Meta:
+        default_permissions = ("view",)
+        permissions = [("manage_legal_hold", "Can set and release legal holds on chats")]
+
+    def __str__(self) -> str:
+        return f"legal hold on chat {self.chat_id}"

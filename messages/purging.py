@@ -14,6 +14,7 @@ import time
 from groupie.commands import counted
 from groupie.progress import Progress
 from messages import audit
+from messages.access import held_chats, hold_text
 from messages.media import files
 from messages.media.blobs.base import BlobStoreError
 from messages.models import ChatRetention
@@ -51,6 +52,10 @@ def do_purge_messages(
         for chat in chats
         if older_than is not None or chat in periods
     }
+    # A chat under legal hold loses nothing, whatever its period or --older-than says.
+    holds = held_chats()
+    skipped = [f"skipped: {hold_text(holds[chat])}" for chat in sorted(plan) if chat in holds]
+    plan = {chat: before for chat, before in plan.items() if chat not in holds}
     deleted = revisions = media = 0
     progress = progress or Progress(sys.stderr, enabled=False)
     try:
@@ -72,12 +77,17 @@ def do_purge_messages(
     if dry_run:
         return Outcome(
             f"purge_messages: {counted(deleted, 'message')} "
-            f"({counted(media, 'media file')}) would be purged in {counted(len(plan), 'chat')}"
+            f"({counted(media, 'media file')}) would be purged in {counted(len(plan), 'chat')}",
+            warnings=skipped,
         )
     erased = store.erase_deleted()
     summary = (
         f"{counted(deleted, 'message')} ({counted(revisions, 'version')}, "
         f"{counted(media, 'media file')}) purged in {counted(len(plan), 'chat')}"
     )
+    if skipped:
+        summary += f"; {counted(len(skipped), 'chat')} under legal hold skipped"
     audit.record_action("purge_messages", filters={"summary": summary})
-    return Outcome(f"purge_messages: {summary}", warnings=[] if erased else [SQLITE_NOTE])
+    return Outcome(
+        f"purge_messages: {summary}", warnings=skipped + ([] if erased else [SQLITE_NOTE])
+    )

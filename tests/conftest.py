@@ -70,10 +70,10 @@ class Webhook:
 
 def staff_client(*, decrypt: bool, superuser: bool = False, perms: tuple[str, ...] = ()) -> Client:
     """A logged-in staff member, with the decrypt permission or without, and any other
-    permissions named by codename."""
+    permissions named by codename. A reader is granted every chat (docs/access.md)."""
     from django.contrib.auth.models import Permission, User
 
-    from messages.models import AuditEntry
+    from messages.models import AuditEntry, ChatAccess
 
     user = User.objects.create_user(
         f"staff{decrypt}{superuser}{len(perms) or ''}",
@@ -83,6 +83,8 @@ def staff_client(*, decrypt: bool, superuser: bool = False, perms: tuple[str, ..
     )
     codenames = (*perms, "view_decrypted") if decrypt else perms
     user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    if decrypt:
+        ChatAccess.objects.create(user=user)
     client = Client()
     client.force_login(user)
     # Signing in writes its own audit entry (tests/browser/test_single_sign_on.py); the tests using

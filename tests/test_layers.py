@@ -48,6 +48,7 @@ MESSAGES_LAYERS = {
     "messages.sortkey": FOUNDATION,
     "messages.cursors": FOUNDATION,
     "messages.audit": FOUNDATION,
+    "messages.access": FOUNDATION,  # who may read which chat; which chats are held
     "messages.outage": FOUNDATION,
     # The store contract, its backends, and what stands directly on a store.
     "messages.stores": STORES,
@@ -70,6 +71,8 @@ MESSAGES_LAYERS = {
     "messages.retention": ACTIONS,
     "messages.purging": ACTIONS,
     "messages.apikeys": ACTIONS,
+    "messages.grants": ACTIONS,
+    "messages.legal_hold": ACTIONS,
     "messages.actions": ACTIONS,
     "messages.transparency.actions": ACTIONS,
     # What people and programs touch: nothing below imports these.

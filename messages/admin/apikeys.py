@@ -16,6 +16,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
+from messages.admin.access import ALL_CHATS, readable_chats
 from messages.apikeys import do_create_api_key, do_delete_api_keys, do_revoke_api_keys
 from messages.models import DECRYPT_PERMISSION, ApiKey
 
@@ -113,4 +114,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 
 def _can_decrypt(request: HttpRequest) -> bool:
-    return request.user.has_perm(DECRYPT_PERMISSION)
+    """A key reads what it is limited to, or every chat: so only a reader of every chat (a
+    grant for all chats, or a superuser) makes keys, or a limited reader could mint a key
+    wider than their grants."""
+    return request.user.has_perm(DECRYPT_PERMISSION) and readable_chats(request.user) == ALL_CHATS

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from typing import Any
 
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from messages.admin.access import scoped
 from messages.admin.readonly import ReadOnlyAdmin
 from messages.models import AuditEntry
 
@@ -19,6 +24,10 @@ class AuditEntryAdmin(ReadOnlyAdmin):
     # Every field once (message_ids and filters are fields too).
     readonly_fields = [f.name for f in AuditEntry._meta.fields]
     list_select_related = ()
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        # A reader limited to some chats does not see the others, here either.
+        return scoped(request, super().get_queryset(request), keep_none=True)
 
     @admin.display(description="Messages")
     def shown(self, entry: AuditEntry) -> str:

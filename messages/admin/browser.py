@@ -24,8 +24,9 @@ from crypto.blindindex import BadSearch, Search
 from crypto.chatkeys import is_shredded
 from crypto.errors import KeyringError
 from messages import audit, cursors
+from messages.access import legal_hold
 from messages.admin import chatpages, conversation
-from messages.admin.access import may_read
+from messages.admin.access import may_read, may_see
 from messages.admin.filters import PAGE_SIZE, MessageFilterForm
 from messages.admin.readonly import ReadOnlyAdmin
 from messages.cursors import InvalidCursor
@@ -129,7 +130,7 @@ class ChatBrowserAdmin(ReadOnlyAdmin):
 
     def _with_chat(self, request: HttpRequest, chat_id: str, page: Any) -> HttpResponseBase:
         try:
-            chat = self._chat(int(chat_id))
+            chat = self._chat(request, int(chat_id))
         except ChatShredded as gone:
             return self._shredded(request, gone.chat)
         response: HttpResponseBase = page(self, request, chat)
@@ -140,6 +141,8 @@ class ChatBrowserAdmin(ReadOnlyAdmin):
     ) -> HttpResponseBase:
         """A stored image's thumbnail, with the file's own checks; the file itself when it
         has none (made before thumbnails were)."""
+        if not _storable(int(chat_id)) or not may_see(request, int(chat_id)):
+            raise Http404("No such file.")
         if not can_decrypt(request, int(chat_id)):
             raise PermissionDenied
         row = self._media_row(chat_id, message_id, media_id)
@@ -169,8 +172,10 @@ class ChatBrowserAdmin(ReadOnlyAdmin):
             **extra,
         }
 
-    def _chat(self, chat_id: int) -> ChatRecord:
-        if not _storable(chat_id):
+    def _chat(self, request: HttpRequest, chat_id: int) -> ChatRecord:
+        """The chat, if it exists for this user: one they may not see is not found, as one
+        that never was (shredded or not)."""
+        if not _storable(chat_id) or not may_see(request, chat_id):
             raise Http404("No such chat.")
         store = get_store()
         chat = store.get_chat(chat_id)
@@ -187,20 +192,30 @@ class ChatBrowserAdmin(ReadOnlyAdmin):
         return TemplateResponse(request, "admin/archive/chat_shredded.html", context, status=410)
 
     def _title(self, request: HttpRequest, chat: ChatRecord) -> str | None:
-        return opening.open_title(chat)[0] if can_decrypt(request) else None
+        return opening.open_title(chat)[0] if can_decrypt(request, chat.chat_id) else None
 
     def chat_list(self, request: HttpRequest) -> HttpResponse:
         store = get_store()
-        chats = store.list_chats()
-        rows = [{"chat": c, "title": self._title(request, c)} for c in chats]
+        chats = [c for c in store.list_chats() if may_see(request, c.chat_id)]
+        shredded = [c for c in store.shredded_chats() if may_see(request, c.chat_id)]
+        rows = [
+            {
+                "chat": c,
+                "title": self._title(request, c),
+                # A link to a chat this user does not see would tell it exists.
+                "migrated_to": _seen(request, c.migrated_to_chat_id),
+                "migrated_from": _seen(request, c.migrated_from_chat_id),
+            }
+            for c in chats
+        ]
         if can_decrypt(request) and chats:
             audit.record(request, channel=AuditEntry.ADMIN, action="chat-list")
-        context = self._context(request, "Chats", rows=rows, shredded=store.shredded_chats())
+        context = self._context(request, "Chats", rows=rows, shredded=shredded)
         return TemplateResponse(request, "admin/archive/chat_list.html", context)
 
     def chat_messages(self, request: HttpRequest, chat_id: str) -> HttpResponse:
         try:
-            chat = self._chat(int(chat_id))
+            chat = self._chat(request, int(chat_id))
         except ChatShredded as gone:
             return self._shredded(request, gone.chat)
         reading = can_decrypt(request, chat.chat_id)
@@ -229,6 +244,7 @@ class ChatBrowserAdmin(ReadOnlyAdmin):
             export_query=chatpages.export_query(request),
             search_index=SearchIndex.objects.filter(chat_id=chat.chat_id).first(),
             can_manage_index=request.user.has_perm(MANAGE_INDEX_PERMISSION),
+            legal_hold=legal_hold(chat.chat_id),
             **self._chat_events(request, chat),
         )
         return TemplateResponse(request, "admin/archive/chat_messages.html", context)
@@ -236,7 +252,7 @@ class ChatBrowserAdmin(ReadOnlyAdmin):
     def _chat_events(self, request: HttpRequest, chat: ChatRecord) -> dict[str, Any]:
         """The bot's status in the chat (a warning when it was removed or sees little) and
         the membership events: both decrypted, so for readers with the permission only."""
-        if not can_decrypt(request):
+        if not can_decrypt(request, chat.chat_id):
             return {}
         status = events.bot_membership(chat.chat_id).status
         # Whether privacy mode is off only Telegram's getMe says (bot_status asks it): the
@@ -254,7 +270,7 @@ class ChatBrowserAdmin(ReadOnlyAdmin):
         if not request.user.has_perm(MANAGE_INDEX_PERMISSION):
             raise PermissionDenied
         try:
-            chat = self._chat(int(chat_id))
+            chat = self._chat(request, int(chat_id))
         except ChatShredded as gone:
             return self._shredded(request, gone.chat)
         if request.POST.get("index") == "on":
@@ -354,7 +370,7 @@ class ChatBrowserAdmin(ReadOnlyAdmin):
 
     def message_detail(self, request: HttpRequest, chat_id: str, message_id: str) -> HttpResponse:
         try:
-            chat = self._chat(int(chat_id))
+            chat = self._chat(request, int(chat_id))
         except ChatShredded as gone:
             return self._shredded(request, gone.chat)
         if not _storable(int(message_id)):
@@ -364,7 +380,7 @@ class ChatBrowserAdmin(ReadOnlyAdmin):
             raise Http404("No such message.")
         head, raw = history.head, None
         revisions: list[tuple[StoredRevision, opening.Opened | None]]
-        if can_decrypt(request):
+        if can_decrypt(request, chat.chat_id):
             opened_head, opened_revisions = opening.open_history(history)
             revisions = [(r.stored, r.opened) for r in opened_revisions]
             if opened_head.opened.message is not None:
@@ -399,7 +415,7 @@ class ChatBrowserAdmin(ReadOnlyAdmin):
             ),
             reactions=(
                 events.reactions(chat.chat_id, [head.message_id]).get(head.message_id, [])
-                if can_decrypt(request)
+                if can_decrypt(request, chat.chat_id)
                 else []
             ),
         )
@@ -409,6 +425,8 @@ class ChatBrowserAdmin(ReadOnlyAdmin):
         self, request: HttpRequest, chat_id: str, message_id: str, media_id: str
     ) -> HttpResponseBase:
         """A message's file, decrypted as it streams; needs the decrypt permission, audited."""
+        if not _storable(int(chat_id)) or not may_see(request, int(chat_id)):
+            raise Http404("No such file.")
         if not can_decrypt(request, int(chat_id)):
             raise PermissionDenied
         if not (
@@ -452,6 +470,10 @@ def _with_trouble(rows: QuerySet[MediaFile]) -> list[tuple[MediaFile, str | None
                 trouble = "unavailable"
         found.append((row, trouble))
     return found
+
+
+def _seen(request: HttpRequest, chat_id: int | None) -> int | None:
+    return chat_id if chat_id is not None and may_see(request, chat_id) else None
 
 
 def _storable(value: int) -> bool:

@@ -15,6 +15,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from messages import retention
+from messages.admin.access import scoped
 from messages.models import ChatRetention
 
 
@@ -42,6 +43,9 @@ class ChatRetentionAdmin(admin.ModelAdmin):
     form = ChatRetentionForm
     list_display = ("chat_id", "days", "changed_at")
     search_fields = ("=chat_id",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ChatRetention]:
+        return scoped(request, super().get_queryset(request))
 
     def _may_manage(self, request: HttpRequest) -> bool:
         return bool(request.user.has_perm(retention.MANAGE_PERMISSION))

@@ -3,10 +3,15 @@ build_search_index does from the command line)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
+from messages.admin.access import scoped
 from messages.admin.readonly import ReadOnlyAdmin
 from messages.models import SearchIndex
 from messages.stores import get_store
@@ -18,6 +23,9 @@ class SearchIndexAdmin(ReadOnlyAdmin):
     list_filter = ("state",)
     search_fields = ("=chat_id",)
     ordering = ("chat_id",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        return scoped(request, super().get_queryset(request))
 
     @admin.display(description="chat", ordering="chat_id")
     def chat(self, row: SearchIndex) -> str:

@@ -1,8 +1,8 @@
 """Who may read the archive through the API, and which chats they see.
 
 Programs send ``Authorization: Bearer <key>``; staff use their admin session (browsable API)
-and need the ``archive.view_decrypted`` permission. A key limited to some chats sees only
-those: others answer 404 and never appear in lists.
+and need the ``archive.view_decrypted`` permission, and see only the chats granted to them. A
+key limited to some chats sees only those: others answer 404 and never appear in lists.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from rest_framework import authentication, exceptions, permissions, throttling
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
 
+from messages.access import ALL_CHATS, readable_chats
 from messages.apikeys import verify_api_key
 from messages.models import DECRYPT_PERMISSION, ApiKey
 
@@ -79,10 +80,13 @@ class CanReadArchive(permissions.BasePermission):
 
 
 def allowed_chats(request: Request) -> frozenset[int] | None:
-    """The chats this request may read, or None for every chat."""
-    if isinstance(request.auth, ApiKey) and request.auth.chat_ids:
-        return frozenset(int(c) for c in request.auth.chat_ids)
-    return None
+    """The chats this request may read, or None for every chat: a key's chats, or a staff
+    session's grants (``messages.access``), so a session reads the API as a key limited to
+    the same chats would."""
+    if isinstance(request.auth, ApiKey):
+        return frozenset(int(c) for c in request.auth.chat_ids) if request.auth.chat_ids else None
+    readable = readable_chats(request.user)
+    return None if readable == ALL_CHATS else frozenset(readable)
 
 
 class PerKeyRateThrottle(throttling.SimpleRateThrottle):

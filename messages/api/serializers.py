@@ -250,6 +250,12 @@ class BatchResponseSerializer(serializers.Serializer):
     not_found = serializers.ListField(child=serializers.CharField())
 
 
+class LegalHoldSerializer(serializers.Serializer):
+    reason = serializers.CharField()
+    since = serializers.DateTimeField()
+    by = serializers.CharField()
+
+
 class ChatSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     type = serializers.CharField()
@@ -264,6 +270,11 @@ class ChatSerializer(serializers.Serializer):
         allow_null=True,
         help_text="The bot's membership as Telegram last reported it (my_chat_member); null "
         "when no such report was archived.",
+    )
+    legal_hold = LegalHoldSerializer(
+        allow_null=True,
+        help_text="The chat's legal hold (nothing of it is deleted until released); null "
+        "when it is not held.",
     )
     error = ErrorSerializer(allow_null=True)
 

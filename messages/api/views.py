@@ -22,6 +22,7 @@ from rest_framework.response import Response
 from crypto.blindindex import Search
 from crypto.errors import KeyringError
 from messages import audit, cursors, exporting
+from messages.access import held_chats, legal_hold
 from messages.api.auth import allowed_chats
 from messages.api.renderers import FileRenderer, NDJSONRenderer, TelegramExportRenderer
 from messages.api.serializers import (
@@ -43,9 +44,9 @@ from messages.api.serializers import (
 from messages.cursors import InvalidCursor
 from messages.media import files, serving
 from messages.media.files import MediaUnavailable
-from messages.models import ApiKey, AuditEntry, LogCheckpoint, MediaFile
+from messages.models import ApiKey, AuditEntry, LegalHold, LogCheckpoint, MediaFile
 from messages.pagination import Pages, cursor_link, paginate, paginate_by_id
-from messages.reading import as_api, opening
+from messages.reading import as_api, fields, opening
 from messages.reading import events as chat_events
 from messages.search import index as search_index
 from messages.search import query as search_query
@@ -163,9 +164,21 @@ def _filters_for_audit(filters: dict[str, Any]) -> dict[str, Any]:
     return kept
 
 
-def _chat_body(request: Request, record: ChatRecord) -> dict[str, Any]:
+def _chat_body(
+    request: Request, record: ChatRecord, holds: dict[int, LegalHold] | None = None
+) -> dict[str, Any]:
     body = as_api.chat(record, *opening.open_title(record))
     body["bot_status"] = chat_events.bot_membership(record.chat_id).status
+    hold = holds.get(record.chat_id) if holds is not None else legal_hold(record.chat_id)
+    body["legal_hold"] = (
+        {
+            "reason": hold.reason,
+            "since": fields.iso_date(int(hold.since.timestamp())),
+            "by": hold.by,
+        }
+        if hold
+        else None
+    )
     for link in ("migrated_to_chat_id", "migrated_from_chat_id"):
         if body[link] is not None and not _in_scope(request, body[link]):
             body[link] = None  # a limited key learns nothing of chats outside its scope
@@ -239,7 +252,8 @@ class ChatViewSet(viewsets.ViewSet):
             )
         except InvalidCursor as exc:
             raise ValidationError({"cursor": [str(exc)]}) from None
-        body = [_chat_body(request, c) for c in page.items]
+        holds = held_chats()  # one query for the page
+        body = [_chat_body(request, c, holds) for c in page.items]
         if page.items:
             _audit(request, "chat-list")
         return Response({"next": page.next, "previous": page.previous, "results": body})

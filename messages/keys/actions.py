@@ -32,6 +32,7 @@ from groupie import metrics
 from groupie.commands import counted
 from groupie.progress import Progress
 from messages import audit, sealing
+from messages.access import hold_text, legal_hold
 from messages.keys.locking import Lease, LockLost, maintenance_lock
 from messages.keys.operations import KeysKeptChanging, Lifecycle, Pacer, Report
 from messages.keys.status import Status, key_status
@@ -337,7 +338,11 @@ def do_compact_envelopes(
 
 def do_shred_chat(chat_id: int, *, dry_run: bool = False, run: RunOptions | None = None) -> Report:
     """Destroys every version of the chat's key, then deletes its records and asks the store to
-    erase what deleted records leave behind. Run again after an interruption, it finishes."""
+    erase what deleted records leave behind. Run again after an interruption, it finishes.
+    Refuses (Refused, nothing changed) a chat under legal hold."""
+    hold = legal_hold(chat_id)
+    if hold is not None:
+        raise Refused(f"{hold_text(hold)}: release it first (set_legal_hold {chat_id} --release)")
     return _perform(
         "shred_chat",
         lambda lc: lc.shred_chat(chat_id, dry_run=dry_run),

@@ -25,6 +25,7 @@ from crypto.media import MediaIdentity
 from groupie import metrics
 from groupie.commands import counted
 from messages import sealing
+from messages.access import legal_hold
 from messages.media import thumbnails
 from messages.media.archive import archive_id
 from messages.media.blobs import get_blob_store
@@ -303,7 +304,10 @@ def delete_chat_media(chat_id: int) -> int:
     chat's prefix in this archive (those of records a fetch was still writing included: their
     fetch finds the record gone and deletes its blob too). Returns how many records were
     deleted. Never a prefix of another archive's, nor the shared ``chats/`` of archives made
-    before archive ids: files there are deleted by the names their records give."""
+    before archive ids: files there are deleted by the names their records give. A chat under
+    legal hold keeps its files (0): they wait for the hold's release."""
+    if legal_hold(chat_id) is not None:
+        return 0
     rows = MediaFile.objects.filter(chat_id=chat_id)
     blobs = get_blob_store()
     blobs.delete([name for name in rows.values_list("blob_name", flat=True) if name])
@@ -316,7 +320,9 @@ def delete_media_before(chat_id: int, before: int) -> int:
     """Deletes the media of a chat's messages dated before ``before`` (Unix seconds): blobs
     first (a failure part way leaves records that the next run finds), then the records,
     then whatever a fetch still running wrote under those messages. Returns how many
-    records were deleted."""
+    records were deleted. A chat under legal hold keeps its files (0)."""
+    if legal_hold(chat_id) is not None:
+        return 0
     rows = MediaFile.objects.filter(chat_id=chat_id, date__lt=before)
     found = list(rows.values_list("pk", "message_id", "blob_name"))
     blobs = get_blob_store()

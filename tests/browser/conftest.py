@@ -11,6 +11,8 @@ import pytest
 from django.contrib.auth.models import Permission, User
 from django.core.management import call_command
 
+from messages.models import ChatAccess
+
 # Playwright's sync API runs an event loop in this thread; the ORM calls the tests make around
 # it are ordinary synchronous ones.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -55,6 +57,7 @@ def make_staff(transactional_db: None) -> Any:
         user.user_permissions.add(Permission.objects.get(codename="view_auditentry"))
         if decrypt:
             user.user_permissions.add(Permission.objects.get(codename="view_decrypted"))
+            ChatAccess.objects.create(user=user)  # every chat
         return username, password
 
     return make

@@ -10,6 +10,7 @@ import grpc
 from django.contrib.auth.models import Permission, User
 from django.test import Client
 
+from messages.models import ChatAccess
 from messages.stores import get_store
 from messages.stores.firestore import FirestoreStore
 from tests.conftest import FIXTURES, Webhook, load_update
@@ -51,6 +52,7 @@ def test_webhook_to_api_to_admin_on_firestore_and_cloud_kms(
 
     staff = User.objects.create_user("reader", password="pw", is_staff=True)
     staff.user_permissions.add(Permission.objects.get(codename="view_decrypted"))
+    ChatAccess.objects.create(user=staff)  # every chat
     browser = Client()
     browser.force_login(staff)
     page = browser.get(f"/admin/archive/browsablechat/{TEAM}/").content.decode()

@@ -16,7 +16,7 @@ from django.test import Client
 from crypto.chatkeys import ACTIVE, DESTROYED, RETIRED, SUPERSEDED, wrap_aad
 from crypto.errors import CryptoError, DecryptionError
 from messages import sealing
-from messages.models import AuditEntry
+from messages.models import AuditEntry, ChatAccess
 from messages.stores import get_store
 from messages.stores.firestore import FirestoreStore
 from tests.conftest import Webhook
@@ -187,6 +187,7 @@ def every_stored_bytes(store: Any) -> list[bytes]:
 def admin_reader() -> Client:
     staff = User.objects.create_user("reader", password="pw", is_staff=True)
     staff.user_permissions.add(Permission.objects.get(codename="view_decrypted"))
+    ChatAccess.objects.create(user=staff)  # every chat
     browser = Client()
     browser.force_login(staff)
     return browser
