@@ -47,9 +47,7 @@ def test_messages_dated_today_are_counted_from_the_viewers_midnight(demo: None) 
     found = overview.numbers(since)
     assert found.today == expected
     assert _dated_since(since - 86400 * 3650) == sum(c.message_count for c in found.chats)
-    assert overview.numbers(since - 86400 * 3650).today == sum(
-        c.message_count for c in found.chats
-    )
+    assert overview.numbers(since - 86400 * 3650).today == sum(c.message_count for c in found.chats)
 
 
 def test_readers_see_titles_and_the_bots_status(demo: None) -> None:
