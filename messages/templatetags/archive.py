@@ -24,11 +24,3 @@ def tgdate(value: int | None) -> str:
 @register.filter
 def get_item(mapping: dict[Any, Any], key: Any) -> Any:
     return mapping.get(key) if isinstance(mapping, dict) else None
-
-
-@register.simple_tag(takes_context=True)
-def archive_overview(context: dict[str, Any]) -> Any:
-    """The index's overview (``messages.admin.overview``) for the signed-in viewer."""
-    from messages.admin.overview import overview
-
-    return overview(context["request"])
