@@ -7,7 +7,9 @@ with a message since midnight, its count minus ``count_messages_before(midnight)
 count query per chat active today; none for the others). They are messages *dated* today
 (Telegram's date), which is when they were archived for a bot that receives them live.
 
-The numbers (chat records, counts) are cached for ``TTL`` seconds. The bot's status is read
+The chat directory is read once per view (as the chat list does); the counts made from it and
+from the database are cached for ``TTL`` seconds (numbers only: a cached sealed title could
+outlive its key version). The bot's status is read
 from the sealed my_chat_member events, so it is opened only for chats the viewer may read
 (``access.readable_chats``): staff without the permission cause no keyring call. Titles are
 opened for the page (``names``) and never cached."""
@@ -38,9 +40,8 @@ BLIND = ("member", "restricted")
 
 @dataclass
 class Numbers:
-    """What every viewer may see: counts and ids, cached."""
+    """What every viewer may see: counts, cached."""
 
-    chats: list[ChatRecord]
     today: int
     media: dict[str, int]
     indexes: dict[str, int]
@@ -58,6 +59,7 @@ class ChatLine:
 class Overview:
     since: datetime
     numbers: Numbers
+    chats: int
     lines: list[ChatLine]
     reading: bool
     warnings: int | None = None  # None: the viewer may read no chat
@@ -69,13 +71,12 @@ def midnight() -> datetime:
     return timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def numbers(since: int) -> Numbers:
+def numbers(since: int, chats: list[ChatRecord]) -> Numbers:
     key = f"groupie:overview:{since}"
     found = cache.get(key)
     if isinstance(found, Numbers):
         return found
     store = get_store()
-    chats = sorted(store.list_chats(), key=lambda c: (-c.last_date, c.chat_id))
     today = sum(
         c.message_count - store.count_messages_before(c.chat_id, since)
         for c in chats
@@ -84,7 +85,7 @@ def numbers(since: int) -> Numbers:
     rows = SearchIndex.objects.values_list("state").annotate(n=Count("pk"))
     indexes = dict.fromkeys((state for state, _ in SearchIndex.STATES), 0)
     indexes.update(dict(rows.values_list("state", "n")))
-    made = Numbers(chats=chats, today=today, media=media_status.counts(), indexes=indexes)
+    made = Numbers(today=today, media=media_status.counts(), indexes=indexes)
     cache.set(key, made, TTL)
     return made
 
@@ -116,11 +117,12 @@ def warning(chat: ChatRecord, status: str | None) -> str | None:
 
 def overview(request: HttpRequest) -> Overview:
     start = midnight()
-    found = numbers(int(start.timestamp()))
+    chats = sorted(get_store().list_chats(), key=lambda c: (-c.last_date, c.chat_id))
+    found = numbers(int(start.timestamp()), chats)
     readable = readable_chats(getattr(request, "user", None))
-    mine = [c for c in found.chats if c.chat_id in readable]
+    mine = [c for c in chats if c.chat_id in readable]
     statuses = bot_statuses(mine) if mine else {}
-    top = found.chats[:SHOWN]
+    top = chats[:SHOWN]
     titles = names.titles(request, (c.chat_id for c in top), page="index", chats=top)
     lines = [ChatLine(c, titles.get(c.chat_id), statuses.get(c.chat_id), None) for c in top]
     for line in lines:
@@ -133,6 +135,7 @@ def overview(request: HttpRequest) -> Overview:
     return Overview(
         since=start,
         numbers=found,
+        chats=len(chats),
         lines=lines,
         reading=bool(mine),
         warnings=len(warned) if mine else None,
