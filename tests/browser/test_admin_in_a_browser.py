@@ -143,6 +143,9 @@ def test_staff_turn_on_a_chats_search_index_and_search_it(
     page.click("#search-index-on")
     expect(page.locator(".messagelist")).to_contain_text("being built in the background")
     expect(page.locator("#search-index")).to_contain_text("being built")
+    # The page's thumbnails are fetched (and audited) after it shows: the worker below shares
+    # the test database with the live server, whose writes must be done first.
+    page.wait_for_load_state("networkidle")
     call_command("db_worker", "--batch", "--no-startup-delay", "--interval", "0", stdout=StringIO())
 
     page.fill("#id_q", "Staging")
