@@ -12,7 +12,7 @@ The changes are actions one layer up: ``messages.grants`` and ``messages.legal_h
 
 from __future__ import annotations
 
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 from django.db.models import Q
 
@@ -21,9 +21,21 @@ from messages.models import DECRYPT_PERMISSION, ChatAccess, LegalHold
 MANAGE_ACCESS_PERMISSION = "archive.manage_chat_access"
 MANAGE_HOLD_PERMISSION = "archive.manage_legal_hold"
 
+
+class _AllChats:
+    """Every chat: what ``readable_chats`` answers for a reader of all of them, so that
+    ``chat_id in readable_chats(user)`` holds whichever the answer is."""
+
+    def __contains__(self, chat_id: object) -> bool:
+        return True
+
+    def __repr__(self) -> str:
+        return "ALL_CHATS"
+
+
 # ``readable_chats`` answers this, or the set of chat ids.
-ALL_CHATS: Final = "all"
-Readable = Literal["all"] | frozenset[int]
+ALL_CHATS: Final = _AllChats()
+Readable = _AllChats | frozenset[int]
 
 
 def readable_chats(user: Any) -> Readable:

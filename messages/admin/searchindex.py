@@ -12,13 +12,16 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from messages.admin.access import scoped
+from messages.admin.names import TitledChatsAdmin, label
 from messages.admin.readonly import ReadOnlyAdmin
 from messages.models import SearchIndex
 from messages.stores import get_store
 
 
 @admin.register(SearchIndex)
-class SearchIndexAdmin(ReadOnlyAdmin):
+class SearchIndexAdmin(TitledChatsAdmin, ReadOnlyAdmin):
+    titles_page = "search-indexes"
+    wants_directory = True
     list_display = ("chat", "state", "enabled_at", "built_at", "indexed")
     list_filter = ("state",)
     search_fields = ("=chat_id",)
@@ -31,14 +34,15 @@ class SearchIndexAdmin(ReadOnlyAdmin):
     def chat(self, row: SearchIndex) -> str:
         """A link to the chat's page, where the index is turned on and off."""
         url = reverse("admin:archive_chat", args=[row.chat_id])
-        return format_html('<a href="{}">{}</a>', url, row.chat_id)
+        title = getattr(row, "chat_title", None)
+        return format_html('<a href="{}">{}</a>', url, label(row.chat_id, title))
 
     @admin.display(description="messages indexed")
     def indexed(self, row: SearchIndex) -> str:
         """What the index covers. ``revisions_indexed`` counts only what the build went back
         over (messages stored before the index was on); those that arrived since were indexed
         as they came. Once ready, that is every message of the chat."""
-        chat = get_store().get_chat(row.chat_id)
+        chat = getattr(row, "chat_record", None) or get_store().get_chat(row.chat_id)
         messages = chat.message_count if chat else 0
         if row.state == SearchIndex.READY:
             return f"all {messages}"

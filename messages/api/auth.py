@@ -14,7 +14,7 @@ from rest_framework import authentication, exceptions, permissions, throttling
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
 
-from messages.access import ALL_CHATS, readable_chats
+from messages.access import readable_chats
 from messages.apikeys import verify_api_key
 from messages.models import DECRYPT_PERMISSION, ApiKey
 
@@ -86,7 +86,7 @@ def allowed_chats(request: Request) -> frozenset[int] | None:
     if isinstance(request.auth, ApiKey):
         return frozenset(int(c) for c in request.auth.chat_ids) if request.auth.chat_ids else None
     readable = readable_chats(request.user)
-    return None if readable == ALL_CHATS else frozenset(readable)
+    return readable if isinstance(readable, frozenset) else None  # None: every chat
 
 
 class PerKeyRateThrottle(throttling.SimpleRateThrottle):

@@ -11,19 +11,26 @@ from django.utils import timezone
 from groupie import metrics
 
 
+def counts() -> dict[str, int]:
+    """Files by status, every status named (0 when none): one grouped count."""
+    media_file = apps.get_model("archive", "MediaFile")
+    found = dict.fromkeys((status for status, _ in media_file.STATUSES), 0)
+    rows = media_file.objects.values_list("status").annotate(n=Count("pk"))
+    found.update(dict(rows.values_list("status", "n")))
+    return found
+
+
 def count_by_status() -> None:
     """One grouped count. With the database down the gauges keep their last values: metrics
     must still be served during an outage, to show it."""
     media_file = apps.get_model("archive", "MediaFile")
-    counts = dict.fromkeys((status for status, _ in media_file.STATUSES), 0)
-    rows = media_file.objects.values_list("status").annotate(n=Count("pk"))
     pending = media_file.objects.filter(status=media_file.PENDING)
     try:
-        counts.update(dict(rows.values_list("status", "n")))
+        by_status = counts()
         oldest = pending.aggregate(oldest=Min("created_at"))["oldest"]
     except DatabaseError:
         return
     age = (timezone.now() - oldest).total_seconds() if oldest else 0.0
     metrics.MEDIA_OLDEST_PENDING.set(age)
-    for status, n in counts.items():
+    for status, n in by_status.items():
         metrics.MEDIA_FILES.labels(status).set(n)

@@ -87,3 +87,19 @@ def open_title(chat: ChatRecord) -> tuple[str | None, CryptoError | None]:
         logger.warning("chat %s title failed to open: %s", chat.chat_id, type(result).__name__)
         return None, result
     return result.decode("utf-8"), None
+
+
+def open_titles(chats: Sequence[ChatRecord]) -> dict[int, str]:
+    """The titles of many chats in one batch (each chat key unwrapped at most once); a chat
+    without a title, or whose title fails to open, is left out."""
+    sealed = [c for c in chats if c.sealed_title is not None]
+    results = sealing.open_many(
+        [(title_identity(c.chat_id), c.sealed_title) for c in sealed if c.sealed_title]
+    )
+    titles: dict[int, str] = {}
+    for chat, result in zip(sealed, results, strict=True):
+        if isinstance(result, CryptoError):
+            logger.warning("chat %s title failed to open: %s", chat.chat_id, type(result).__name__)
+        else:
+            titles[chat.chat_id] = result.decode("utf-8")
+    return titles

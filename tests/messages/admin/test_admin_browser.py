@@ -61,7 +61,8 @@ def test_staff_with_the_permission_read_and_every_view_is_audited(demo: None) ->
     assert "Raw Telegram message" in detail
     assert detail.count('class="version-text"') == 2
     actions = list(AuditEntry.objects.order_by("id").values_list("action", flat=True))
-    assert actions == ["chat-list", "message-list", "message-detail"]
+    # The index names the newest chats by title (chat-titles), like the chat list.
+    assert actions == ["chat-titles", "chat-list", "message-list", "message-detail"]
     entry = AuditEntry.objects.get(action="message-detail")
     assert entry.channel == "admin"
     assert entry.actor == "staffTrueFalse"
@@ -150,14 +151,16 @@ def test_the_audit_log_keeps_no_search_text(demo: None) -> None:
     assert entry.filters["search_length"] == len("staging")
 
 
-def test_the_date_filters_use_the_browsers_picker_and_the_sender_takes_a_name_or_an_id(
+def test_the_date_filters_use_the_browsers_picker_and_the_sender_takes_a_name_or_id(
     demo: None,
 ) -> None:
     client = staff_client(decrypt=True)
     page = client.get(f"/admin/archive/browsablechat/{TEAM}/").content.decode()
     for name in ("since", "until"):
         assert re.search(rf'<input type="datetime-local" name="{name}"', page), name
+    # Issue 29: a sender by name (autocomplete over the chat's senders) or by user id.
     assert 'placeholder="name or user id"' in page
+    assert 'list="sender-names"' in page
     # What the picker sends (2026-11-02T09:00) filters like a typed date does.
     future = client.get(f"/admin/archive/browsablechat/{TEAM}/?since=2999-01-01T00:00")
     assert "errorlist" not in future.content.decode()
