@@ -16,6 +16,7 @@ opened for the page (``names``) and never cached."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -25,7 +26,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from messages.admin import names
-from messages.admin.access import readable_chats
+from messages.admin.access import readable_chats, visible_chats
 from messages.media import status as media_status
 from messages.models import SearchIndex
 from messages.reading import events
@@ -71,8 +72,8 @@ def midnight() -> datetime:
     return timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def numbers(since: int, chats: list[ChatRecord]) -> Numbers:
-    key = f"groupie:overview:{since}"
+def numbers(since: int, chats: list[ChatRecord], scope: str = "all") -> Numbers:
+    key = f"groupie:overview:{since}:{scope}"
     found = cache.get(key)
     if isinstance(found, Numbers):
         return found
@@ -117,8 +118,18 @@ def warning(chat: ChatRecord, status: str | None) -> str | None:
 
 def overview(request: HttpRequest) -> Overview:
     start = midnight()
-    chats = sorted(get_store().list_chats(), key=lambda c: (-c.last_date, c.chat_id))
-    found = numbers(int(start.timestamp()), chats)
+    # A reader limited to some chats sees only those, as if the others did not exist.
+    visible = visible_chats(request)
+    chats = sorted(
+        (c for c in get_store().list_chats() if c.chat_id in visible),
+        key=lambda c: (-c.last_date, c.chat_id),
+    )
+    scope = (
+        hashlib.sha256(",".join(map(str, sorted(visible))).encode()).hexdigest()[:16]
+        if isinstance(visible, frozenset)
+        else "all"
+    )
+    found = numbers(int(start.timestamp()), chats, scope)
     readable = readable_chats(getattr(request, "user", None))
     mine = [c for c in chats if c.chat_id in readable]
     statuses = bot_statuses(mine) if mine else {}
