@@ -183,7 +183,7 @@ def check_image(tmp: Path, *, keep: bool) -> None:
 def check_media(manage: Any, data: Path) -> None:
     """load_demo fetches the demo's files from the loopback Bot API it runs inside its own
     container, and seals them into /data/media; verify_archive opens each to its end. No byte
-    of the photos reaches the volume in the clear."""
+    of the photos (nor of their thumbnails, sealed too) reaches the volume in the clear."""
     step("media: load_demo seals the demo's files; verify_archive opens them")
     loaded = manage("load_demo").strip().splitlines()[-1]
     if "6 media files sealed" not in loaded:
@@ -193,8 +193,9 @@ def check_media(manage: Any, data: Path) -> None:
         raise SmokeFailed(f"verify_archive: {verified}")
     photo = (ROOT / "webhooks" / "demo_media" / "whiteboard.jpg").read_bytes()
     blobs = [p for p in (data / "media").rglob("*") if p.is_file()]
-    if len(blobs) != 6 or any(photo[:256] in p.read_bytes() for p in blobs):
-        raise SmokeFailed(f"{len(blobs)} sealed files under /data/media, or plaintext in one")
+    files = [p for p in blobs if ".thumb." not in p.name]  # beside them, sealed thumbnails
+    if len(files) != 6 or any(photo[:256] in p.read_bytes() for p in blobs):
+        raise SmokeFailed(f"{len(files)} sealed files under /data/media, or plaintext in one")
     print(f"   {loaded}\n   {verified}")
 
 
