@@ -84,7 +84,8 @@ def test_older_than_applies_to_the_chats_chosen(webhook: Webhook) -> None:
         run("set_retention", str(OLD), "a while")
 
 
-def test_staff_set_a_period_in_the_admin(db: None) -> None:
+def test_staff_set_a_period_in_the_admin(db: None, webhook: Webhook) -> None:
+    archive_history(webhook)  # the form picks among the archive's chats
     admin = staff_client(decrypt=False, superuser=True)
     response = admin.post("/admin/archive/chatretention/add/", {"chat_id": str(OLD), "days": "365"})
     assert response.status_code == 302
