@@ -22,6 +22,16 @@ def load_update(name: str) -> dict[str, Any]:
 
 
 @pytest.fixture(autouse=True)
+def _empty_cache() -> None:
+    """Each test starts with an empty cache: the admin's index and statistics keep what they
+    counted for a minute or five, and a test's archive (its chat ids reused) is not the
+    previous test's."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def keyring_path(tmp_path: Path) -> Any:
     """Every test gets its own keyring file, so no test depends on another's keys."""
     path = tmp_path / "keyring.json"

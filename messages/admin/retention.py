@@ -86,6 +86,9 @@ class ChatRetentionAdmin(TitledChatsAdmin):
             form.base_fields["chat_id"] = forms.TypedChoiceField(
                 label="Chat", coerce=int, choices=[("", "---------"), *choices]
             )
+        else:
+            # A period's chat is shown, never changed: no chat field on its change form.
+            form.base_fields.pop("chat_id", None)
         return form
 
     def _may_manage(self, request: HttpRequest) -> bool:
