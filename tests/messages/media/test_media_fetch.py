@@ -402,7 +402,8 @@ def test_re_encryption_re_seals_the_files_before_the_old_key_retires(
     # Rotated, not yet re-encrypted: the file still opens under the superseded version.
     assert b"".join(api.get(f"/api/v1/messages/{CHAT}:4131/media/").streaming_content) == PHOTO
     said = run("reencrypt_messages", "--chat", str(CHAT))
-    assert "1 media file re-sealed, 1 key version retired, 0 failed" in said
+    assert "1 media file re-sealed" in said
+    assert "1 key version retired, 0 failed" in said
     [new] = blobs_of(media_path)
     assert new.name.endswith(".2")
     assert not old.exists()
