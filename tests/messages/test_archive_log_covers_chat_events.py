@@ -11,7 +11,6 @@ import os
 from io import StringIO
 from pathlib import Path
 
-import pytest
 from django.core.management import call_command
 
 from crypto import logleaf
@@ -21,25 +20,16 @@ from messages.stores.firestore import FirestoreStore
 from messages.stores.records import EventReseal
 from messages.transparency.actions import do_checkpoint, do_verify_log
 from tests.conftest import Webhook
+from tests.messages.keys.test_rotation_reseals_chat_events import (
+    backends,  # noqa: F401 - a fixture
+    chat,
+)
 from tests.messages.test_archive_log import _export, _verify_offline
 
 CHAT = -1001234567890123
-EVENTS = ("my_chat_member", "chat_member", "message_reaction", "message_reaction_count")
 MEMBER = (CHAT, "chat_member", 512340038, 1786536120)  # chat_member.json's event
-
-
-@pytest.fixture(params=["default", "cloud"])
-def backends(request: pytest.FixtureRequest, db: None) -> str:
-    if request.param == "cloud":
-        request.getfixturevalue("cloud")
-    return str(request.param)
-
-
-@pytest.fixture
-def archived(backends: str, webhook: Webhook) -> None:
-    assert webhook.post_fixture("text_message").status_code == 200
-    for name in EVENTS:
-        assert webhook.post_fixture(name).json()["outcome"] == "created"
+# A message, then one event of each kind, on every backend (the rotation tests' archive).
+archived = chat
 
 
 def delete_event(chat_id: int, event_id: int, date: int) -> None:
