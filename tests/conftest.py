@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from io import StringIO
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,29 @@ def _empty_cache() -> None:
     from django.core.cache import cache
 
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _live_server_requests_end_before_the_flush(request: pytest.FixtureRequest) -> Any:
+    """A test with the live server ends only once the server has answered every request.
+
+    On in-memory SQLite the server's request threads share the test's one connection, and a
+    browser can leave a request running (a chart's data, a thumbnail) as its page closes. Were
+    the database flushed meanwhile, two threads would interleave transactions on one
+    connection and leave it inside a broken atomic block: every later test's write would
+    fail with TransactionManagementError."""
+    if "live_server" not in request.fixturenames:
+        yield
+        return
+    request.getfixturevalue("live_server")  # set up first, so torn down after this
+    yield
+    # Until no request has been running for a quarter of a second: one still in the
+    # server's accept queue gets its thread within that.
+    deadline, quiet_since = time.monotonic() + 30, time.monotonic()
+    while time.monotonic() < deadline and time.monotonic() - quiet_since < 0.25:
+        if any(t.name.endswith("(process_request_thread)") for t in threading.enumerate()):
+            quiet_since = time.monotonic()
+        time.sleep(0.01)
 
 
 @pytest.fixture(autouse=True)
