@@ -10,11 +10,15 @@ Documents (all top-level collections, so no collection-group queries are needed)
 - ``revisions/{chat_id}:{message_id}:{edit_date}``: one per superseded version (key_version,
   envelope): each version's envelope is stored once, the newest in the head;
 - ``chat_keys/{chat_id}:{version}``: wrapped chat keys, with their state;
+- the archive log's pending leaves: a message version's rides in its head, as
+  ``log_pending`` (leaf key -> leaf and created) with ``log_pending_since`` (the oldest's
+  created, what the sequencer orders by); every other leaf (chat events, re-sealed records,
+  ``build_log``'s backfill) is a document of ``pending_leaves/{key}``;
 - ``chat_events/{chat_id}:{sort_key}``: reactions and membership events (``firestore_events``);
 - ``readiness/{host}:{pid}``: a timestamp each readiness probe writes (proof of write access).
 
-A new message (the common case) is one batched commit that creates its head (one document,
-with its log leaf's when the log is on): no transaction and no read. ``create`` makes a replay,
+A new message (the common case) is one batched commit that creates its head, its log leaf
+inside it: one document written, no transaction and no read. ``create`` makes a replay,
 or an original arriving after its edit, fail the commit with AlreadyExists, and the full path
 (a transaction: one batched read of revision, head and key, then the writes) handles those and
 edits: an edit newer than the head moves the head's version into a revision document and takes
@@ -60,7 +64,6 @@ from dataclasses import MISSING, fields, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db.transaction import atomic
 from google.api_core import exceptions as google_errors
 
 from crypto.cache import TTLCache
@@ -91,6 +94,7 @@ from messages.stores.records import (
     merged_versions,
     versions_of,
 )
+from messages.stores.sqlite_writer import in_own_transaction
 
 QUERY_BOUND_FACTOR = 24  # a query's stream may take 24 times a single call's bound (2 min)
 IN_LIMIT = 30  # Firestore's limit on the values of one "in" filter
@@ -176,8 +180,7 @@ class FirestoreStore(FirestoreChatEvents, MessageStore):
     def _put_message(self, message: SealedMessage, then: Callable[[], object] | None) -> PutOutcome:
         outcome = self._put_record(message)
         if then is not None:
-            with atomic():  # Django's database, not Firestore's: a transaction of its own
-                then()
+            in_own_transaction(then)  # Django's database, not Firestore's
         return outcome
 
     def _put_record(self, message: SealedMessage) -> PutOutcome:
@@ -198,13 +201,6 @@ class FirestoreStore(FirestoreChatEvents, MessageStore):
                 # commit; should that fail too, AlreadyExists is what its error arose from.)
         return self._transaction(self._put, message)
 
-    def _add_leaf(self, writes: Any, message: SealedMessage) -> None:
-        """The revision's pending log leaf, in the same commit: one small document keyed by
-        the revision (``LeafQueue``), no document shared by the chat."""
-        pending = message.pending_leaf(time.time_ns() // 1000)
-        if pending is not None:
-            writes.set(self.leaf_docs.document(pending.key), _leaf_fields(pending))
-
     def _leased(self, message: SealedMessage) -> bool:
         began = self._leases.get((message.chat_id, message.key_version))
         return began is not None and time.monotonic() - began < self.key_lease
@@ -216,7 +212,6 @@ class FirestoreStore(FirestoreChatEvents, MessageStore):
         _, head_ref, _, _ = self._refs(message)
         batch = self.client.batch()
         batch.create(head_ref, _new_head(message))
-        self._add_leaf(batch, message)
         batch.commit(retry=self._write_retry, timeout=self.write_timeout)
         return PutOutcome.CREATED
 
@@ -256,7 +251,6 @@ class FirestoreStore(FirestoreChatEvents, MessageStore):
         if not _is_active(key):
             raise _FullPath  # a replay is still a DUPLICATE: only the full path can tell
         transaction.create(head_ref, _new_head(message))
-        self._add_leaf(transaction, message)
         if changed:
             self._touch_chat(transaction, chat_ref, chat[0], message)
         return PutOutcome.CREATED
@@ -270,11 +264,11 @@ class FirestoreStore(FirestoreChatEvents, MessageStore):
         if revision.exists or (current is not None and current["edit_date"] == message.edit_date):
             return PutOutcome.DUPLICATE
         self._require_active(key, message)
-        self._add_leaf(transaction, message)
         if current is not None:
             changes: dict[str, Any] = {
                 "version_count": current["version_count"] + 1,
                 "edited": True,
+                **_leaf_changes(current, message),
             }
             if message.edit_date > current["edit_date"]:
                 # The head's version is superseded: it moves to a revision document (``set``:
@@ -843,6 +837,10 @@ class FirestoreStore(FirestoreChatEvents, MessageStore):
             after = page[-1]["sort_key"]
 
     # -- the archive log's pending leaves ------------------------------------------------------
+    # A message version's leaf rides in its head (``log_pending``), written in the version's own
+    # commit; the rest are documents of ``pending_leaves``. The sequencer reads both, oldest
+    # first, and drops what it appended: from the heads in a transaction that reads them (an
+    # edit may add a leaf to one meanwhile), from ``pending_leaves`` by deletes.
 
     def _add_pending_leaves(self, leaves: Sequence[PendingLeaf]) -> None:
         for start in range(0, len(leaves), BATCH_LIMIT):
@@ -853,20 +851,46 @@ class FirestoreStore(FirestoreChatEvents, MessageStore):
             batch.commit()
 
     def _pending_leaves(self, limit: int) -> list[PendingLeaf]:
-        query = self.leaf_docs.order_by("created").order_by("key").limit(limit)
         found = []
-        for snapshot in query.stream():
+        for snapshot in self.leaf_docs.order_by("created").order_by("key").limit(limit).stream():
             data: Any = snapshot.to_dict()
             found.append(PendingLeaf(data["key"], bytes(data["leaf"]), int(data["created"])))
-        return sorted(found, key=lambda p: (p.created, p.key))
+        # The ``limit`` heads whose oldest leaf is oldest hold, among their leaves, the oldest
+        # ``limit`` of all the heads' (each holds one no newer than any leaf of a head left).
+        heads = self._where(self.messages, "log_pending_since", ">", 0)
+        for snapshot in heads.order_by("log_pending_since").limit(limit).stream():
+            found.extend(_pending_in_head((snapshot.to_dict() or {}).get("log_pending") or {}))
+        return sorted(found, key=lambda p: (p.created, p.key))[:limit]
 
     def _drop_pending_leaves(self, keys: Collection[str]) -> None:
-        names = list(keys)
+        by_head: dict[str, set[str]] = {}
+        for key in keys:
+            by_head.setdefault(_head_of_leaf(key), set()).add(key)
+        by_head.pop("", None)
+        in_heads: set[str] = set()
+        names = sorted(by_head)
         for start in range(0, len(names), BATCH_LIMIT):
+            chunk = {name: by_head[name] for name in names[start : start + BATCH_LIMIT]}
+            in_heads |= self._run(self._clear_heads, chunk)
+        elsewhere = [key for key in keys if key not in in_heads]
+        for start in range(0, len(elsewhere), BATCH_LIMIT):
             batch = self.client.batch()
-            for key in names[start : start + BATCH_LIMIT]:
+            for key in elsewhere[start : start + BATCH_LIMIT]:
                 batch.delete(self.leaf_docs.document(key))
             batch.commit()
+
+    def _clear_heads(self, transaction: Any, by_head: dict[str, set[str]]) -> set[str]:
+        """Removes the named leaves from the heads that hold them; returns the keys removed."""
+        refs = [self.messages.document(name) for name in by_head]
+        removed: set[str] = set()
+        for ref, head in zip(refs, self._read(transaction, refs), strict=True):
+            held = (head.to_dict() or {}).get("log_pending") or {} if head.exists else {}
+            found = by_head[ref.id] & held.keys()
+            if found:
+                kept = {key: entry for key, entry in held.items() if key not in found}
+                transaction.update(ref, _pending_fields(kept))
+                removed |= found
+        return removed
 
     def _ping(self) -> None:
         # A write, so that a database the service may read but not write is not ready; one
@@ -993,7 +1017,39 @@ def _new_head(message: SealedMessage) -> dict[str, Any]:
         # An equality field: Firestore takes range filters on one field (sort_key).
         "edited": False,
         **({"search_tokens": _elements(message.key_version, tokens)} if tokens else {}),
+        **_leaf_changes(None, message),
     }
+
+
+def _leaf_changes(head: dict[str, Any] | None, message: SealedMessage) -> dict[str, Any]:
+    """The head fields that add the version's pending log leaf (none when the log is off):
+    ``log_pending`` maps a leaf key to the leaf and when it was created, ``log_pending_since``
+    is the oldest of them (what the sequencer's query orders by)."""
+    pending = message.pending_leaf(time.time_ns() // 1000)
+    if pending is None:
+        return {}
+    held = dict((head or {}).get("log_pending") or {})
+    held[pending.key] = {"leaf": pending.leaf, "created": pending.created}
+    return _pending_fields(held)
+
+
+def _pending_fields(held: dict[str, Any]) -> dict[str, Any]:
+    """A head's pending-leaf fields for ``held``; none left is ``{}`` and 0, which the
+    sequencer's query (``log_pending_since > 0``) passes over."""
+    since = min((int(entry["created"]) for entry in held.values()), default=0)
+    return {"log_pending": held, "log_pending_since": since}
+
+
+def _head_of_leaf(key: str) -> str:
+    """The head document a record leaf's key names (``r:chat:message:edit_date:digest``);
+    "" for any other leaf."""
+    kind, *parts = key.split(":")
+    return f"{parts[0]}:{parts[1]}" if kind == "r" and len(parts) == 4 else ""
+
+
+def _pending_in_head(held: dict[str, Any]) -> Iterator[PendingLeaf]:
+    for key, entry in held.items():
+        yield PendingLeaf(key, bytes(entry["leaf"]), int(entry["created"]))
 
 
 def _chat(data: Any, *, message_count: int) -> ChatRecord:

@@ -113,3 +113,14 @@ class GroupCommitter:
 
 
 committer = GroupCommitter()
+
+
+def in_own_transaction(write: Callable[[], T]) -> T:
+    """Runs ``write`` (ORM calls) in a transaction of Django's database and returns its result
+    once committed: in the process's group commit on a SQLite file (one fsync for what is
+    waiting, queued on the file lock across processes, not on SQLite's busy-wait), inside the
+    caller's transaction when there is one, else in a transaction of its own."""
+    if uses_group_commit() and not connection.in_atomic_block:
+        return committer.submit(lambda _cursor: write())
+    with transaction.atomic():
+        return write()

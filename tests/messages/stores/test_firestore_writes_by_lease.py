@@ -23,7 +23,7 @@ from crypto.keyrings.local import LocalKeyring
 from groupie.progress import Progress
 from messages.keys.operations import Lifecycle
 from messages.stores.firestore import FirestoreStore
-from messages.stores.records import InactiveChatKey, PutOutcome, SealedMessage
+from messages.stores.records import InactiveChatKey, PendingLeaf, PutOutcome, SealedMessage
 from tests.messages.stores.test_store_contract import key_record, rotate, sealed
 
 CHAT = -1001000000000123
@@ -186,3 +186,62 @@ def test_re_encryption_waits_for_writes_under_the_superseded_version(
     assert report.counts["revisions re-sealed"] == 1 + len(stored)
     assert report.counts["key versions retired"] == 1
     assert store.count_revisions(CHAT) == {(CHAT, 2): 1 + len(stored)}
+
+
+def count_written_documents(store: FirestoreStore, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The documents each commit writes, in order (their paths), passing each commit through."""
+    written: list[str] = []
+    api = store.client._firestore_api
+    commit = api.commit
+
+    def spy(*args: Any, request: Any, **kwargs: Any) -> Any:
+        for write in request["writes"]:
+            written.append((write.update.name or write.delete).rsplit("/documents/", 1)[1])
+        return commit(*args, request=request, **kwargs)
+
+    monkeypatch.setattr(api, "commit", spy)
+    return written
+
+
+def logged(message: SealedMessage) -> SealedMessage:
+    """The message with an archive-log leaf, as archive() seals it."""
+    return replace(message, leaf=b'{"type":"record","m":%d}' % message.edit_date)
+
+
+def test_a_new_message_with_its_log_leaf_writes_one_document_and_an_edit_one_more(
+    store: FirestoreStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.add_chat_key(key_record(CHAT, 1, b"v1"))
+    assert store.put_message(logged(sealed(CHAT, 1, 1_700_000_001))) is PutOutcome.CREATED
+    written = count_written_documents(store, monkeypatch)
+    for message_id in range(2, 12):
+        assert store.put_message(logged(quiet(CHAT, message_id))) is PutOutcome.CREATED
+    assert written == [f"messages/{CHAT}:{m}" for m in range(2, 12)]  # the leaf rides inside
+    written.clear()
+    assert store.put_message(logged(quiet(CHAT, 2, edit_date=1_800_000_000))) is PutOutcome.REVISED
+    assert sorted(written) == [f"messages/{CHAT}:2", f"revisions/{CHAT}:2:0"]
+    pending = store.pending_leaves(100)
+    assert len(pending) == 12  # 11 originals and the edit, oldest first
+    assert [p.created for p in pending] == sorted(p.created for p in pending)
+    assert sum(":2:" in p.key for p in pending) == 2  # message 2's head holds both its leaves
+
+
+def test_the_sequencer_drops_what_it_read_and_keeps_a_leaf_an_edit_adds_meanwhile(
+    store: FirestoreStore,
+) -> None:
+    store.add_chat_key(key_record(CHAT, 1, b"v1"))
+    for message_id in (1, 2, 3):
+        store.put_message(logged(quiet(CHAT, message_id)))
+    store.add_pending_leaves([PendingLeaf("e:1:2:3:ab", b"{}", 1)])  # one of pending_leaves/
+    read = store.pending_leaves(100)
+    assert read[0].key == "e:1:2:3:ab"  # the oldest, from either place
+    # An edit of message 2 lands between the sequencer's read and its drop.
+    store.put_message(logged(quiet(CHAT, 2, edit_date=1_800_000_000)))
+    store.drop_pending_leaves([p.key for p in read])
+    left = store.pending_leaves(100)
+    assert [(p.key.split(":")[2:4]) for p in left] == [["2", "1800000000"]]
+    store.drop_pending_leaves([p.key for p in left])
+    assert store.pending_leaves(100) == []
+    assert store.leaf_docs.get() == []
+    heads = [s.to_dict() for s in store.messages.stream()]
+    assert [(h["log_pending"], h["log_pending_since"]) for h in heads] == [({}, 0)] * 3
