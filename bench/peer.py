@@ -1,7 +1,7 @@
 """Peer benchmark: groupie's webhook against the old Flask prototype, on the same Firestore + KMS.
 
 Both apps run under gunicorn (2 workers x 4 threads by default) at once, on one Firestore
-emulator (tests/firestore/launch.js, a fresh project per app and round) and one loopback
+emulator (tests/firestore/launch.js, a fresh emulator per round) and one loopback
 Cloud KMS peer (tests/peers/kms.py, in a process of its own so its CPU is measured apart), and wrk
 drives them in turn with the distinct, real-shaped updates of bench/ingest.py, at 40
 connections, loopback only, each run bounded in time and in count.
@@ -14,7 +14,7 @@ and it is served through bench/peer_shim.py, which points its KMS client at the 
 its per-message Telegram reply; see that module for exactly what is swapped.
 
 For each KMS delay (``--kms-delay-ms``, default 0 and 10 ms a call), ``--rounds`` rounds. A
-round starts both apps afresh on new projects (the emulator slows as a project grows), warms
+round starts both apps afresh on a new emulator (it slows as it holds more), warms
 each up, then measures one run of each, which goes first alternating by round. Per run: updates/s,
 p50 and p99, CPU milliseconds per stored message of the app's gunicorn processes, the emulator
 and the KMS peer (utime + stime from /proc), and KMS Encrypt calls per stored message.
@@ -624,7 +624,6 @@ def helper_main() -> None:
 def one_setting(
     delay_ms: float,
     proto: Prototype,
-    emulator: tuple[int, str],
     script: Path,
     args: argparse.Namespace,
     base_env: dict[str, str],
@@ -632,7 +631,6 @@ def one_setting(
     stamp: str,
     runs_so_far: list[Run],
 ) -> dict[str, Any]:
-    emulator_pid, emulator_host = emulator
     kms = KmsProcess(delay_ms)
     print(f"\nKMS delay {delay_ms:g} ms per call (peer pid {kms.pid}, {kms.endpoint})", flush=True)
     mine: list[Run] = []
@@ -640,16 +638,15 @@ def one_setting(
     projects: dict[str, list[str]] = {side: [] for side in SIDES}
     try:
         for number in range(args.rounds):
-            # Fresh projects, and servers, for every round: the emulator slows as a project
-            # grows, which would otherwise favour whichever app writes fewer documents.
+            # A fresh emulator, projects and servers for every round: the emulator slows as
+            # it holds more (measured: both apps at about half their first round's rate by
+            # the third on one emulator), which would favour whichever app goes first.
             label = f"{stamp}-{int(delay_ms)}ms-r{number + 1}"
             done = one_round(
                 label,
                 number,
                 delay_ms,
                 proto,
-                emulator_host,
-                emulator_pid,
                 kms,
                 script,
                 args,
@@ -672,8 +669,6 @@ def one_round(
     number: int,
     delay_ms: float,
     proto: Prototype,
-    emulator_host: str,
-    emulator_pid: int,
     kms: KmsProcess,
     script: Path,
     args: argparse.Namespace,
@@ -681,8 +676,43 @@ def one_round(
     tmp: Path,
     runs_so_far: list[Run],
 ) -> dict[str, Any]:
-    """Both apps on projects of their own: a warm-up each, a measured run each (which goes
-    first alternates by round), 200 replays of one update each, then what they stored."""
+    """Both apps on projects of their own, on an emulator of the round's own: a warm-up each,
+    a measured run each (which goes first alternates by round), 200 replays of one update
+    each, then what they stored."""
+    emulator, emulator_host = start_emulator()
+    try:
+        return _one_round(
+            label,
+            number,
+            delay_ms,
+            proto,
+            (emulator.pid, emulator_host),
+            kms,
+            script,
+            args,
+            base_env,
+            tmp,
+            runs_so_far,
+        )
+    finally:
+        emulator.terminate()
+        emulator.wait(timeout=10)
+
+
+def _one_round(
+    label: str,
+    number: int,
+    delay_ms: float,
+    proto: Prototype,
+    emulator: tuple[int, str],
+    kms: KmsProcess,
+    script: Path,
+    args: argparse.Namespace,
+    base_env: dict[str, str],
+    tmp: Path,
+    runs_so_far: list[Run],
+) -> dict[str, Any]:
+    emulator_pid, emulator_host = emulator
     secret = base_env["WEBHOOK_SECRET"]
     projects = {side: f"peer-{label}-{side}" for side in SIDES}
     g_env = groupie_env(base_env, tmp, projects["groupie"], emulator_host, kms)
@@ -918,27 +948,22 @@ def main() -> int:
         common.migrate(base_env)  # Django's own tables; messages go to Firestore
         script = tmp / "updates.lua"
         script.write_text(ingest.lua_script() + LUA_BOUND, encoding="utf-8")
-        try:
-            process, host = start_emulator()
+        try:  # a first start says at once if the emulator is missing
+            process, _ = start_emulator()
+            process.terminate()
+            process.wait(timeout=10)
         except EmulatorMissing as exc:
             sys.exit(str(exc))
         print(
             f"gunicorn: {args.workers} workers x {args.threads_per_worker} threads per app; "
-            f"Firestore emulator pid {process.pid} at {host}; wrk {args.connections} connections"
+            f"a Firestore emulator per round; wrk {args.connections} connections"
         )
         stamp = secrets.token_hex(3)
         runs: list[Run] = []
-        settings = []
-        try:
-            for delay in args.kms_delay_ms:
-                settings.append(
-                    one_setting(
-                        delay, proto, (process.pid, host), script, args, base_env, tmp, stamp, runs
-                    )
-                )
-        finally:
-            process.terminate()
-            process.wait(timeout=10)
+        settings = [
+            one_setting(delay, proto, script, args, base_env, tmp, stamp, runs)
+            for delay in args.kms_delay_ms
+        ]
     summary = {
         "command": command,
         "prototype": {
