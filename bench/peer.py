@@ -642,18 +642,20 @@ def one_setting(
             # it holds more (measured: both apps at about half their first round's rate by
             # the third on one emulator), which would favour whichever app goes first.
             label = f"{stamp}-{int(delay_ms)}ms-r{number + 1}"
-            done = one_round(
-                label,
-                number,
-                delay_ms,
-                proto,
-                kms,
-                script,
-                args,
-                base_env,
-                tmp,
-                runs_so_far,
-            )
+            with fresh_emulator() as emulator:
+                done = one_round(
+                    label,
+                    number,
+                    delay_ms,
+                    proto,
+                    emulator,
+                    kms,
+                    script,
+                    args,
+                    base_env,
+                    tmp,
+                    runs_so_far,
+                )
             mine += done["runs"]
             rounds.append(done["checks"])
             for side in SIDES:
@@ -664,42 +666,18 @@ def one_setting(
     return summarize_setting(delay_ms, mine, checks, projects)
 
 
-def one_round(
-    label: str,
-    number: int,
-    delay_ms: float,
-    proto: Prototype,
-    kms: KmsProcess,
-    script: Path,
-    args: argparse.Namespace,
-    base_env: dict[str, str],
-    tmp: Path,
-    runs_so_far: list[Run],
-) -> dict[str, Any]:
-    """Both apps on projects of their own, on an emulator of the round's own: a warm-up each,
-    a measured run each (which goes first alternates by round), 200 replays of one update
-    each, then what they stored."""
-    emulator, emulator_host = start_emulator()
+@contextmanager
+def fresh_emulator() -> Iterator[tuple[int, str]]:
+    """A Firestore emulator of its own: its pid and host."""
+    process, host = start_emulator()
     try:
-        return _one_round(
-            label,
-            number,
-            delay_ms,
-            proto,
-            (emulator.pid, emulator_host),
-            kms,
-            script,
-            args,
-            base_env,
-            tmp,
-            runs_so_far,
-        )
+        yield process.pid, host
     finally:
-        emulator.terminate()
-        emulator.wait(timeout=10)
+        process.terminate()
+        process.wait(timeout=10)
 
 
-def _one_round(
+def one_round(
     label: str,
     number: int,
     delay_ms: float,
@@ -712,6 +690,9 @@ def _one_round(
     tmp: Path,
     runs_so_far: list[Run],
 ) -> dict[str, Any]:
+    """Both apps on projects of their own, on the round's own emulator: a warm-up each, a
+    measured run each (which goes first alternates by round), 200 replays of one update each,
+    then what they stored."""
     emulator_pid, emulator_host = emulator
     secret = base_env["WEBHOOK_SECRET"]
     projects = {side: f"peer-{label}-{side}" for side in SIDES}
