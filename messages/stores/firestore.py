@@ -440,6 +440,7 @@ class FirestoreStore(FirestoreChatEvents, MessageStore):
             )
             if not page:
                 return deleted
+            self._keep_pending_leaves(page)
             batch = self.client.batch()
             for snapshot in page:
                 batch.delete(snapshot.reference)
@@ -464,6 +465,7 @@ class FirestoreStore(FirestoreChatEvents, MessageStore):
                     ids,
                 ).stream()
             )
+            self._keep_pending_leaves(page)
             # Revisions first, then heads, in one batch: all or nothing.
             batch = self.client.batch()
             for snapshot in [*revisions, *page]:
@@ -475,6 +477,18 @@ class FirestoreStore(FirestoreChatEvents, MessageStore):
             ]
             result.messages += len(page)
             result.revisions += len(page) + len(superseded)
+
+    def _keep_pending_leaves(self, heads: list[Any]) -> None:
+        """Before heads are deleted: the log leaves they still carry become documents of
+        ``pending_leaves``, so the records reach the log before their tombstone. Should the
+        deletion then fail, a leaf is pending twice; the sequencer takes it once."""
+        kept = [
+            pending
+            for snapshot in heads
+            for pending in _pending_in_head((snapshot.to_dict() or {}).get("log_pending") or {})
+        ]
+        if kept:
+            self._add_pending_leaves(kept)
 
     def _count_messages_before(self, chat_id: int, before: int) -> int:
         query = self._where(
@@ -860,7 +874,8 @@ class FirestoreStore(FirestoreChatEvents, MessageStore):
         heads = self._where(self.messages, "log_pending_since", ">", 0)
         for snapshot in heads.order_by("log_pending_since").limit(limit).stream():
             found.extend(_pending_in_head((snapshot.to_dict() or {}).get("log_pending") or {}))
-        return sorted(found, key=lambda p: (p.created, p.key))[:limit]
+        unique = {pending.key: pending for pending in found}  # see _keep_pending_leaves
+        return sorted(unique.values(), key=lambda p: (p.created, p.key))[:limit]
 
     def _drop_pending_leaves(self, keys: Collection[str]) -> None:
         by_head: dict[str, set[str]] = {}

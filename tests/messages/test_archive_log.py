@@ -187,6 +187,27 @@ def test_a_shredded_chats_leaves_stay_in_the_log_under_a_tombstone(
         tlog.verify_inclusion(bytes(row.hash), row.index, latest.size, proof, bytes(latest.root))
 
 
+def test_records_deleted_before_any_checkpoint_are_in_the_log_before_their_tombstone(
+    backends: str, webhook: Webhook
+) -> None:
+    # No checkpoint yet: every leaf is pending (on Firestore, inside the heads that go).
+    archive(webhook, A, 2)
+    archive(webhook, B, 3)
+    call_command("shred_chat", str(B), "--yes", stdout=StringIO(), stderr=StringIO())
+    call_command("purge_messages", "--chat", str(A), "--older-than", "1", stdout=StringIO())
+    do_checkpoint()
+    records = LogLeaf.objects.filter(message_id__isnull=False)
+    tombstones = LogLeaf.objects.filter(key__startswith="t:")
+    # A: 2 messages and an edit; B: 3 messages and an edit; then the two tombstones.
+    assert sorted(records.values_list("chat_id", flat=True)) == [B] * 4 + [A] * 3
+    assert tombstones.count() == 2
+    last_record = max(records.values_list("index", flat=True))
+    assert last_record < min(tombstones.values_list("index", flat=True))
+    report = do_verify_log()
+    assert report.problems == []
+    assert report.counts["revisions deleted under a tombstone"] == 7
+
+
 def _export(tmp_path: Path, name: str = "export.ndjson") -> Path:
     out = tmp_path / name
     call_command("export_messages", "--output", str(out), "--proofs", stdout=StringIO())
