@@ -11,11 +11,46 @@ from typing import Any
 
 import pytest
 from django.conf import settings
+from django.core.servers.basehttp import ThreadedWSGIServer
 from django.test import Client, override_settings
+from django.test.testcases import LiveServerThread
 
 from crypto.keyrings.local import LocalKeyring
 
 FIXTURES = Path(__file__).parent / "fixtures" / "telegram"
+
+
+def _one_request_at_a_time(application: Any) -> Any:
+    """``application``, serving one request at a time, its response read whole inside."""
+    lock = threading.Lock()
+
+    def serve(environ: Any, start_response: Any) -> list[bytes]:
+        with lock:
+            response = application(environ, start_response)
+            try:
+                return [b"".join(response)]
+            finally:
+                if hasattr(response, "close"):
+                    response.close()
+
+    return serve
+
+
+class _SharedConnectionServer(ThreadedWSGIServer):
+    """The live server, for tests. On in-memory SQLite its request threads all use the test's
+    one connection (there is no other way to see the test's data), and Django's transaction
+    state on a connection is not safe for threads: two requests at once (a browser's page and
+    its images, a chart's data) can interleave their atomic blocks, fail with "UNIQUE
+    constraint failed" or "database table is locked", and leave the connection in a broken
+    atomic block that fails every later test. So there it answers one request at a time."""
+
+    def set_app(self, application: Any) -> None:
+        if self.connections_override:
+            application = _one_request_at_a_time(application)
+        super().set_app(application)
+
+
+LiveServerThread.server_class = _SharedConnectionServer
 
 
 def load_update(name: str) -> dict[str, Any]:
@@ -37,11 +72,9 @@ def _empty_cache() -> None:
 def _live_server_requests_end_before_the_flush(request: pytest.FixtureRequest) -> Any:
     """A test with the live server ends only once the server has answered every request.
 
-    On in-memory SQLite the server's request threads share the test's one connection, and a
-    browser can leave a request running (a chart's data, a thumbnail) as its page closes. Were
-    the database flushed meanwhile, two threads would interleave transactions on one
-    connection and leave it inside a broken atomic block: every later test's write would
-    fail with TransactionManagementError."""
+    On in-memory SQLite the server's request threads share the test's one connection (see
+    ``_SharedConnectionServer``), and a browser can leave a request running (a chart's data,
+    a thumbnail) as its page closes: the flush at the test's end must not run beside it."""
     if "live_server" not in request.fixturenames:
         yield
         return
