@@ -5,9 +5,10 @@ of an existing archive, verifying it. Commands, the publishing task and tests ca
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -161,30 +162,11 @@ def do_build_log(*, dry_run: bool, progress: Progress) -> BuildResult:
     total = sum(counts.values())
     result = BuildResult()
     batch: list[PendingLeaf] = []
-    for revision in progress.iterate(_revisions(store, chats), total, "revisions"):
-        result.revisions += 1
-        key = record_leaf_key(
-            revision.chat_id, revision.message_id, revision.edit_date, revision.envelope
-        )
+    for key, pending_of in _candidates(store, chats, progress, total, result):
         if log.find(key) is not None:
             result.logged_already += 1
             continue
-        leaf = _leaf_of(revision)
-        if leaf is None:
-            result.unopenable += 1
-            continue
-        result.appended += 1
-        if not dry_run:
-            batch.append(leaves.pending_record(*_where(revision), leaf))
-            if len(batch) >= 500:
-                store.add_pending_leaves(batch)
-                batch = []
-    for event in _events(store, chats):
-        result.events += 1
-        if log.find(event_leaf_key(event.chat_id, event.event_id, event.date, event.envelope)):
-            result.logged_already += 1
-            continue
-        pending = _event_leaf_of(event)
+        pending = pending_of()
         if pending is None:
             result.unopenable += 1
             continue
@@ -199,6 +181,25 @@ def do_build_log(*, dry_run: bool, progress: Progress) -> BuildResult:
         log.sequence(store)
         audit.record_command("build_log", filters={"summary": result.summary()})
     return result
+
+
+def _candidates(
+    store: MessageStore, chats: list[int], progress: Progress, total: int, result: BuildResult
+) -> Iterator[tuple[str, Callable[[], PendingLeaf | None]]]:
+    """Every stored revision, then every chat event, counted in ``result`` as it comes: its
+    leaf key and what makes its pending leaf (None when the record does not open)."""
+    for revision in progress.iterate(_revisions(store, chats), total, "revisions"):
+        result.revisions += 1
+        yield record_leaf_key(*_where(revision)), partial(_pending_record_of, revision)
+    for event in _events(store, chats):
+        result.events += 1
+        key = event_leaf_key(event.chat_id, event.event_id, event.date, event.envelope)
+        yield key, partial(_event_leaf_of, event)
+
+
+def _pending_record_of(revision: SealedRevision) -> PendingLeaf | None:
+    leaf = _leaf_of(revision)
+    return None if leaf is None else leaves.pending_record(*_where(revision), leaf)
 
 
 def _events(store: MessageStore, chats: list[int]) -> Iterator[SealedEvent]:

@@ -166,20 +166,11 @@ def _check_store(store: MessageStore, read: _Log, report: LogReport) -> None:
     for identity, envelope in stored:
         if record_leaf_key(*identity, envelope) in read.keys:
             continue
-        if identity in read.records:
-            report.problems.append(
-                f"{_name(identity, versions)}: rewritten (its envelope is not the one logged)"
-            )
-        else:
-            report.problems.append(f"{_name(identity, versions)}: added (it has no leaf)")
+        _not_logged(report, _name(identity, versions), logged=identity in read.records)
     for identity, leaves in read.records.items():
         if identity in present:
             continue
-        last_index, fields = leaves[-1]
-        if any(
-            index > last_index and logleaf.covers(tombstone, fields)
-            for index, tombstone in read.tombstones
-        ):
+        if _tombstoned(read, leaves):
             report.counts["revisions deleted under a tombstone"] += 1
             continue
         report.problems.append(
@@ -190,6 +181,15 @@ def _check_store(store: MessageStore, read: _Log, report: LogReport) -> None:
 def _event_name(identity: logleaf.EventIdentity) -> str:
     chat, kind, event_id, date = identity
     return f"chat {chat} event {event_id} ({kind}, date {date})"
+
+
+def _not_logged(report: LogReport, name: str, *, logged: bool) -> None:
+    """A stored record whose envelope has no leaf: one with another envelope was logged for
+    it (rewritten), or none at all (added)."""
+    if logged:
+        report.problems.append(f"{name}: rewritten (its envelope is not the one logged)")
+    else:
+        report.problems.append(f"{name}: added (it has no leaf)")
 
 
 def _tombstoned(read: _Log, leaves: list[tuple[int, dict[str, Any]]]) -> bool:
@@ -215,12 +215,7 @@ def _check_events(store: MessageStore, read: _Log, report: LogReport) -> None:
             report.counts["events"] += 1
             if event_leaf_key(chat, event.event_id, event.date, event.envelope) in read.keys:
                 continue
-            if identity in read.events:
-                report.problems.append(
-                    f"{_event_name(identity)}: rewritten (its envelope is not the one logged)"
-                )
-            else:
-                report.problems.append(f"{_event_name(identity)}: added (it has no leaf)")
+            _not_logged(report, _event_name(identity), logged=identity in read.events)
     for identity, leaves in read.events.items():
         if identity in present:
             continue

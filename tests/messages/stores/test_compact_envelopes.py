@@ -10,10 +10,10 @@ from django.core.management import call_command
 
 from messages.models import AuditEntry
 from messages.stores import get_store
-from messages.stores.orm import ORMStore
 from messages.transparency.actions import do_checkpoint, do_verify_log
 from tests.conftest import Webhook
 from tests.factories import ChatFactory, MessageFactory, UpdateFactory, edited
+from tests.messages.stores.test_store_contract import store_twice_behind_the_back
 
 A = -1001000000000321
 
@@ -23,28 +23,6 @@ def backends(request: pytest.FixtureRequest, db: None) -> str:
     if request.param == "cloud":
         request.getfixturevalue("cloud")
     return str(request.param)
-
-
-def stored_twice(chat_id: int) -> int:
-    """Behind the archive's back, the old layout: a revision record repeating each head."""
-    store = get_store()
-    heads = list(store.iter_heads(chat_id))
-    for head in heads:
-        fields = {
-            "chat_id": head.chat_id,
-            "message_id": head.message_id,
-            "edit_date": head.edit_date,
-            "key_version": head.key_version,
-            "envelope": head.envelope,
-        }
-        if isinstance(store, ORMStore):
-            from messages.models import MessageRevision
-
-            MessageRevision.objects.create(**fields)
-        else:
-            name = f"{head.chat_id}:{head.message_id}:{head.edit_date}"
-            store.revision_docs.document(name).set(fields)  # type: ignore[attr-defined]
-    return len(heads)
 
 
 def compact(*options: str) -> str:
@@ -66,7 +44,7 @@ def test_compact_envelopes_keeps_one_copy_of_each_version_and_the_log_verifies(
     store = get_store()
     before = [(r.position, r.envelope) for r in store.iter_revisions(A)]
     assert len(before) == 6
-    assert stored_twice(A) == 5
+    assert store_twice_behind_the_back(get_store(), A) == 5
 
     said = compact("--dry-run")
     assert "5 duplicates would be deleted" in said
