@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 from django.db import models
 
 
@@ -26,9 +29,10 @@ class Message(models.Model):
 
     chat_id = models.BigIntegerField()
     message_id = models.BigIntegerField()
-    # Indexed, not unique: (chat_id, message_id) is the key, and a second unique index would
-    # make concurrent first revisions of a message fail instead of meeting in ON CONFLICT.
-    sort_key = models.CharField(max_length=50, db_index=True)
+    # Indexed (``message_sort``), not unique: (chat_id, message_id) is the key, and a second
+    # unique index would make concurrent first revisions of a message fail instead of meeting
+    # in ON CONFLICT.
+    sort_key = models.CharField(max_length=50)
     date = models.BigIntegerField()
     edit_date = models.BigIntegerField()
     kind = models.CharField(max_length=24)
@@ -48,7 +52,10 @@ class Message(models.Model):
         # Each filter the API offers pairs an equality with the one sort_key range. Every index
         # is written on every webhook delivery, so the thread index is partial: most messages
         # are in no topic (and a thread_id = X query implies IS NOT NULL, so it still applies).
+        # A plain index for the unfiltered order: db_index would add a LIKE index on
+        # PostgreSQL, written on every delivery and used by no query.
         indexes = [
+            models.Index(fields=["sort_key"], name="message_sort"),
             models.Index(fields=["chat_id", "sort_key"], name="message_chat_sort"),
             models.Index(fields=["sender_id", "sort_key"], name="message_sender_sort"),
             models.Index(
@@ -514,6 +521,30 @@ class ReceivedUpdate(models.Model):
 
     def __str__(self) -> str:
         return f"update {self.update_id}"
+
+    @staticmethod
+    def note(update_id: int) -> None:
+        """Records that ``update_id`` was taken in; a redelivery changes nothing."""
+        ReceivedUpdate.objects.bulk_create(
+            [ReceivedUpdate(update_id=update_id, received_at=int(time.time()))],
+            ignore_conflicts=True,
+        )
+
+    @staticmethod
+    def noting(
+        update_id: int | None, then: Callable[[], object] | None
+    ) -> Callable[[], object] | None:
+        """``then`` (a write that belongs with a record) preceded by noting ``update_id``, the
+        update that brought the record, for a store that runs it in the record's commit."""
+        if update_id is None:
+            return then
+
+        def note_then() -> None:
+            ReceivedUpdate.note(update_id)
+            if then is not None:
+                then()
+
+        return note_then
 
 
 class ViewerSettings(models.Model):

@@ -54,9 +54,15 @@ def sealed_plaintext(message: Mapping[str, Any]) -> bytes:
     return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def archive(incoming: IncomingMessage, *, then: Callable[[], object] | None = None) -> PutOutcome:
-    """Seals one Telegram message revision and stores it durably; ``then`` is a write that
-    belongs with it (MessageStore.put_message says how it is run).
+def archive(
+    incoming: IncomingMessage,
+    *,
+    update_id: int | None = None,
+    then: Callable[[], object] | None = None,
+) -> PutOutcome:
+    """Seals one Telegram message revision and stores it durably, with ``update_id`` (the
+    Update that brought it) noted as taken in and ``then``, a write that belongs with it
+    (MessageStore.put_message says how both are written).
 
     Idempotent: a replay returns DUPLICATE and changes nothing. Raises StoreError or
     KeyringError when either backend fails; nothing is stored half way then."""
@@ -65,7 +71,7 @@ def archive(incoming: IncomingMessage, *, then: Callable[[], object] | None = No
         for attempt in range(1, _SEAL_ATTEMPTS + 1):
             try:
                 sealed = _sealed(incoming)
-                outcome = store.put_message(sealed, then=then)
+                outcome = store.put_message(sealed, update_id=update_id, then=then)
                 break
             except InactiveChatKey:
                 # Another process rotated or shredded this chat's key since this one cached

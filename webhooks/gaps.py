@@ -29,12 +29,9 @@ def _received() -> Any:
 
 def note(update_id: int) -> None:
     """Records that ``update_id`` was taken in (a redelivery changes nothing). A write to
-    Django's database: run it with the update's own record where that shares it."""
-    received = _received()
-    received.objects.bulk_create(
-        [received(update_id=update_id, received_at=int(time.time()))],
-        ignore_conflicts=True,
-    )
+    Django's database: an archived message's id is recorded by its store, in its commit
+    (``archive(update_id=...)``)."""
+    _received().note(update_id)
 
 
 def count(now: float | None = None) -> int:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.db import DatabaseError
@@ -66,7 +65,11 @@ def take(data: object) -> Intake:
         else:
             # Its update_id is recorded with it (``gaps``), in the same commit where it can.
             queuer = FetchQueuer.for_(update)
-            outcome = archive(update, then=_noting(update.update_id, queuer))
+            outcome = archive(
+                update,
+                update_id=update.update_id,
+                then=None if queuer is None else queuer.note,
+            )
             if queuer is not None:
                 queuer.enqueue()
     except UnicodeEncodeError:
@@ -89,15 +92,6 @@ def take(data: object) -> Intake:
         outcome=outcome.value, processing_ms=round((time.perf_counter() - started) * 1000, 1)
     )
     return Intake(outcome.value, update=update, context=context)
-
-
-def _noting(update_id: int, queuer: FetchQueuer | None) -> Callable[[], None]:
-    def then() -> None:
-        gaps.note(update_id)
-        if queuer is not None:
-            queuer.note()
-
-    return then
 
 
 def _refused(

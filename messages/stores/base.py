@@ -94,7 +94,11 @@ class _Backend(ABC):
 
 class MessageRecords(_Backend):
     def put_message(
-        self, message: SealedMessage, *, then: Callable[[], object] | None = None
+        self,
+        message: SealedMessage,
+        *,
+        update_id: int | None = None,
+        then: Callable[[], object] | None = None,
     ) -> PutOutcome:
         """Stores one revision idempotently and updates the head and the chat directory, all
         or nothing. Durable when it returns.
@@ -105,14 +109,17 @@ class MessageRecords(_Backend):
         out that window before they count or delete, so no record lands under a key they have
         moved past.
 
-        ``then`` is a write to Django's database that belongs with the record (a media file's
-        record and fetch task). It runs once the record is stored, a DUPLICATE included: in
-        the same transaction where this store keeps its records in that database (one
-        commit; on SQLite, the same group commit), else just after, in a transaction of its
-        own. An error it raises propagates; the record may then be stored without it, which
-        a redelivery (a DUPLICATE, running ``then`` again) makes good."""
+        ``update_id``, the Telegram Update that brought the record, is noted as taken in
+        (``ReceivedUpdate``), and ``then`` is a write to Django's database that belongs with
+        the record (a media file's record and fetch task). Both are written once the record
+        is stored, a DUPLICATE included: in the same transaction where this store keeps its
+        records in that database (one commit; on SQLite, the same group commit; on
+        PostgreSQL, a new message's one statement when there is no ``then``), else just
+        after, in a transaction of their own. An error there propagates; the record may then
+        be stored without them, which a redelivery (a DUPLICATE, writing them again) makes
+        good."""
         with self._counted("put_message"):
-            return self._put_message(message, then)
+            return self._put_message(message, update_id, then)
 
     @property
     def late_write_window(self) -> float:
@@ -165,7 +172,7 @@ class MessageRecords(_Backend):
 
     @abstractmethod
     def _put_message(
-        self, message: SealedMessage, then: Callable[[], object] | None
+        self, message: SealedMessage, update_id: int | None, then: Callable[[], object] | None
     ) -> PutOutcome: ...
 
     @abstractmethod

@@ -70,6 +70,7 @@ from crypto.cache import TTLCache
 from crypto.chatkeys import ACTIVE, OPENABLE, ChatKeyRecord
 from crypto.envelope import key_version_of
 from messages import sortkey
+from messages.models import ReceivedUpdate
 from messages.stores.base import MessageStore
 from messages.stores.firestore_events import FirestoreChatEvents
 from messages.stores.records import (
@@ -177,8 +178,11 @@ class FirestoreStore(FirestoreChatEvents, MessageStore):
 
     # -- writes -------------------------------------------------------------------------------
 
-    def _put_message(self, message: SealedMessage, then: Callable[[], object] | None) -> PutOutcome:
+    def _put_message(
+        self, message: SealedMessage, update_id: int | None, then: Callable[[], object] | None
+    ) -> PutOutcome:
         outcome = self._put_record(message)
+        then = ReceivedUpdate.noting(update_id, then)
         if then is not None:
             in_own_transaction(then)  # Django's database, not Firestore's
         return outcome

@@ -125,8 +125,10 @@ class ORMStore(ORMChatEvents, MessageStore):
 
     # -- writes -------------------------------------------------------------------------------
 
-    def _put_message(self, message: SealedMessage, then: Callable[[], object] | None) -> PutOutcome:
-        outcome = orm_writes.put_message(message, then)
+    def _put_message(
+        self, message: SealedMessage, update_id: int | None, then: Callable[[], object] | None
+    ) -> PutOutcome:
+        outcome = orm_writes.put_message(message, update_id, then)
         if outcome is None:
             raise InactiveChatKey(
                 f"chat {message.chat_id} key version {message.key_version} is no longer active"

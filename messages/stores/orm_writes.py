@@ -9,9 +9,9 @@ so concurrent edits of one message are serialized.
 
 By one of three named strategies:
 
-- ``put_in_one_statement`` (PostgreSQL): a new message's head, with the chat's row, tokens and
-  log leaf, as one statement of data-modifying CTEs (one round trip in autocommit); a message
-  already stored (a replay, an edit) then takes ``put_in_transaction``;
+- ``put_in_one_statement`` (PostgreSQL): a new message's head, with the chat's row, tokens, log
+  leaf and update id, as one statement of data-modifying CTEs (one round trip in autocommit);
+  a message already stored (a replay, an edit) then takes ``put_in_transaction``;
 - ``put_by_group_commit`` (an SQLite file, outside a caller's transaction): handed to the
   process's writer thread, which commits waiting writes together (``sqlite_writer``);
 - ``put_in_transaction`` (anything else): the same statements in one transaction.
@@ -31,12 +31,21 @@ from typing import Any
 from django.db import connection, transaction
 
 from crypto.chatkeys import ACTIVE
-from messages.models import Chat, ChatKey, Message, MessageRevision, PendingLeaf, SearchToken
+from messages.models import (
+    Chat,
+    ChatKey,
+    Message,
+    MessageRevision,
+    PendingLeaf,
+    ReceivedUpdate,
+    SearchToken,
+)
 from messages.stores.records import HEAD_FIELDS, PutOutcome, SealedMessage
 from messages.stores.sqlite_writer import committer, uses_group_commit
 
-_MESSAGE, _REVISION, _CHAT, _CHAT_KEY, _TOKEN, _LEAF = (
-    m._meta.db_table for m in (Message, MessageRevision, Chat, ChatKey, SearchToken, PendingLeaf)
+_MESSAGE, _REVISION, _CHAT, _CHAT_KEY, _TOKEN, _LEAF, _RECEIVED = (
+    m._meta.db_table
+    for m in (Message, MessageRevision, Chat, ChatKey, SearchToken, PendingLeaf, ReceivedUpdate)
 )
 _REVISION_COLUMNS = "chat_id, message_id, edit_date, key_version, envelope"
 _HEAD_COLUMNS = f"chat_id, message_id, sort_key, version_count, {', '.join(HEAD_FIELDS)}"
@@ -166,16 +175,24 @@ _LEAF_POSTGRESQL = f""", leaf AS (
         SELECT %s::varchar, %s::bytea, %s::bigint FROM head
         ON CONFLICT DO NOTHING
     )"""  # noqa: S608
-# (with the chat's row, with tokens, with a leaf) -> the statement
+# And the id of the update that brought it, noted as taken in (webhooks.gaps).
+_RECEIVED_POSTGRESQL = f""", received AS (
+        INSERT INTO {_RECEIVED} (update_id, received_at)
+        SELECT %s::bigint, %s::bigint FROM head
+        ON CONFLICT DO NOTHING
+    )"""  # noqa: S608
+# (with the chat's row, with tokens, with a leaf, with an update id) -> the statement
 _PUT_POSTGRESQL = {
-    (chat, tokens, leaf): _PUT_HEAD_POSTGRESQL  # noqa: S608 - our own names only
+    (chat, tokens, leaf, received): _PUT_HEAD_POSTGRESQL  # noqa: S608 - our own names only
     + (_CHAT_POSTGRESQL if chat else "")
     + (_TOKENS_POSTGRESQL if tokens else "")
     + (_LEAF_POSTGRESQL if leaf else "")
+    + (_RECEIVED_POSTGRESQL if received else "")
     + "\n    SELECT 1 FROM head\n"
     for chat in (False, True)
     for tokens in (False, True)
     for leaf in (False, True)
+    for received in (False, True)
 }
 
 # The same tokens on SQLite, or in a transaction: after the revision and head.
@@ -294,23 +311,26 @@ def put_by_group_commit(message: SealedMessage, then: Then = None) -> PutOutcome
     return committer.submit(lambda cursor: _put_then(cursor, message, then))
 
 
-def put_in_one_statement(message: SealedMessage, then: Then = None) -> PutOutcome | None:
+def put_in_one_statement(
+    message: SealedMessage, update_id: int | None = None, then: Then = None
+) -> PutOutcome | None:
     if then is None:
-        outcome = _put_in_one_statement(message)  # in autocommit: one statement, one commit
+        # In autocommit: one statement, one commit, the update id included.
+        outcome = _put_in_one_statement(message, update_id)
     else:
-        # With what belongs with it (the update id, a file's record): one commit, not two.
+        # With what belongs with it (a file's record): one commit, not two.
         with transaction.atomic():
-            outcome = _put_in_one_statement(message, own_transaction=True)
+            outcome = _put_in_one_statement(message, update_id, own_transaction=True)
             if outcome is not None:
                 then()
     if outcome is None:
         # Stored already (a replay, an edit) or its key is not active: the edit path decides.
-        return put_in_transaction(message, then)
+        return put_in_transaction(message, ReceivedUpdate.noting(update_id, then))
     return outcome
 
 
 def _put_in_one_statement(
-    message: SealedMessage, *, own_transaction: bool = False
+    message: SealedMessage, update_id: int | None, *, own_transaction: bool = False
 ) -> PutOutcome | None:
     """A new message in one statement: CREATED, or None when the message is stored already
     or its key is not active (the caller's transaction then tells which). In a transaction
@@ -325,7 +345,11 @@ def _put_in_one_statement(
     leaf = _leaf_row(message)
     if leaf is not None:
         parameters = (*parameters, *leaf)
-    statement = _PUT_POSTGRESQL[message.chat.changed, bool(message.search_tokens), leaf is not None]
+    if update_id is not None:
+        parameters = (*parameters, update_id, int(time.time()))
+    statement = _PUT_POSTGRESQL[
+        message.chat.changed, bool(message.search_tokens), leaf is not None, update_id is not None
+    ]
     # In autocommit the statement is its own transaction. Inside a caller's transaction a
     # savepoint keeps a failure from aborting the caller's work as well.
     nested = (
@@ -339,11 +363,14 @@ def _put_in_one_statement(
     return PutOutcome.CREATED if row is not None else None
 
 
-def put_message(message: SealedMessage, then: Then = None) -> PutOutcome | None:
-    """Stores one revision with the strategy that suits the connection, and runs ``then``
-    after it (see MessageStore.put_message)."""
+def put_message(
+    message: SealedMessage, update_id: int | None = None, then: Then = None
+) -> PutOutcome | None:
+    """Stores one revision with the strategy that suits the connection, and notes
+    ``update_id`` and runs ``then`` with it (see MessageStore.put_message)."""
     if connection.vendor == "postgresql":
-        return put_in_one_statement(message, then)
+        return put_in_one_statement(message, update_id, then)
+    then = ReceivedUpdate.noting(update_id, then)
     # Inside a caller's transaction the write must be part of it, not of the writer's.
     if uses_group_commit() and not connection.in_atomic_block:
         return put_by_group_commit(message, then)
