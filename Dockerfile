@@ -18,7 +18,8 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 # A certificate bundle for pip where an intercepting proxy needs one; a build secret, so it
 # never lands in a layer (the smoke test passes the host's; real builds need none). pip itself
 # and setuptools are removed from the venv afterwards (nothing installs at run time), and so
-# are translations the service never uses (it speaks English: no LocaleMiddleware).
+# are translations the service never uses (it speaks English: no LocaleMiddleware) and the
+# sidecar's ReDoc bundle (5 MB, three times that once collected; the API docs are Swagger UI).
 COPY requirements/base.txt /build/requirements.txt
 RUN --mount=type=secret,id=pip_cert,required=false \
     if [ -s /run/secrets/pip_cert ]; then export PIP_CERT=/run/secrets/pip_cert; fi \
@@ -27,7 +28,8 @@ RUN --mount=type=secret,id=pip_cert,required=false \
         -r /build/requirements.txt \
     && /opt/venv/bin/pip uninstall --yes --quiet pip setuptools \
     && find /opt/venv -path '*/locale/*' -mindepth 1 -maxdepth 9 -type d \
-        -regex '.*/locale/[^/]*' ! -name 'en' ! -name 'en_*' -prune -exec rm -rf {} +
+        -regex '.*/locale/[^/]*' ! -name 'en' ! -name 'en_*' -prune -exec rm -rf {} + \
+    && rm -r /opt/venv/lib/python3*/site-packages/drf_spectacular_sidecar/static/*/redoc
 
 # -- the image ----------------------------------------------------------------------------------
 FROM base
