@@ -74,9 +74,14 @@ class Report:
     notes: list[str] = field(default_factory=list)  # lines for the operator, on stdout
     warnings: list[str] = field(default_factory=list)  # said on stderr, not failures
     seconds: float = 0.0
+    _failed: set[str] = field(default_factory=set, init=False, repr=False, compare=False)
 
     def fail(self, line: str) -> None:
-        self.failures.append(line)
+        """Records a failure once: passes that meet the same record (a head's envelope is its
+        newest version's, opened with the revisions and again with the heads) name it once."""
+        if line not in self._failed:
+            self._failed.add(line)
+            self.failures.append(line)
 
     @property
     def failed(self) -> bool:

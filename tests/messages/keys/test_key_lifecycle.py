@@ -280,6 +280,25 @@ def test_verify_archive_fails_on_a_record_that_does_not_open(webhook: Webhook) -
     assert "finished with 1 failure" in str(failed.value)
 
 
+def test_verify_archive_names_a_broken_head_once(webhook: Webhook) -> None:
+    # A head's envelope is its newest version's: the revisions pass and the heads pass both
+    # open it, and a damaged one is one problem, said once.
+    archive(webhook)
+    from messages.models import Message
+
+    head = Message.objects.filter(chat_id=C).first()
+    assert head is not None
+    tampered = bytearray(head.envelope)
+    tampered[-1] ^= 1
+    Message.objects.filter(pk=head.pk).update(envelope=bytes(tampered))
+    err = StringIO()
+    with pytest.raises(CommandError) as failed:
+        call_command("verify_archive", stdout=StringIO(), stderr=err)
+    line = f"FAILED chat {C} message {head.message_id} revision {head.edit_date}: DecryptionError"
+    assert err.getvalue().count(line) == 1, err.getvalue()
+    assert "finished with 1 failure" in str(failed.value)
+
+
 def test_disabling_a_kek_version_that_still_wraps_chat_keys_is_refused(webhook: Webhook) -> None:
     archive(webhook)
     run("rotate_kek")
