@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from django.core.signals import setting_changed
 from django.db import transaction
@@ -31,6 +31,7 @@ from messages.telegram_events import IncomingEvent
 from messages.transparency import leaves
 
 _SEAL_ATTEMPTS = 3
+T = TypeVar("T")
 # What this process last wrote to each chat's directory entry: (chat-key version, type, title
 # digest, oldest date seen). Entries expire after a minute, so the directory's first and last
 # dates are at most a minute (per process) behind; counts come from the messages themselves.
@@ -68,17 +69,12 @@ def archive(
     KeyringError when either backend fails; nothing is stored half way then."""
     with metrics.ARCHIVE_SECONDS.time():
         store = get_store()
-        for attempt in range(1, _SEAL_ATTEMPTS + 1):
-            try:
-                sealed = _sealed(incoming)
-                outcome = store.put_message(sealed, update_id=update_id, then=then)
-                break
-            except InactiveChatKey:
-                # Another process rotated or shredded this chat's key since this one cached
-                # it: the store refused the record. Seal again with the key as it is now.
-                sealing.chat_keys().forget(incoming.chat_id)
-                if attempt == _SEAL_ATTEMPTS:
-                    raise StoreError("the chat's key kept changing while archiving") from None
+
+        def seal_and_put() -> tuple[SealedMessage, PutOutcome]:
+            sealed = _sealed(incoming)
+            return sealed, store.put_message(sealed, update_id=update_id, then=then)
+
+        sealed, outcome = _stored_under_the_active_key(incoming.chat_id, seal_and_put)
         if sealed.chat.changed and outcome is not PutOutcome.DUPLICATE:
             # Remembered once it is durable: inside a caller's transaction that may still roll
             # back, only when that commits (at once otherwise). A replay wrote nothing.
@@ -91,6 +87,21 @@ def archive(
         if incoming.migrate_from_chat_id is not None:
             store.link_chats(incoming.migrate_from_chat_id, incoming.chat_id)
         return outcome
+
+
+def _stored_under_the_active_key(
+    chat_id: int, seal_and_put: Callable[[], tuple[T, PutOutcome]]
+) -> tuple[T, PutOutcome]:
+    """``seal_and_put()``, sealed again when the store refuses the record because another
+    process rotated or shredded the chat's key since this one cached it (InactiveChatKey):
+    the key is forgotten, so the next seal uses it as it is now. Raises StoreError when it
+    kept changing."""
+    for _ in range(_SEAL_ATTEMPTS):
+        try:
+            return seal_and_put()
+        except InactiveChatKey:
+            sealing.chat_keys().forget(chat_id)
+    raise StoreError("the chat's key kept changing while archiving")
 
 
 def _directory_entry(incoming: IncomingMessage | IncomingEvent, key_version: int) -> _Entry:
@@ -171,16 +182,14 @@ def archive_event(incoming: IncomingEvent) -> PutOutcome:
     listed at once."""
     with metrics.ARCHIVE_SECONDS.time():
         store = get_store()
-        for attempt in range(1, _SEAL_ATTEMPTS + 1):
-            changed, event, title = _sealed_event(incoming)
-            try:
-                outcome = store.put_event(event)
-                break
-            except InactiveChatKey:
-                # Rotated or shredded since this process cached the key: as archive() does.
-                sealing.chat_keys().forget(incoming.chat_id)
-                if attempt == _SEAL_ATTEMPTS:
-                    raise StoreError("the chat's key kept changing while archiving") from None
+
+        def seal_and_put() -> tuple[tuple[bool, SealedEvent, bytes | None], PutOutcome]:
+            sealed = _sealed_event(incoming)
+            return sealed, store.put_event(sealed[1])
+
+        (changed, event, title), outcome = _stored_under_the_active_key(
+            incoming.chat_id, seal_and_put
+        )
         if changed:
             # After the event (whose put checked the key active), whatever its outcome: a
             # redelivery after this failed writes it then.
