@@ -260,24 +260,35 @@ def test_dry_runs_change_nothing(webhook: Webhook) -> None:
     assert AuditEntry.objects.filter(channel=AuditEntry.COMMAND).count() == audited
 
 
+def _damaged_envelope(model: Any) -> Any:
+    """Flips a bit of the envelope of chat C's first row of ``model``; returns the row."""
+    row = model.objects.filter(chat_id=C).first()
+    assert row is not None
+    tampered = bytearray(row.envelope)
+    tampered[-1] ^= 1
+    model.objects.filter(pk=row.pk).update(envelope=bytes(tampered))
+    return row
+
+
+def _verify_archive_fails() -> tuple[str, CommandError]:
+    """verify_archive's stderr and the error it ends with."""
+    err = StringIO()
+    with pytest.raises(CommandError) as failed:
+        call_command("verify_archive", stdout=StringIO(), stderr=err)
+    return err.getvalue(), failed.value
+
+
 def test_verify_archive_fails_on_a_record_that_does_not_open(webhook: Webhook) -> None:
     archive(webhook)
     from messages.models import MessageRevision
 
-    row = MessageRevision.objects.filter(chat_id=C).first()
-    assert row is not None
-    tampered = bytearray(row.envelope)
-    tampered[-1] ^= 1
-    MessageRevision.objects.filter(pk=row.pk).update(envelope=bytes(tampered))
-    err = StringIO()
-    with pytest.raises(CommandError) as failed:
-        call_command("verify_archive", stdout=StringIO(), stderr=err)
-    assert failed.value.returncode == 1
+    row = _damaged_envelope(MessageRevision)
+    err, failed = _verify_archive_fails()
+    assert failed.returncode == 1
     assert (
-        f"FAILED chat {C} message {row.message_id} revision {row.edit_date}: DecryptionError"
-        in (err.getvalue())
+        f"FAILED chat {C} message {row.message_id} revision {row.edit_date}: DecryptionError" in err
     )
-    assert "finished with 1 failure" in str(failed.value)
+    assert "finished with 1 failure" in str(failed)
 
 
 def test_verify_archive_names_a_broken_head_once(webhook: Webhook) -> None:
@@ -286,17 +297,11 @@ def test_verify_archive_names_a_broken_head_once(webhook: Webhook) -> None:
     archive(webhook)
     from messages.models import Message
 
-    head = Message.objects.filter(chat_id=C).first()
-    assert head is not None
-    tampered = bytearray(head.envelope)
-    tampered[-1] ^= 1
-    Message.objects.filter(pk=head.pk).update(envelope=bytes(tampered))
-    err = StringIO()
-    with pytest.raises(CommandError) as failed:
-        call_command("verify_archive", stdout=StringIO(), stderr=err)
+    head = _damaged_envelope(Message)
+    err, failed = _verify_archive_fails()
     line = f"FAILED chat {C} message {head.message_id} revision {head.edit_date}: DecryptionError"
-    assert err.getvalue().count(line) == 1, err.getvalue()
-    assert "finished with 1 failure" in str(failed.value)
+    assert err.count(line) == 1, err
+    assert "finished with 1 failure" in str(failed)
 
 
 def test_disabling_a_kek_version_that_still_wraps_chat_keys_is_refused(webhook: Webhook) -> None:
