@@ -61,6 +61,7 @@ def main() -> int:
 
     from crypto import blindindex
     from tests.peers.firestore import start_emulator
+    from tests.peers.node import stop_peer
 
     process, host = start_emulator()
     os.environ["FIRESTORE_EMULATOR_HOST"] = host
@@ -84,8 +85,7 @@ def main() -> int:
                 client, firestore, FieldFilter, layout, rare, args.repeat
             )
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        stop_peer(process)
     tokens_per_message = statistics.mean(len(t) for _, _, t in messages)
     print(
         json.dumps(

@@ -60,6 +60,7 @@ if str(common.ROOT) not in sys.path:
     sys.path.insert(0, str(common.ROOT))
 
 from tests.peers.firestore import EmulatorMissing, start_emulator
+from tests.peers.node import stop_peer
 
 BENCH_DIR = Path(__file__).resolve().parent
 # Where a local clone of the prototype is (bare, mirror or working copy): --mirror, else this.
@@ -673,8 +674,7 @@ def fresh_emulator() -> Iterator[tuple[int, str]]:
     try:
         yield process.pid, host
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        stop_peer(process)
 
 
 def one_round(
@@ -930,9 +930,7 @@ def main() -> int:
         script = tmp / "updates.lua"
         script.write_text(ingest.lua_script() + LUA_BOUND, encoding="utf-8")
         try:  # a first start says at once if the emulator is missing
-            process, _ = start_emulator()
-            process.terminate()
-            process.wait(timeout=10)
+            stop_peer(start_emulator()[0])
         except EmulatorMissing as exc:
             sys.exit(str(exc))
         print(

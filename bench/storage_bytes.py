@@ -160,6 +160,7 @@ def _firestore(env: dict[str, str], payload: dict[str, Any], command: str) -> in
     if str(common.ROOT) not in sys.path:
         sys.path.insert(0, str(common.ROOT))
     from tests.peers.firestore import start_emulator
+    from tests.peers.node import stop_peer
 
     process, host = start_emulator()
     try:
@@ -171,8 +172,7 @@ def _firestore(env: dict[str, str], payload: dict[str, Any], command: str) -> in
         }
         found = common.django_helper("bench.storage_bytes", env, payload)
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        stop_peer(process)
     documents = found["documents"]
     records = documents.get("messages", 0) + documents.get("revisions", 0)
     summary = {

@@ -241,6 +241,7 @@ def firestore_emulator() -> Any:
     import os
 
     from tests.peers.firestore import EmulatorMissing, start_emulator
+    from tests.peers.node import stop_peer
 
     try:
         process, host = start_emulator()
@@ -251,10 +252,7 @@ def firestore_emulator() -> Any:
     previous = os.environ.get("FIRESTORE_EMULATOR_HOST")
     os.environ["FIRESTORE_EMULATOR_HOST"] = host
     yield host
-    process.terminate()
-    process.wait(timeout=10)
-    if process.stdout is not None:
-        process.stdout.close()
+    stop_peer(process)
     if previous is None:
         os.environ.pop("FIRESTORE_EMULATOR_HOST", None)
     else:
@@ -272,6 +270,7 @@ def oidc_provider() -> Any:
     Missing, it fails the run under CI=true and skips locally, saying how to install it."""
     import os
 
+    from tests.peers.node import stop_peer
     from tests.peers.oidc import ProviderMissing, start_provider
 
     started = []
@@ -288,10 +287,7 @@ def oidc_provider() -> Any:
 
     yield start
     for process in started:
-        process.terminate()
-        process.wait(timeout=10)
-        if process.stdout is not None:
-            process.stdout.close()
+        stop_peer(process)
 
 
 @pytest.fixture

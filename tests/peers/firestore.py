@@ -2,36 +2,21 @@
 
 from __future__ import annotations
 
-import shutil
-import socket
 import subprocess
-import time
 from pathlib import Path
+
+from tests.peers.node import PeerMissing, start_peer
 
 LAUNCHER = Path(__file__).resolve().parent.parent / "firestore" / "launch.js"
 
-
-class EmulatorMissing(RuntimeError):
-    pass
+EmulatorMissing = PeerMissing
 
 
 def start_emulator() -> tuple[subprocess.Popen[bytes], str]:
-    node = shutil.which("node")
-    modules = LAUNCHER.parent / "node_modules" / "@firestore-emulator" / "server"
-    if node is None or not modules.is_dir():
-        raise EmulatorMissing(
-            "the Firestore emulator is not installed: run `npm ci --prefix tests/firestore`"
-        )
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    process = subprocess.Popen(
-        [node, str(LAUNCHER), str(port)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    """The emulator's process and its host:port, once it listens on 127.0.0.1."""
+    process, port = start_peer(
+        LAUNCHER,
+        what="the Firestore emulator",
+        install="npm ci --prefix tests/firestore",
     )
-    deadline = time.monotonic() + 20
-    assert process.stdout is not None
-    while time.monotonic() < deadline:
-        if process.stdout.readline().strip() == b"ready":
-            return process, f"127.0.0.1:{port}"
-    process.kill()
-    raise EmulatorMissing("the Firestore emulator did not start")
+    return process, f"127.0.0.1:{port}"
