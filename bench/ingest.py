@@ -12,8 +12,8 @@ With ``--search-index`` every chat's search index is on (built, empty) before th
 each message is also tokenized and its tokens stored: compare its groupie/baseline ratio with a
 run without it for the cost of indexing (``make bench-search`` runs both).
 
-    .venv/bin/python bench/ingest.py [--requests 20000] [--database-url postgres://...]
-        [--search-index]
+    .venv/bin/python bench/ingest.py [--requests 20000] [--rounds 4]
+        [--database-url postgres://...] [--search-index]
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import random
 import runpy
 import shlex
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -263,6 +264,9 @@ def parse_args() -> argparse.Namespace:
     conf = gunicorn_defaults()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=20000, help="minimum 2xx per side")
+    parser.add_argument(
+        "--rounds", type=int, default=4, help="measured rounds per side, alternating (1-20)"
+    )
     parser.add_argument("--connections", type=int, default=40, help="wrk connections")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--workers", type=int, default=conf["workers"], help="gunicorn workers")
@@ -276,6 +280,8 @@ def parse_args() -> argparse.Namespace:
     )
     args = parser.parse_args()
     common.check_database_url(parser, args)
+    if not 1 <= args.rounds <= 20:
+        parser.error("--rounds: use 1 to 20 rounds")
     if args.threads > 9 or args.connections < args.threads:
         parser.error("use 1-9 wrk threads and at least one connection per thread")
     return args
@@ -336,9 +342,11 @@ def run_wrk(run: Run, url: str, script: Path, args: argparse.Namespace, env: dic
 
 def measure(
     url: str, script: Path, args: argparse.Namespace, env: dict[str, str]
-) -> tuple[list[Run], dict[str, Run]]:
-    """Warms both sides up, probes their rates, then runs each until one run alone reaches
-    ``--requests`` 2xx (a run that falls short is repeated, longer, on fresh ids)."""
+) -> tuple[list[Run], dict[str, list[Run]]]:
+    """Warms both sides up, probes their rates, then measures them in ``--rounds`` alternating
+    rounds (baseline, groupie, groupie, baseline, ...: a machine that speeds up or slows down
+    during the run weighs on both sides alike) until each side has ``--requests`` 2xx in all.
+    A side that falls short gets more rounds, longer, on fresh ids."""
     runs: list[Run] = []
 
     def start(side: str, label: str, seconds: int) -> Run:
@@ -349,16 +357,29 @@ def measure(
     for side in SIDES:
         start(side, "warmup", WARMUP_SECONDS)  # connections, chat keys, caches: not measured
     rates = {side: start(side, "probe", PROBE_SECONDS).rate for side in SIDES}
-    final: dict[str, Run] = {}
-    for side in SIDES:
-        for attempt in range(MAX_ATTEMPTS):
-            margin = 1.1 + 0.2 * attempt
-            seconds = max(MIN_SECONDS, math.ceil(args.requests / max(rates[side], 1) * margin))
-            final[side] = start(side, "measure", seconds)
-            if final[side].acked >= args.requests:
-                break
-            rates[side] = final[side].rate
+    final: dict[str, list[Run]] = {side: [] for side in SIDES}
+
+    def seconds_for(side: str, requests: float, margin: float) -> int:
+        return max(MIN_SECONDS, math.ceil(requests / max(rates[side], 1) * margin))
+
+    for round_ in range(args.rounds):
+        for side in SIDES if round_ % 2 == 0 else reversed(SIDES):
+            seconds = seconds_for(side, args.requests / args.rounds, 1.1)
+            final[side].append(start(side, "measure", seconds))
+    for attempt in range(1, MAX_ATTEMPTS):
+        for side in SIDES:
+            missing = args.requests - sum(r.acked for r in final[side])
+            if missing > 0:
+                rates[side] = rate_of(final[side])
+                final[side].append(
+                    start(side, "measure", seconds_for(side, missing, 1.1 + 0.2 * attempt))
+                )
     return runs, final
+
+
+def rate_of(rounds: list[Run]) -> float:
+    """2xx per second over the rounds together."""
+    return sum(r.acked for r in rounds) / (sum(r.result["duration_us"] for r in rounds) / 1e6)
 
 
 # -- verification (runs in a Django subprocess) --------------------------------------------------
@@ -488,22 +509,30 @@ def check_baseline(runs: list[dict[str, Any]]) -> dict[str, Any]:
 # -- report --------------------------------------------------------------------------------------
 
 
-def summarize(final: dict[str, Run], checks: dict[str, Any]) -> dict[str, Any]:
+def summarize(final: dict[str, list[Run]], checks: dict[str, Any]) -> dict[str, Any]:
+    """Each side's rate over its rounds together, and the median of its rounds' latencies."""
     sides = {
         side: {
-            "updates_per_s": round(run.rate, 1),
-            "p50_ms": run.result["p50_ms"],
-            "p99_ms": run.result["p99_ms"],
-            "acked": run.acked,
-            "seconds": run.seconds,
+            "updates_per_s": round(rate_of(rounds), 1),
+            "p50_ms": statistics.median(r.result["p50_ms"] for r in rounds),
+            "p99_ms": statistics.median(r.result["p99_ms"] for r in rounds),
+            "acked": sum(r.acked for r in rounds),
+            "seconds": sum(r.seconds for r in rounds),
+            "rounds": len(rounds),
         }
-        for side, run in final.items()
+        for side, rounds in final.items()
     }
     throughput = sides["groupie"]["updates_per_s"] / sides["baseline"]["updates_per_s"]
     p99 = sides["groupie"]["p99_ms"] / sides["baseline"]["p99_ms"]
+    # Round by round (the i-th of each side: measured next to each other): the spread says how
+    # much of the ratio is the machine.
+    by_round = [
+        round(g.rate / b.rate, 3) for b, g in zip(final["baseline"], final["groupie"], strict=False)
+    ]
     return {
         **sides,
         "throughput_ratio": round(throughput, 3),
+        "throughput_ratio_by_round": by_round,
         "p99_ratio": round(p99, 3),
         "throughput_target_met": throughput >= THROUGHPUT_TARGET,
         "p99_target_met": p99 <= P99_TARGET,
@@ -525,6 +554,8 @@ def print_report(summary: dict[str, Any], command: str) -> None:
         f"groupie/baseline throughput {summary['throughput_ratio']:.2f} "
         f"(target >= {THROUGHPUT_TARGET}): {verdict[summary['throughput_target_met']]}"
     )
+    by_round = ", ".join(f"{r:.2f}" for r in summary["throughput_ratio_by_round"])
+    print(f"  round by round: {by_round}")
     print(
         f"groupie/baseline p99        {summary['p99_ratio']:.2f} "
         f"(target <= {P99_TARGET}): {verdict[summary['p99_target_met']]}"
