@@ -59,8 +59,8 @@ except ImportError:  # run as a script (python bench/peer.py): bench/ itself is 
 if str(common.ROOT) not in sys.path:
     sys.path.insert(0, str(common.ROOT))
 
-from tests.peers.firestore import EmulatorMissing, start_emulator
-from tests.peers.node import stop_peer
+from tests.peers.firestore import start_emulator
+from tests.peers.node import PeerMissing, stop_peer
 
 BENCH_DIR = Path(__file__).resolve().parent
 # Where a local clone of the prototype is (bare, mirror or working copy): --mirror, else this.
@@ -931,7 +931,7 @@ def main() -> int:
         script.write_text(ingest.lua_script() + LUA_BOUND, encoding="utf-8")
         try:  # a first start says at once if the emulator is missing
             stop_peer(start_emulator()[0])
-        except EmulatorMissing as exc:
+        except PeerMissing as exc:
             sys.exit(str(exc))
         print(
             f"gunicorn: {args.workers} workers x {args.threads_per_worker} threads per app; "

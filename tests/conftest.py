@@ -240,12 +240,12 @@ def firestore_emulator() -> Any:
     Missing, it fails the run under CI=true and skips locally, saying how to install it."""
     import os
 
-    from tests.peers.firestore import EmulatorMissing, start_emulator
-    from tests.peers.node import stop_peer
+    from tests.peers.firestore import start_emulator
+    from tests.peers.node import PeerMissing, stop_peer
 
     try:
         process, host = start_emulator()
-    except EmulatorMissing as exc:
+    except PeerMissing as exc:
         if os.environ.get("CI"):
             pytest.fail(str(exc))
         pytest.skip(str(exc))
@@ -270,15 +270,15 @@ def oidc_provider() -> Any:
     Missing, it fails the run under CI=true and skips locally, saying how to install it."""
     import os
 
-    from tests.peers.node import stop_peer
-    from tests.peers.oidc import ProviderMissing, start_provider
+    from tests.peers.node import PeerMissing, stop_peer
+    from tests.peers.oidc import start_provider
 
     started = []
 
     def start(redirect_uri: str) -> str:
         try:
             process, issuer = start_provider(redirect_uri, *OIDC_CLIENT)
-        except ProviderMissing as exc:
+        except PeerMissing as exc:
             if os.environ.get("CI"):
                 pytest.fail(str(exc))
             pytest.skip(str(exc))

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import selectors
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
+
+from tests.gunicorn_server import free_port
 
 STARTUP_SECONDS = 30
 ATTEMPTS = 3
@@ -17,12 +18,6 @@ ATTEMPTS = 3
 
 class PeerMissing(RuntimeError):
     pass
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def start_peer(

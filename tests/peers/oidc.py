@@ -5,11 +5,9 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from tests.peers.node import PeerMissing, start_peer
+from tests.peers.node import start_peer
 
 LAUNCHER = Path(__file__).resolve().parent / "oidc" / "launch.mjs"
-
-ProviderMissing = PeerMissing
 
 
 def start_provider(
